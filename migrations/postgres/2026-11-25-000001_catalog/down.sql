@@ -1,0 +1,2 @@
+DROP TABLE product_variants;
+DROP TABLE products;

@@ -1,0 +1,224 @@
+//! Assembly: state, router with its layers, start-up (database, migrations, seeding, TLS) and serving
+//! with graceful shutdown.
+
+use crate::catalog;
+use crate::config::{Config, ConfigError};
+use crate::db::{self, Db, DbError, Manager};
+use crate::health;
+use crate::http::middleware::{self, BodyPolicy};
+use crate::http::openapi::ApiDoc;
+use crate::http::tls::{self, TlsError};
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What every handler can reach. Cheap to clone; holds no per-process state that another process
+/// would need (several processes can share one PostgreSQL database).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+/// The API routes and their OpenAPI document, built together.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = OpenApiRouter::new().merge(catalog::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/v1", v1)
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts()
+}
+
+/// The full service: routes, `/openapi.json`, fallbacks and the middleware stack.
+pub fn router(state: AppState, https: bool) -> Router {
+    let (api, doc) = api();
+    let doc = bytes::Bytes::from(doc.to_json().unwrap_or_default());
+    let config = state.config.clone();
+    let mut router = api
+        .route("/openapi.json", get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            BodyPolicy { limit: config.body_limit_bytes },
+            middleware::buffer_body,
+        ))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state);
+    if https {
+        let hsts = format!("max-age={}; includeSubDomains", config.hsts_max_age_secs);
+        if let Ok(value) = HeaderValue::from_str(&hsts) {
+            router = router.layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value));
+        }
+    }
+    router
+}
+
+/// Why the service could not start. Configuration problems exit with 2, the rest with 1.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("seeding: {0}")]
+    Seed(#[from] catalog::seed::SeedError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) | StartError::Tls(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// What start-up did to the database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prepared {
+    pub migrations_applied: usize,
+    pub products_seeded: usize,
+    pub products_total: i64,
+}
+
+/// Connect, migrate (unless switched off), seed an empty catalog (unless switched off). Blocking.
+pub fn prepare_database(config: &Config) -> Result<(Db, Prepared), StartError> {
+    let mut conn = Manager::new(config.database_url.clone()).connect()?;
+    let mut prepared = Prepared::default();
+    if config.auto_migrate {
+        prepared.migrations_applied = db::run_migrations(&mut conn)?;
+    } else {
+        let pending = db::pending_migrations(&mut conn)?;
+        if pending > 0 {
+            return Err(StartError::Other(format!(
+                "{pending} database migration(s) pending and LEANCART_AUTO_MIGRATE is off: run `leancart migrate`"
+            )));
+        }
+    }
+    if config.auto_seed {
+        match catalog::seed::seed_if_empty(&mut conn, config.store_currency) {
+            Ok(report) => prepared.products_seeded = report.map_or(0, |r| r.products_added),
+            Err(catalog::seed::SeedError::CurrencyMismatch { fixtures, store }) => {
+                tracing::warn!(%fixtures, %store, "demo fixtures not loaded: their currency is not the store currency");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    prepared.products_total = catalog::store::count_products(&mut conn).map_err(DbError::Query)?;
+    drop(conn);
+    let db = Db::connect(&config.database_url, config.db_pool_size, config.db_timeout)?;
+    Ok((db, prepared))
+}
+
+/// A built service, bound to its port, ready to run.
+pub struct Application {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: AppState,
+    prepared: Prepared,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        tls::install_crypto_provider();
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let setup_config = config.clone();
+        let (db, prepared) = tokio::task::spawn_blocking(move || prepare_database(&setup_config))
+            .await
+            .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
+        let listener = std::net::TcpListener::bind(config.bind)
+            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        let state = AppState { db, config: Arc::new(config) };
+        let router = router(state.clone(), tls.is_some());
+        Ok(Application { listener, addr, router, tls, state, prepared })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn prepared(&self) -> Prepared {
+        self.prepared
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting and let in-flight requests finish within
+    /// the configured grace period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let grace = self.state.config.shutdown_grace;
+        let handle = axum_server::Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
+            on_signal.graceful_shutdown(Some(grace));
+        });
+        let service = self.router.into_make_service();
+        match self.tls {
+            Some(cfg) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_config(cfg);
+                axum_server::tls_rustls::from_tcp_rustls(self.listener, rustls)?
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+            None => axum_server::from_tcp(self.listener)?.handle(handle).serve(service).await,
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,175 @@
+//! Command line: `serve` (default), `migrate`, `seed`, `check-config`.
+//! Exit codes: 0 ok, 2 bad usage or configuration, 1 runtime failure.
+
+use crate::app::{self, Application, StartError};
+use crate::config::{Config, RawSettings};
+use crate::db::{self, Manager};
+use crate::{catalog, telemetry};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "leancart", version, about = "Privacy-first checkout and order backend", long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (settings in lower case, e.g. `bind = "0.0.0.0:8080"`); environment
+    /// variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "LEANCART_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default). Applies migrations and seeds an empty catalog first unless
+    /// LEANCART_AUTO_MIGRATE / LEANCART_AUTO_SEED are off.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load fixtures into the catalog (idempotent: existing handles and SKUs are kept) and exit.
+    Seed(SeedArgs),
+    /// Validate the configuration, connect to the database, report pending migrations, and exit.
+    CheckConfig,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address and port to listen on (overrides LEANCART_BIND; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// PEM certificate chain: serve HTTPS (TLS 1.2/1.3) with HSTS. Requires --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Directory holding products.json (default: the demo catalog built into the binary).
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("leancart: {message}");
+    ExitCode::from(code)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+
+    let mut raw = match RawSettings::from_environment(cli.config) {
+        Ok(r) => r,
+        Err(e) => return fail(2, e),
+    };
+    if let Command::Serve(args) = &command {
+        if let Some(bind) = &args.bind {
+            raw.set("LEANCART_BIND", bind.clone());
+        }
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            raw.set("LEANCART_TLS_CERT", cert.display().to_string());
+            raw.set("LEANCART_TLS_KEY", key.display().to_string());
+        }
+    }
+    let config = match Config::from_raw(&raw) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
+    telemetry::init(&config);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
+    };
+    match command {
+        Command::Serve(_) => runtime.block_on(serve(config)),
+        Command::Migrate => migrate(&config),
+        Command::Seed(args) => seed(&config, args),
+        Command::CheckConfig => check_config(&config),
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let database = config.database_url.to_string();
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(e.exit_code(), e),
+    };
+    let prepared = app.prepared();
+    tracing::info!(
+        listen = %app.base_url(),
+        database = %database,
+        migrations_applied = prepared.migrations_applied,
+        products_seeded = prepared.products_seeded,
+        products = prepared.products_total,
+        "leancart listening on {} (database {}; {} products seeded, {} in catalog)",
+        app.base_url(), database, prepared.products_seeded, prepared.products_total
+    );
+    match app.run_until(app::shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("server error: {e}")),
+    }
+}
+
+fn migrate(config: &Config) -> ExitCode {
+    let result = Manager::new(config.database_url.clone())
+        .connect()
+        .and_then(|mut conn| db::run_migrations(&mut conn));
+    match result {
+        Ok(n) => {
+            println!("applied {n} migration(s) to {}", config.database_url);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+fn seed(config: &Config, args: SeedArgs) -> ExitCode {
+    let fixtures = match &args.fixtures {
+        Some(dir) => catalog::seed::load_dir(dir),
+        None => catalog::seed::parse(catalog::seed::DEMO_PRODUCTS),
+    };
+    let fixtures = match fixtures {
+        Ok(f) => f,
+        Err(e) => return fail(2, e),
+    };
+    let result = Manager::new(config.database_url.clone()).connect().map_err(StartError::from).and_then(|mut conn| {
+        if config.auto_migrate {
+            db::run_migrations(&mut conn)?;
+        }
+        Ok(catalog::seed::apply(&mut conn, &fixtures, config.store_currency)?)
+    });
+    match result {
+        Ok(r) => {
+            println!("seeded {} product(s) and {} variant(s)", r.products_added, r.variants_added);
+            ExitCode::SUCCESS
+        }
+        Err(StartError::Seed(e @ catalog::seed::SeedError::CurrencyMismatch { .. })) => fail(2, e),
+        Err(e) => fail(1, e),
+    }
+}
+
+fn check_config(config: &Config) -> ExitCode {
+    println!("configuration ok");
+    println!("  database: {}", config.database_url);
+    println!("  bind:     {}", config.bind);
+    println!("  currency: {}", config.store_currency);
+    println!("  tls:      {}", if config.tls_cert.is_some() { "on" } else { "off" });
+    let payments = if config.stripe.secret_key.is_some() { "Stripe" } else { "local Stripe sandbox" };
+    println!("  payments: {payments}");
+    match Manager::new(config.database_url.clone()).connect().and_then(|mut c| db::pending_migrations(&mut c)) {
+        Ok(pending) => {
+            println!("  database reachable; {pending} migration(s) pending");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}

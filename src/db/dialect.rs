@@ -1,0 +1,69 @@
+//! The only place that matches on the backend: locking, transactions with write intent, upserts.
+
+use super::{DbConn, DbError};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::{Connection, RunQueryDsl};
+
+/// Key of the PostgreSQL advisory lock held while migrating and seeding.
+const GLOBAL_LOCK_KEY: i64 = 0x6c65_616e_6361_7274; // "leancart"
+
+/// Run `f` while holding a cluster-wide lock (PostgreSQL advisory lock; on SQLite the file lock of
+/// the write transactions inside `f` is enough).
+pub fn with_global_lock<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match conn {
+        DbConn::Sqlite(_) => f(conn),
+        DbConn::Pg(_) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})")).execute(conn)?;
+            let result = f(conn);
+            let DbConn::Sqlite(c) = conn else { return result };
+            match result {
+                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        let _ = AnsiTransactionManager::rollback_transaction(c);
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
+/// front (a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency instead of
+/// waiting); on PostgreSQL it is an ordinary transaction (row locks and conditional updates do the rest).
+pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(_) => conn.transaction(f),
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            let result = f(conn);
+            let DbConn::Sqlite(c) = conn else {
+                unreachable!("the connection variant cannot change inside a transaction")
+            };
+            match result {
+                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        let _ = AnsiTransactionManager::rollback_transaction(c);
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    Err(e)
+                }
+            }
+        }
+    }
+}

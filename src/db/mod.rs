@@ -1,0 +1,200 @@
+//! The database layer: one connection type for SQLite and PostgreSQL, a pool, embedded migrations for
+//! both backends, and `Db::run`, which moves blocking diesel work onto tokio's blocking pool.
+
+pub mod dialect;
+pub mod schema;
+
+use crate::config::DatabaseUrl;
+use crate::error::ApiError;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::time::Duration;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Queries are written once against this type; the few statements
+/// that differ between backends live in [`dialect`].
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Why the database could not be reached or prepared. Messages carry the real cause but never the
+/// password of the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Establishes connections by URL scheme (never by trial and error, which hides the real cause) and
+/// prepares each SQLite connection (WAL, foreign keys, busy timeout).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Manager { url }
+    }
+
+    pub fn connect(&self) -> Result<DbConn, DbError> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        DbError::Connect(format!("cannot create the directory {}: {e}", parent.display()))
+                    })?;
+                }
+                let path_str = path.to_string_lossy();
+                let mut conn = SqliteConnection::establish(&path_str).map_err(|e| {
+                    DbError::Connect(format!("cannot open SQLite database {}: {e}", path.display()))
+                })?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA busy_timeout = 10000;",
+                )
+                .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(secret) => PgConnection::establish(secret.expose())
+                .map(DbConn::Pg)
+                .map_err(|e| DbError::Connect(explain_pg_error(&self.url, &e.to_string()))),
+        }
+    }
+}
+
+/// Turn libpq's message into something an operator can act on, without the password.
+fn explain_pg_error(url: &DatabaseUrl, raw: &str) -> String {
+    let missing = raw
+        .find("database \"")
+        .map(|i| &raw[i + "database \"".len()..])
+        .and_then(|rest| rest.split_once('"'))
+        .filter(|(_, after)| after.trim_start().starts_with("does not exist"))
+        .map(|(db, _)| db);
+    if let Some(db) = missing {
+        return format!(
+            "PostgreSQL database \"{db}\" does not exist at {url}. Create it first, e.g. \
+             `createdb -h HOST -U USER {db}` or `psql -h HOST -U USER -c 'CREATE DATABASE \"{db}\"'`"
+        );
+    }
+    format!("cannot connect to PostgreSQL at {url}: {}", raw.trim().replace('\n', " "))
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Which backend a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The shared handle: a connection pool plus the blocking hop.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+struct QuietErrors;
+impl r2d2::HandleError<DbError> for QuietErrors {
+    fn handle_error(&self, error: DbError) {
+        tracing::warn!(%error, "database connection error");
+    }
+}
+
+impl Db {
+    /// Open a pool; fails with the real cause when the first connection cannot be made.
+    pub fn connect(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Db, DbError> {
+        let manager = Manager::new(url.clone());
+        // Establish one connection eagerly so that a wrong URL reports its real cause.
+        drop(manager.connect()?);
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(QuietErrors))
+            .build_unchecked(manager);
+        let backend = match url {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        };
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Check out a connection on the current (blocking) thread.
+    pub fn get(&self) -> Result<PooledConnection<Manager>, ApiError> {
+        self.pool
+            .get()
+            .map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))
+    }
+
+    /// Run blocking diesel work on tokio's blocking pool, never on an async worker thread.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// Apply all pending migrations of the connection's backend. On PostgreSQL a session advisory lock
+/// serialises concurrent starters (several `serve` processes sharing one database).
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
+    dialect::with_global_lock(conn, |conn| {
+        let applied = match conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        };
+        applied.map_err(|e| DbError::Migration(e.to_string()))
+    })
+}
+
+/// Number of migrations not yet applied (used by `check-config` and `/readyz`).
+pub fn pending_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    };
+    pending.map_err(|e| DbError::Migration(e.to_string()))
+}

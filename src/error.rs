@@ -1,0 +1,243 @@
+//! The one error type of the API, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Each variant has an HTTP status, a stable snake_case `code` and a fixed title. Internal causes are
+//! logged once (with the request id from the surrounding span) and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::borrow::Cow;
+
+/// One field-level problem in a request body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Path of the field, e.g. `shipping_address.postal_code`.
+    pub field: String,
+    /// Machine-readable reason, e.g. `required`, `invalid_format`, `not_allowed`.
+    pub code: String,
+    /// Human-readable explanation (never contains the submitted value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code: code.into(), message: None }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI reference identifying the problem type (`/problems/{code}`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable machine-readable code.
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Extra machine-readable data for some problems (e.g. the 3-D Secure next action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is not valid")]
+    MalformedBody(Cow<'static, str>),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("unknown field")]
+    UnknownField(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("bad request")]
+    BadRequest { code: &'static str, detail: Cow<'static, str> },
+    #[error("card data not accepted")]
+    CardDataNotAccepted,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict")]
+    Conflict { code: &'static str, detail: Cow<'static, str> },
+    #[error("unprocessable")]
+    Unprocessable { code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
+    #[error("payment failed")]
+    Payment { status: StatusCode, code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("request timeout")]
+    Timeout,
+    #[error("rate limited")]
+    TooManyRequests,
+    #[error("service unavailable")]
+    Unavailable(Cow<'static, str>),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An internal error; `cause` goes to the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn validation(field: impl Into<String>, code: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, code)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedBody(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnknownField(_)
+            | ApiError::Validation(_)
+            | ApiError::CardDataNotAccepted
+            | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Payment { status, .. } => *status,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedBody(_) => "malformed_body",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnknownField(_) => "unknown_field",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::Payment { code, .. } => code,
+            ApiError::CardDataNotAccepted => "card_data_not_accepted",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Timeout => "request_timeout",
+            ApiError::TooManyRequests => "rate_limited",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::MalformedBody(_) => "The request body could not be read",
+            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::UnknownField(_) => "The request contains a field this endpoint does not collect",
+            ApiError::Validation(_) => "The request is not valid",
+            ApiError::BadRequest { .. } => "Bad request",
+            ApiError::CardDataNotAccepted => "Card data is not accepted here",
+            ApiError::Unauthorized => "Authentication required",
+            ApiError::Forbidden => "Not allowed",
+            ApiError::NotFound => "Not found",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unprocessable { .. } => "The request cannot be processed",
+            ApiError::Payment { .. } => "The payment did not go through",
+            ApiError::PayloadTooLarge => "Request body too large",
+            ApiError::Timeout => "The request took too long",
+            ApiError::TooManyRequests => "Too many requests",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::MalformedBody(d)
+            | ApiError::BadRequest { detail: d, .. }
+            | ApiError::Conflict { detail: d, .. }
+            | ApiError::Unprocessable { detail: d, .. }
+            | ApiError::Payment { detail: d, .. }
+            | ApiError::Unavailable(d) => Some(d.to_string()),
+            ApiError::UnknownField(f) => Some(format!(
+                "`{f}` is not a field of this request; leancart collects only the fields each purpose needs"
+            )),
+            ApiError::CardDataNotAccepted => Some(
+                "The request contains what looks like a payment card number. leancart never accepts card \
+                 data: tokenize the card with the payment processor (Stripe.js) and send the resulting \
+                 payment method id (pm_…) instead."
+                    .to_owned(),
+            ),
+            ApiError::UnsupportedMediaType => Some("Send the body as application/json".to_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let code = self.code();
+        let errors = match self {
+            ApiError::Validation(e) => e.clone(),
+            ApiError::UnknownField(f) => vec![FieldError::new(f.clone(), "unknown_field")],
+            _ => Vec::new(),
+        };
+        let extra = match self {
+            ApiError::Unprocessable { extra, .. } | ApiError::Payment { extra, .. } => extra.clone(),
+            _ => None,
+        };
+        Problem {
+            type_: format!("/problems/{code}"),
+            title: self.title().to_owned(),
+            status: self.status().as_u16(),
+            detail: self.detail(),
+            code: code.to_owned(),
+            errors,
+            extra,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            // Logged once, inside the request span (which carries the request id).
+            tracing::error!(error = %cause, "internal error");
+        }
+        problem_response(self.status(), &self.to_problem())
+    }
+}
+
+pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => ApiError::NotFound,
+            other => ApiError::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<crate::kernel::money::MoneyError> for ApiError {
+    fn from(e: crate::kernel::money::MoneyError) -> Self {
+        ApiError::Internal(format!("money: {e}"))
+    }
+}

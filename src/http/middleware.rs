@@ -1,0 +1,100 @@
+//! Request middleware, outermost first: request id + trace span + access log → timeout → body
+//! buffering (size limit and the card-number guard) → handler.
+//!
+//! The access log records method, route template, status and latency — never the raw URI (query
+//! strings can carry tokens) and never a body.
+
+use crate::error::ApiError;
+use crate::kernel::ids::random_base62;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Accept a well-formed incoming `X-Request-Id` or mint `req_…`; run the request inside a span that
+/// carries it; echo it on the response; log one line per request.
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", random_base62()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// Per-request deadline; a request that runs over gets a 408 problem.
+pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// Settings of the body-buffering layer.
+#[derive(Clone)]
+pub struct BodyPolicy {
+    pub limit: usize,
+}
+
+/// Buffer the body up to the limit (413 problem beyond it) so that guards can inspect it.
+pub async fn buffer_body(State(policy): State<BodyPolicy>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, policy.limit).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// 404 for every unknown route, as a problem document.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// 405, as a problem document.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::BadRequest { code: "method_not_allowed", detail: "this route does not support the method".into() }
+}
+
+/// A panic in a handler becomes a 500 problem; the payload (which could hold anything) is not logged.
+pub fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::Internal("handler panicked".into()).into_response()
+}

@@ -1,0 +1,7 @@
+//! Value types with no I/O: money, ids, personal data, secrets, the card-number detector, time.
+
+pub mod ids;
+pub mod money;
+pub mod pii;
+pub mod secret;
+pub mod time;

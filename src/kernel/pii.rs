@@ -1,0 +1,189 @@
+//! Personal data types. Their `Debug` and `Display` print a redaction marker, never the content, so a
+//! `tracing` field, an error message or a panic can never show an e-mail, name, address or phone number.
+//! The value is reached only through the explicit, greppable `expose()`.
+//!
+//! Constructors validate; their errors never echo the input. Rows hold these types directly (diesel
+//! `ToSql`/`FromSql` as `Text`), responses call `expose()` field by field.
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+use std::fmt;
+
+/// Why a personal-data value was refused. Carries no part of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PiiError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is too long")]
+    TooLong,
+    #[error("contains characters that are not allowed")]
+    BadCharacters,
+    #[error("is not in a valid format")]
+    BadFormat,
+}
+
+impl PiiError {
+    /// Stable machine-readable code for field-level validation errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PiiError::Empty => "required",
+            PiiError::TooLong => "too_long",
+            PiiError::BadCharacters => "invalid_characters",
+            PiiError::BadFormat => "invalid_format",
+        }
+    }
+}
+
+fn clean_text(raw: &str, max_chars: usize) -> Result<String, PiiError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(PiiError::Empty);
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(PiiError::TooLong);
+    }
+    if trimmed.chars().any(|c| c.is_control()) {
+        return Err(PiiError::BadCharacters);
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! pii_type {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $validate:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = Text)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validate and wrap a value received from outside.
+            pub fn parse(raw: &str) -> Result<Self, PiiError> {
+                let validate: fn(&str) -> Result<String, PiiError> = $validate;
+                validate(raw).map($name)
+            }
+
+            /// The personal data itself. Call only where it must leave the type: a response to the
+            /// person it belongs to, an authorised export, the mailer.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+
+            pub const REDACTED: &'static str = concat!("[redacted:", $kind, "]");
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(Self::REDACTED)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(Self::REDACTED)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                $name::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl<DB> ToSql<Text, DB> for $name
+        where
+            DB: Backend,
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> FromSql<Text, DB> for $name
+        where
+            DB: Backend,
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                String::from_sql(bytes).map($name)
+            }
+        }
+    };
+}
+
+pii_type!(
+    /// An e-mail address (lower-cased domain, validated syntax).
+    Email, "email", |raw| {
+        let v = clean_text(raw, 254)?;
+        if !validator::ValidateEmail::validate_email(&v) {
+            return Err(PiiError::BadFormat);
+        }
+        let (local, domain) = v.rsplit_once('@').ok_or(PiiError::BadFormat)?;
+        Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+    }
+);
+
+pii_type!(
+    /// A person's name as they want it written on a parcel or a receipt.
+    PersonName, "name", |raw| clean_text(raw, 200)
+);
+
+pii_type!(
+    /// A phone number, normalised to `+` and digits (E.164 shape: 7–15 digits).
+    Phone, "phone", |raw| {
+        let v = clean_text(raw, 32)?;
+        if !v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+            return Err(PiiError::BadCharacters);
+        }
+        let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+        if !(7..=15).contains(&digits.len()) {
+            return Err(PiiError::BadFormat);
+        }
+        Ok(format!("+{digits}"))
+    }
+);
+
+pii_type!(
+    /// One line of a postal address, a city or a region name.
+    AddressText, "address", |raw| clean_text(raw, 200)
+);
+
+pii_type!(
+    /// A postal code (letters, digits, spaces and dashes).
+    PostalCode, "postal_code", |raw| {
+        let v = clean_text(raw, 16)?;
+        if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
+            return Err(PiiError::BadCharacters);
+        }
+        Ok(v.to_ascii_uppercase())
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_content() {
+        let e = Email::parse("Jane.Doe@Example.COM").unwrap();
+        assert_eq!(format!("{e:?}"), "[redacted:email]");
+        assert_eq!(format!("{e}"), "[redacted:email]");
+        assert_eq!(e.expose(), "Jane.Doe@example.com");
+        let n = PersonName::parse(" Jane Doe ").unwrap();
+        assert!(!format!("{n:?} {n}").contains("Jane"));
+        let p = Phone::parse("+44 20 7946 0958").unwrap();
+        assert_eq!(p.expose(), "+442079460958");
+        assert!(!format!("{p:?}").contains("7946"));
+    }
+
+    #[test]
+    fn errors_do_not_echo_input() {
+        let err = Email::parse("not-an-email-secret").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+        assert_eq!(Phone::parse("12"), Err(PiiError::BadFormat));
+        assert_eq!(PersonName::parse("  "), Err(PiiError::Empty));
+    }
+}

@@ -1,0 +1,15 @@
+//! leancart — a privacy-first checkout and order backend.
+//!
+//! Plumbing lives in `http`, `db` and `kernel`; each business domain has its own module with the same
+//! few files (`mod.rs`, `http.rs`, `service.rs`, `store.rs`, `model.rs`).
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod kernel;
+pub mod telemetry;
