@@ -44,21 +44,34 @@ pub fn router(state: AppState, https: bool) -> Router {
     let doc = bytes::Bytes::from(doc.to_json().unwrap_or_default());
     let config = state.config.clone();
     let mut router = api
-        .route("/openapi.json", get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))))
+        .route(
+            "/openapi.json",
+            get(move || {
+                std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))
+            }),
+        )
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            BodyPolicy { limit: config.body_limit_bytes },
+            BodyPolicy {
+                limit: config.body_limit_bytes,
+            },
             middleware::buffer_body,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            middleware::timeout,
+        ))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state);
     if https {
         let hsts = format!("max-age={}; includeSubDomains", config.hsts_max_age_secs);
         if let Ok(value) = HeaderValue::from_str(&hsts) {
-            router = router.layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value));
+            router = router.layer(SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                value,
+            ));
         }
     }
     router
@@ -76,7 +89,10 @@ pub enum StartError {
     #[error("seeding: {0}")]
     Seed(#[from] catalog::seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -148,15 +164,34 @@ impl Application {
         let (db, prepared) = tokio::task::spawn_blocking(move || prepare_database(&setup_config))
             .await
             .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
-        let listener = std::net::TcpListener::bind(config.bind)
-            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        let listener =
+            std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
         listener
             .set_nonblocking(true)
-            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind, source })?;
-        let state = AppState { db, config: Arc::new(config) };
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+        };
         let router = router(state.clone(), tls.is_some());
-        Ok(Application { listener, addr, router, tls, state, prepared })
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            tls,
+            state,
+            prepared,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -178,13 +213,19 @@ impl Application {
 
     /// Serve until `shutdown` resolves, then stop accepting and let in-flight requests finish within
     /// the configured grace period.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let handle = axum_server::Handle::new();
         let on_signal = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: finishing in-flight requests"
+            );
             on_signal.graceful_shutdown(Some(grace));
         });
         let service = self.router.into_make_service();
@@ -196,7 +237,12 @@ impl Application {
                     .serve(service)
                     .await
             }
-            None => axum_server::from_tcp(self.listener)?.handle(handle).serve(service).await,
+            None => {
+                axum_server::from_tcp(self.listener)?
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
         }
     }
 }

@@ -82,7 +82,10 @@ pub fn main() -> ExitCode {
     };
     telemetry::init(&config);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
     };
@@ -141,15 +144,25 @@ fn seed(config: &Config, args: SeedArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(2, e),
     };
-    let result = Manager::new(config.database_url.clone()).connect().map_err(StartError::from).and_then(|mut conn| {
-        if config.auto_migrate {
-            db::run_migrations(&mut conn)?;
-        }
-        Ok(catalog::seed::apply(&mut conn, &fixtures, config.store_currency)?)
-    });
+    let result = Manager::new(config.database_url.clone())
+        .connect()
+        .map_err(StartError::from)
+        .and_then(|mut conn| {
+            if config.auto_migrate {
+                db::run_migrations(&mut conn)?;
+            }
+            Ok(catalog::seed::apply(
+                &mut conn,
+                &fixtures,
+                config.store_currency,
+            )?)
+        });
     match result {
         Ok(r) => {
-            println!("seeded {} product(s) and {} variant(s)", r.products_added, r.variants_added);
+            println!(
+                "seeded {} product(s) and {} variant(s)",
+                r.products_added, r.variants_added
+            );
             ExitCode::SUCCESS
         }
         Err(StartError::Seed(e @ catalog::seed::SeedError::CurrencyMismatch { .. })) => fail(2, e),
@@ -162,10 +175,24 @@ fn check_config(config: &Config) -> ExitCode {
     println!("  database: {}", config.database_url);
     println!("  bind:     {}", config.bind);
     println!("  currency: {}", config.store_currency);
-    println!("  tls:      {}", if config.tls_cert.is_some() { "on" } else { "off" });
-    let payments = if config.stripe.secret_key.is_some() { "Stripe" } else { "local Stripe sandbox" };
+    println!(
+        "  tls:      {}",
+        if config.tls_cert.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    let payments = if config.stripe.secret_key.is_some() {
+        "Stripe"
+    } else {
+        "local Stripe sandbox"
+    };
     println!("  payments: {payments}");
-    match Manager::new(config.database_url.clone()).connect().and_then(|mut c| db::pending_migrations(&mut c)) {
+    match Manager::new(config.database_url.clone())
+        .connect()
+        .and_then(|mut c| db::pending_migrations(&mut c))
+    {
         Ok(pending) => {
             println!("  database reachable; {pending} migration(s) pending");
             ExitCode::SUCCESS

@@ -22,7 +22,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: impl Into<String>) -> Self {
-        FieldError { field: field.into(), code: code.into(), message: None }
+        FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: None,
+        }
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
@@ -62,7 +66,10 @@ pub enum ApiError {
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("bad request")]
-    BadRequest { code: &'static str, detail: Cow<'static, str> },
+    BadRequest {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
     #[error("card data not accepted")]
     CardDataNotAccepted,
     #[error("unauthorized")]
@@ -71,12 +78,26 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("conflict")]
-    Conflict { code: &'static str, detail: Cow<'static, str> },
+    Conflict {
+        code: &'static str,
+        detail: Cow<'static, str>,
+    },
     #[error("unprocessable")]
-    Unprocessable { code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
+    Unprocessable {
+        code: &'static str,
+        detail: Cow<'static, str>,
+        extra: Option<serde_json::Value>,
+    },
     #[error("payment failed")]
-    Payment { status: StatusCode, code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
+    Payment {
+        status: StatusCode,
+        code: &'static str,
+        detail: Cow<'static, str>,
+        extra: Option<serde_json::Value>,
+    },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("request timeout")]
@@ -110,6 +131,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Payment { status, .. } => *status,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -134,6 +156,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Timeout => "request_timeout",
             ApiError::TooManyRequests => "rate_limited",
@@ -146,13 +169,16 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "The request body could not be read",
             ApiError::UnsupportedMediaType => "Unsupported media type",
-            ApiError::UnknownField(_) => "The request contains a field this endpoint does not collect",
+            ApiError::UnknownField(_) => {
+                "The request contains a field this endpoint does not collect"
+            }
             ApiError::Validation(_) => "The request is not valid",
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::CardDataNotAccepted => "Card data is not accepted here",
             ApiError::Unauthorized => "Authentication required",
             ApiError::Forbidden => "Not allowed",
             ApiError::NotFound => "Not found",
+            ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unprocessable { .. } => "The request cannot be processed",
             ApiError::Payment { .. } => "The payment did not go through",
@@ -194,7 +220,9 @@ impl ApiError {
             _ => Vec::new(),
         };
         let extra = match self {
-            ApiError::Unprocessable { extra, .. } | ApiError::Payment { extra, .. } => extra.clone(),
+            ApiError::Unprocessable { extra, .. } | ApiError::Payment { extra, .. } => {
+                extra.clone()
+            }
             _ => None,
         };
         Problem {
@@ -220,10 +248,13 @@ impl IntoResponse for ApiError {
 }
 
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
-    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+    let body =
+        serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
     let mut res = (status, body).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     res
 }
 

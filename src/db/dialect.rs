@@ -16,9 +16,12 @@ pub fn with_global_lock<T>(
     match conn {
         DbConn::Sqlite(_) => f(conn),
         DbConn::Pg(_) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})")).execute(conn)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})"))
+                .execute(conn)?;
             let result = f(conn);
-            let DbConn::Sqlite(c) = conn else { return result };
+            let DbConn::Sqlite(c) = conn else {
+                return result;
+            };
             match result {
                 Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
                     Ok(()) => Ok(value),
@@ -39,7 +42,10 @@ pub fn with_global_lock<T>(
 /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
 /// front (a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency instead of
 /// waiting); on PostgreSQL it is an ordinary transaction (row locks and conditional updates do the rest).
-pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+pub fn write_transaction<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {

@@ -21,7 +21,10 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct RequestId(pub String);
 
 fn acceptable_request_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// Accept a well-formed incoming `X-Request-Id` or mint `req_…`; run the request inside a span that
@@ -80,7 +83,8 @@ pub async fn buffer_body(State(policy): State<BodyPolicy>, req: Request, next: N
         Ok(b) => b,
         Err(_) => return ApiError::PayloadTooLarge.into_response(),
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// 404 for every unknown route, as a problem document.
@@ -90,7 +94,7 @@ pub async fn not_found() -> ApiError {
 
 /// 405, as a problem document.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::BadRequest { code: "method_not_allowed", detail: "this route does not support the method".into() }
+    ApiError::MethodNotAllowed
 }
 
 /// A panic in a handler becomes a 500 problem; the payload (which could hold anything) is not logged.

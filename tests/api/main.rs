@@ -1,1 +1,15 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+//! The one integration-test binary: the real app on a random port, a fresh database per test, HTTP.
+//! Backend: LEANCART_TEST_DB=sqlite|postgres (default sqlite).
+
+mod support;
+
+mod catalog;
+mod cli;
+mod errors;
+mod migrations;
+mod openapi;
+mod operations;
+mod privacy_types;
+mod tls;

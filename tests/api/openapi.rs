@@ -1,0 +1,65 @@
+use crate::support::TestApp;
+use serde_json::Value;
+
+/// Every `$ref` in the document must resolve.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap_or_default().to_owned());
+                } else {
+                    refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_document_is_valid_and_complete() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.expect("the document parses as JSON");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(doc["info"]["title"], "leancart");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/products", "get"),
+        ("/v1/products/{id}", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{path} has responses"
+        );
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .expect("local schema ref");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "schema {name} is defined"
+        );
+    }
+    // Every documented path is really served (no stale entries).
+    for path in paths.keys() {
+        let concrete = path.replace("{id}", "prod_0000000000000000000000");
+        let res = app.get(&concrete).await;
+        assert_ne!(res.status().as_u16(), 405, "{path}");
+        if res.status() == 404 {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "not_found");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Test harness: spawn the app in-process on 127.0.0.1:0 with its own database, capture logs.
+
+#![allow(dead_code)]
+
+pub mod db;
+pub mod logs;
+
+use leancart::app::{AppState, Application};
+use leancart::config::{Config, RawSettings};
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+use std::future::Future;
+use tokio::sync::oneshot;
+
+/// A running app with its own database. Dropping it stops the server and removes the database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub db: db::TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Builder for settings beyond the defaults.
+pub struct Spawn {
+    pub raw: RawSettings,
+}
+
+impl Spawn {
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.raw.set(key, value);
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        TestApp::start_with(self.raw, |_| async {}).await
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().start().await
+    }
+
+    pub fn builder() -> Spawn {
+        let mut raw = RawSettings::default();
+        raw.set("LEANCART_BIND", "127.0.0.1:0")
+            .set("LEANCART_DB_POOL_SIZE", "4")
+            .set("LEANCART_SHUTDOWN_GRACE_SECS", "5");
+        Spawn { raw }
+    }
+
+    pub async fn start_with<F, Fut>(mut raw: RawSettings, before: F) -> TestApp
+    where
+        F: FnOnce(&Config) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        logs::init();
+        leancart::http::tls::install_crypto_provider();
+        let db = db::TestDb::create().await;
+        raw.set("DATABASE_URL", db.url());
+        let config = Config::from_raw(&raw).expect("test configuration is valid");
+        before(&config).await;
+        let https = config.tls_cert.is_some();
+        let app = Application::build(config).await.expect("app starts");
+        let base = if https {
+            format!("https://localhost:{}", app.local_addr().port())
+        } else {
+            format!("http://{}", app.local_addr())
+        };
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::builder().build().expect("client"),
+            state,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self.get(path).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stop accepting and wait for the server task to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Assert a problem document: content type, status and code.
+pub async fn expect_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)));
+    assert!(body["title"].is_string());
+    body
+}
