@@ -1,6 +1,9 @@
 //! Assembly: state, router with its layers, start-up (database, migrations, seeding, TLS) and serving
 //! with graceful shutdown.
 
+use crate::billing::processor::Processor;
+use crate::billing::sandbox::{Sandbox, SandboxOptions};
+use crate::billing::service::Billing;
 use crate::catalog;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db, DbError, Manager};
@@ -8,6 +11,7 @@ use crate::health;
 use crate::http::middleware::{self, BodyPolicy};
 use crate::http::openapi::ApiDoc;
 use crate::http::tls::{self, TlsError};
+use crate::kernel::secret::SecretString;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
@@ -26,11 +30,16 @@ use utoipa_axum::routes;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    pub billing: Arc<Billing>,
+    /// The in-process Stripe sandbox, when no Stripe key is configured.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// The API routes and their OpenAPI document, built together.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let v1 = OpenApiRouter::new().merge(catalog::router());
+    let v1 = OpenApiRouter::new()
+        .merge(catalog::router())
+        .merge(crate::billing::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))
@@ -179,9 +188,16 @@ impl Application {
             addr: config.bind,
             source,
         })?;
+        let base_url = match tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let (billing, sandbox) = payments(&config, &base_url).await?;
         let state = AppState {
             db,
             config: Arc::new(config),
+            billing: Arc::new(billing),
+            sandbox,
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application {
@@ -199,8 +215,10 @@ impl Application {
     }
 
     pub fn base_url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn state(&self) -> &AppState {
@@ -228,8 +246,9 @@ impl Application {
             );
             on_signal.graceful_shutdown(Some(grace));
         });
+        let sweeper = tokio::spawn(background_sweeps(self.state.clone()));
         let service = self.router.into_make_service();
-        match self.tls {
+        let result = match self.tls {
             Some(cfg) => {
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(cfg);
                 axum_server::tls_rustls::from_tcp_rustls(self.listener, rustls)?
@@ -243,7 +262,9 @@ impl Application {
                     .serve(service)
                     .await
             }
-        }
+        };
+        sweeper.abort();
+        result
     }
 }
 
@@ -266,5 +287,81 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// The payment processor: Stripe when a key is configured, otherwise the local sandbox started
+/// in-process on a loopback port, delivering signed webhooks to this process.
+async fn payments(
+    config: &Config,
+    base_url: &str,
+) -> Result<(Billing, Option<Sandbox>), StartError> {
+    let stripe = &config.stripe;
+    if let Some(key) = &stripe.secret_key {
+        let processor = Processor::new(key.expose(), stripe.api_base.as_deref(), stripe.timeout)
+            .map_err(|e| StartError::Other(format!("payments: {e}")))?;
+        tracing::info!(
+            api = stripe
+                .api_base
+                .as_deref()
+                .unwrap_or("https://api.stripe.com/"),
+            "payments: Stripe"
+        );
+        return Ok((
+            Billing::new(processor, stripe.capture, stripe.webhook_secrets.clone()),
+            None,
+        ));
+    }
+    let ca = match &config.tls_cert {
+        Some(path) => std::fs::read(path).ok(),
+        None => None,
+    };
+    let options = SandboxOptions {
+        webhook_ca_pem: ca,
+        ..SandboxOptions::default()
+    };
+    let sandbox = Sandbox::start(config.sandbox_bind, options)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.sandbox_bind,
+            source,
+        })?;
+    let secret = stripe.webhook_secrets.first().cloned().unwrap_or_else(|| {
+        SecretString::new(format!("whsec_{}", crate::kernel::ids::random_base62()))
+    });
+    sandbox.set_webhook(format!("{base_url}/v1/webhooks/stripe"), secret.clone());
+    let api = format!("{}/", sandbox.base_url());
+    let processor = Processor::new(SANDBOX_KEY, Some(&api), stripe.timeout)
+        .map_err(|e| StartError::Other(format!("payments: {e}")))?;
+    tracing::warn!(
+        sandbox = %sandbox.base_url(),
+        "payments: local Stripe sandbox at {} — no real money moves (set STRIPE_SECRET_KEY for Stripe)",
+        sandbox.base_url()
+    );
+    Ok((
+        Billing::new(processor, stripe.capture, vec![secret]),
+        Some(sandbox),
+    ))
+}
+
+/// The secret key leancart presents to its in-process sandbox.
+pub const SANDBOX_KEY: &str = "sk_test_leancart_sandbox";
+
+/// Periodic work that keeps every record moving: payments whose outcome was not heard are settled
+/// with the processor. Safe to run in every process at once (idempotent, forward-only).
+async fn background_sweeps(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state
+            .billing
+            .reconcile(&state.db, std::time::Duration::from_secs(60), 100)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(settled = n, "reconciled payments"),
+            Err(e) => tracing::warn!(code = e.code(), "payment reconciliation failed"),
+        }
     }
 }

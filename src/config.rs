@@ -149,6 +149,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub hsts_max_age_secs: u64,
     pub stripe: StripeConfig,
+    /// Where the in-process Stripe sandbox listens when no Stripe key is set.
+    pub sandbox_bind: SocketAddr,
     pub admin_token: Option<SecretString>,
     /// How long a placed-but-unpaid order keeps its stock reserved.
     pub reservation_ttl: Duration,
@@ -279,6 +281,12 @@ pub const SETTINGS: &[Setting] = &[
         toml: "stripe_api_base",
         default: None,
         help: "Override of Stripe's API base URL (e.g. an external sandbox).",
+    },
+    Setting {
+        env: "LEANCART_SANDBOX_BIND",
+        toml: "sandbox_bind",
+        default: Some("127.0.0.1:0"),
+        help: "Where the in-process Stripe sandbox listens when STRIPE_SECRET_KEY is unset (port 0: any free port, logged at start).",
     },
     Setting {
         env: "LEANCART_PAYMENT_CAPTURE",
@@ -552,6 +560,9 @@ impl Config {
                 capture,
                 timeout: Duration::from_secs(parse_u64("LEANCART_STRIPE_TIMEOUT_SECS", 1, 120)?),
             },
+            sandbox_bind: required("LEANCART_SANDBOX_BIND")?
+                .parse()
+                .map_err(|_| ConfigError::new("LEANCART_SANDBOX_BIND", "must be ADDRESS:PORT"))?,
             admin_token,
             reservation_ttl: Duration::from_secs(parse_u64(
                 "LEANCART_RESERVATION_TTL_SECS",

@@ -4,6 +4,7 @@
 //! few files (`mod.rs`, `http.rs`, `service.rs`, `store.rs`, `model.rs`).
 
 pub mod app;
+pub mod billing;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -5,6 +5,7 @@
 //! strings can carry tokens) and never a body.
 
 use crate::error::ApiError;
+use crate::kernel::card;
 use crate::kernel::ids::random_base62;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -76,15 +77,46 @@ pub struct BodyPolicy {
     pub limit: usize,
 }
 
-/// Buffer the body up to the limit (413 problem beyond it) so that guards can inspect it.
+/// Paths whose bodies legitimately carry processor data and are verified otherwise (signed webhooks).
+pub const CARD_GUARD_EXEMPT: &[&str] = &["/v1/webhooks/stripe"];
+
+/// Buffer the body up to the limit (413 problem beyond it), then apply the card-number guard to the
+/// query string and the body of every request, on every endpoint present and future: anything that
+/// looks like a card number is refused with `card_data_not_accepted` before any handler, store or log
+/// sees it. The number itself is never logged or echoed.
 pub async fn buffer_body(State(policy): State<BodyPolicy>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, policy.limit).await {
         Ok(b) => b,
         Err(_) => return ApiError::PayloadTooLarge.into_response(),
     };
+    if !CARD_GUARD_EXEMPT.contains(&parts.uri.path()) {
+        let query = parts.uri.query().unwrap_or_default();
+        if carries_card_number(query.as_bytes()) || carries_card_number(&bytes) {
+            tracing::warn!("refused a request that contained card data");
+            return ApiError::CardDataNotAccepted.into_response();
+        }
+    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Scan raw bytes, and their URL-decoded form when they contain escapes.
+fn carries_card_number(raw: &[u8]) -> bool {
+    if raw.is_empty() {
+        return false;
+    }
+    let text = String::from_utf8_lossy(raw);
+    if card::contains_card_number(&text) {
+        return true;
+    }
+    if text.contains('%') || text.contains('+') {
+        let decoded: Vec<String> = url::form_urlencoded::parse(raw)
+            .flat_map(|(k, v)| [k.into_owned(), v.into_owned()])
+            .collect();
+        return card::contains_card_number(&decoded.join("\n"));
+    }
+    false
 }
 
 /// 404 for every unknown route, as a problem document.

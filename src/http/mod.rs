@@ -2,6 +2,7 @@
 //! validation), the list envelope, middleware (request id, trace span, timeout, body buffering with the
 //! card-number guard), the OpenAPI document and TLS.
 
+pub mod auth;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;

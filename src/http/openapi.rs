@@ -12,9 +12,30 @@ use utoipa::OpenApi;
                        never accepts card data; every error is RFC 9457 problem+json with a stable `code`."
     ),
     components(schemas(Problem, FieldError)),
+    modifiers(&AdminToken),
     tags(
         (name = "catalog", description = "Products and variants"),
+        (name = "billing", description = "Payment processor webhooks and staff views of payments"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
 pub struct ApiDoc;
+
+/// The staff API's bearer token as an OpenAPI security scheme.
+struct AdminToken;
+
+impl utoipa::Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("LEANCART_ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
+    }
+}
