@@ -338,8 +338,13 @@ async fn payments(
         "payments: local Stripe sandbox at {} — no real money moves (set STRIPE_SECRET_KEY for Stripe)",
         sandbox.base_url()
     );
+    let secrets = if stripe.webhook_secrets.is_empty() {
+        vec![secret]
+    } else {
+        stripe.webhook_secrets.clone()
+    };
     Ok((
-        Billing::new(processor, stripe.capture, vec![secret]),
+        Billing::new(processor, stripe.capture, secrets),
         Some(sandbox),
     ))
 }

@@ -32,6 +32,27 @@ pub enum Command {
     Seed(SeedArgs),
     /// Validate the configuration, connect to the database, report pending migrations, and exit.
     CheckConfig,
+    /// Run the local Stripe-compatible sandbox on its own (serve starts one in-process when no
+    /// STRIPE_SECRET_KEY is set). Test mode only: no real money moves.
+    StripeSandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:12111")]
+    pub bind: std::net::SocketAddr,
+    /// Deliver signed webhook events to this URL (e.g. http://127.0.0.1:8080/v1/webhooks/stripe).
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+    /// Signing secret for the webhooks (whsec_…); defaults to STRIPE_WEBHOOK_SECRET.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -94,7 +115,31 @@ pub fn main() -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::Seed(args) => seed(&config, args),
         Command::CheckConfig => check_config(&config),
+        Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
+}
+
+async fn stripe_sandbox(args: SandboxArgs) -> ExitCode {
+    use crate::billing::sandbox::{Sandbox, SandboxOptions};
+    let sandbox = match Sandbox::start(args.bind, SandboxOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => return fail(1, format!("cannot listen on {}: {e}", args.bind)),
+    };
+    if let Some(url) = args.webhook_url {
+        let Some(secret) = args.webhook_secret.filter(|s| s.starts_with("whsec_")) else {
+            return fail(
+                2,
+                "--webhook-url needs --webhook-secret (or STRIPE_WEBHOOK_SECRET) starting with whsec_",
+            );
+        };
+        sandbox.set_webhook(url, crate::kernel::secret::SecretString::new(secret));
+    }
+    tracing::warn!(
+        "Stripe sandbox listening on {} — test mode, no real money moves",
+        sandbox.base_url()
+    );
+    app::shutdown_signal().await;
+    ExitCode::SUCCESS
 }
 
 async fn serve(config: Config) -> ExitCode {

@@ -87,15 +87,15 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            verify(&h, payload, &[old.clone()], 1_010),
+            verify(&h, payload, std::slice::from_ref(&old), 1_010),
             Err(SignatureError::NoMatch)
         );
         assert_eq!(
-            verify(&h, payload, &[new.clone()], 1_000 + 301),
+            verify(&h, payload, std::slice::from_ref(&new), 1_000 + 301),
             Err(SignatureError::Stale)
         );
         assert_eq!(
-            verify(&h, b"tampered", &[new.clone()], 1_000),
+            verify(&h, b"tampered", std::slice::from_ref(&new), 1_000),
             Err(SignatureError::NoMatch)
         );
         let two = format!("{h},v1={}", compute("whsec_old", 1_000, payload));

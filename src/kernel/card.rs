@@ -77,7 +77,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// True when these digits form a card number.
@@ -132,7 +132,8 @@ fn run_has_card(groups: &[Vec<u8>]) -> bool {
     for start in 0..groups.len() {
         let mut digits = Vec::with_capacity(19);
         for g in &groups[start..] {
-            if !(3..=6).contains(&g.len()) && !(g.len() <= 4 && !digits.is_empty()) {
+            let fits = (3..=6).contains(&g.len()) || (!digits.is_empty() && g.len() <= 4);
+            if !fits {
                 break;
             }
             digits.extend_from_slice(g);

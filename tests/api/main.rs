@@ -5,6 +5,7 @@
 
 mod support;
 
+mod billing;
 mod catalog;
 mod cli;
 mod errors;

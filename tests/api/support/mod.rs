@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod logs;
+pub mod stripe;
 
 use leancart::app::{AppState, Application};
 use leancart::config::{Config, RawSettings};
