@@ -244,11 +244,25 @@ enum Auth {
 }
 
 fn authorized(headers: &HeaderMap, auth: Auth) -> bool {
-    let key = headers
+    use base64::Engine as _;
+    let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
+    // Like Stripe: `Bearer KEY`, or HTTP Basic with the key as the user name (`curl -u KEY:`).
+    let key = match (
+        header.strip_prefix("Bearer "),
+        header.strip_prefix("Basic "),
+    ) {
+        (Some(k), _) => k.to_owned(),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|s| s.split(':').next().map(str::to_owned))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     match auth {
         Auth::None => true,
         Auth::Secret => key.starts_with("sk_test_") && key.len() > 8,
