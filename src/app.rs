@@ -31,6 +31,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub billing: Arc<Billing>,
+    /// Shipping methods, rates and taxes.
+    pub policy: Arc<crate::shipping::policy::ShopPolicy>,
     /// The in-process Stripe sandbox, when no Stripe key is configured.
     pub sandbox: Option<Sandbox>,
 }
@@ -39,6 +41,7 @@ pub struct AppState {
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(catalog::router())
+        .merge(crate::checkout::router())
         .merge(crate::billing::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
@@ -169,6 +172,8 @@ impl Application {
             (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
+        let policy = crate::shipping::policy::ShopPolicy::load(config.shop_policy.as_deref())
+            .map_err(|e| ConfigError::new("LEANCART_SHOP_POLICY", e.0))?;
         let setup_config = config.clone();
         let (db, prepared) = tokio::task::spawn_blocking(move || prepare_database(&setup_config))
             .await
@@ -197,6 +202,7 @@ impl Application {
             db,
             config: Arc::new(config),
             billing: Arc::new(billing),
+            policy: Arc::new(policy),
             sandbox,
         };
         let router = router(state.clone(), tls.is_some());

@@ -149,6 +149,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub hsts_max_age_secs: u64,
     pub stripe: StripeConfig,
+    /// Shop policy file (shipping methods, rates, taxes); `None`: the demo policy.
+    pub shop_policy: Option<PathBuf>,
     /// Where the in-process Stripe sandbox listens when no Stripe key is set.
     pub sandbox_bind: SocketAddr,
     pub admin_token: Option<SecretString>,
@@ -281,6 +283,12 @@ pub const SETTINGS: &[Setting] = &[
         toml: "stripe_api_base",
         default: None,
         help: "Override of Stripe's API base URL (e.g. an external sandbox).",
+    },
+    Setting {
+        env: "LEANCART_SHOP_POLICY",
+        toml: "shop_policy",
+        default: None,
+        help: "TOML file with shipping methods, rates and tax rates (default: fixtures/demo/shop.toml, built in).",
     },
     Setting {
         env: "LEANCART_SANDBOX_BIND",
@@ -560,6 +568,7 @@ impl Config {
                 capture,
                 timeout: Duration::from_secs(parse_u64("LEANCART_STRIPE_TIMEOUT_SECS", 1, 120)?),
             },
+            shop_policy: value("LEANCART_SHOP_POLICY").map(PathBuf::from),
             sandbox_bind: required("LEANCART_SANDBOX_BIND")?
                 .parse()
                 .map_err(|_| ConfigError::new("LEANCART_SANDBOX_BIND", "must be ADDRESS:PORT"))?,

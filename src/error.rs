@@ -84,6 +84,7 @@ pub enum ApiError {
     Conflict {
         code: &'static str,
         detail: Cow<'static, str>,
+        extra: Option<serde_json::Value>,
     },
     #[error("unprocessable")]
     Unprocessable {
@@ -114,6 +115,43 @@ impl ApiError {
     /// An internal error; `cause` goes to the log only.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError::Internal(cause.to_string())
+    }
+
+    /// A 409 with a stable code.
+    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::Conflict {
+            code,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    /// Attach machine-readable data to a problem that carries it (conflicts, payments, 422s).
+    pub fn with_extra(self, data: serde_json::Value) -> Self {
+        match self {
+            ApiError::Conflict { code, detail, .. } => ApiError::Conflict {
+                code,
+                detail,
+                extra: Some(data),
+            },
+            ApiError::Unprocessable { code, detail, .. } => ApiError::Unprocessable {
+                code,
+                detail,
+                extra: Some(data),
+            },
+            ApiError::Payment {
+                status,
+                code,
+                detail,
+                ..
+            } => ApiError::Payment {
+                status,
+                code,
+                detail,
+                extra: Some(data),
+            },
+            other => other,
+        }
     }
 
     pub fn validation(field: impl Into<String>, code: impl Into<String>) -> Self {
@@ -220,9 +258,9 @@ impl ApiError {
             _ => Vec::new(),
         };
         let extra = match self {
-            ApiError::Unprocessable { extra, .. } | ApiError::Payment { extra, .. } => {
-                extra.clone()
-            }
+            ApiError::Unprocessable { extra, .. }
+            | ApiError::Payment { extra, .. }
+            | ApiError::Conflict { extra, .. } => extra.clone(),
             _ => None,
         };
         Problem {

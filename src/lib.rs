@@ -6,6 +6,7 @@
 pub mod app;
 pub mod billing;
 pub mod catalog;
+pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -13,4 +14,5 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod kernel;
+pub mod shipping;
 pub mod telemetry;

@@ -362,10 +362,10 @@ impl Billing {
     ) -> Result<PaymentRow, ApiError> {
         let row = self.find(db, payment_id).await?;
         if row.status() != PaymentStatus::RequiresCapture {
-            return Err(ApiError::Conflict {
-                code: "payment_not_capturable",
-                detail: "the payment is not awaiting capture".into(),
-            });
+            return Err(ApiError::conflict(
+                "payment_not_capturable",
+                "the payment is not awaiting capture",
+            ));
         }
         if amount.is_some_and(|a| a <= 0 || a > row.amount) {
             return Err(ApiError::validation("amount", "out_of_range"));
@@ -383,10 +383,10 @@ impl Billing {
         let row = self.find(db, payment_id).await?;
         match (row.status(), &row.payment_intent_id) {
             (PaymentStatus::Canceled, _) => Ok(row),
-            (PaymentStatus::Succeeded, _) => Err(ApiError::Conflict {
-                code: "payment_already_captured",
-                detail: "a captured payment is refunded, not canceled".into(),
-            }),
+            (PaymentStatus::Succeeded, _) => Err(ApiError::conflict(
+                "payment_already_captured",
+                "a captured payment is refunded, not canceled",
+            )),
             (_, Some(pi)) => {
                 let key = format!("{}:cancel", row.id);
                 let result = self.processor.cancel(pi, &key).await;
@@ -423,10 +423,10 @@ impl Billing {
                 dialect::write_transaction(conn, |conn| {
                     let row = store::find_payment(conn, &id)?.ok_or(ApiError::NotFound)?;
                     if row.status() != PaymentStatus::Succeeded {
-                        return Err(ApiError::Conflict {
-                            code: "payment_not_refundable",
-                            detail: "only a captured payment can be refunded".into(),
-                        });
+                        return Err(ApiError::conflict(
+                            "payment_not_refundable",
+                            "only a captured payment can be refunded",
+                        ));
                     }
                     let pending: i64 = store::refunds_of_payment(conn, &id)?
                         .iter()

@@ -37,7 +37,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     product_variants,
     payments,
     refunds,
-    webhook_events
+    webhook_events,
+    carts,
+    cart_lines,
+    orders,
+    order_lines,
+    order_events,
+    counters,
+    idempotency_keys,
+    outbox,
+    audit_log,
 );
 
 diesel::table! {
@@ -90,3 +99,144 @@ diesel::table! {
 }
 
 diesel::joinable!(refunds -> payments (payment_id));
+
+diesel::table! {
+    carts (id) {
+        id -> Text,
+        token_hash -> Text,
+        status -> Text,
+        currency -> Text,
+        email -> Nullable<Text>,
+        ship_name -> Nullable<Text>,
+        ship_line1 -> Nullable<Text>,
+        ship_line2 -> Nullable<Text>,
+        ship_city -> Nullable<Text>,
+        ship_region -> Nullable<Text>,
+        ship_postal_code -> Nullable<Text>,
+        ship_country -> Nullable<Text>,
+        ship_phone -> Nullable<Text>,
+        shipping_method -> Nullable<Text>,
+        is_gift -> Bool,
+        recipient_consent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cart_lines (cart_id, variant_id) {
+        cart_id -> Text,
+        variant_id -> Text,
+        quantity -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        number -> Text,
+        access_token_hash -> Text,
+        cart_id -> Text,
+        status -> Text,
+        currency -> Text,
+        subtotal -> BigInt,
+        shipping_total -> BigInt,
+        tax_total -> BigInt,
+        discount_total -> BigInt,
+        total -> BigInt,
+        prices_include_tax -> Bool,
+        email -> Text,
+        ship_name -> Nullable<Text>,
+        ship_line1 -> Nullable<Text>,
+        ship_line2 -> Nullable<Text>,
+        ship_city -> Nullable<Text>,
+        ship_region -> Nullable<Text>,
+        ship_postal_code -> Nullable<Text>,
+        ship_country -> Nullable<Text>,
+        ship_phone -> Nullable<Text>,
+        shipping_method -> Nullable<Text>,
+        is_gift -> Bool,
+        recipient_consent_at -> Nullable<Timestamp>,
+        payment_id -> Nullable<Text>,
+        reserved_until -> Nullable<Timestamp>,
+        stock_released -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_lines (id) {
+        id -> Text,
+        order_id -> Text,
+        variant_id -> Text,
+        sku -> Text,
+        title -> Text,
+        unit_price -> BigInt,
+        quantity -> Integer,
+        quantity_refunded -> Integer,
+        line_total -> BigInt,
+        requires_shipping -> Bool,
+    }
+}
+
+diesel::table! {
+    order_events (id) {
+        id -> Text,
+        order_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key_hash) {
+        key_hash -> Text,
+        scope -> Text,
+        request_hash -> Text,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        sealed_secret -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        order_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        actor -> Text,
+        action -> Text,
+        subject_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(cart_lines -> carts (cart_id));
+diesel::joinable!(cart_lines -> product_variants (variant_id));
+diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(order_events -> orders (order_id));

@@ -1,0 +1,9 @@
+DROP TABLE audit_log;
+DROP TABLE outbox;
+DROP TABLE idempotency_keys;
+DROP TABLE counters;
+DROP TABLE order_events;
+DROP TABLE order_lines;
+DROP TABLE orders;
+DROP TABLE cart_lines;
+DROP TABLE carts;

@@ -1,0 +1,24 @@
+//! Checkout: guest carts reachable only with their token, lines checked against catalog and stock,
+//! checkout details limited to what each purpose needs, server-side totals.
+//!
+//! Personal data held (on the cart, until it is checked out): contact e-mail; for shippable goods the
+//! recipient's name and address, and a phone number only when the carrier needs it.
+
+pub mod http;
+pub mod model;
+pub mod service;
+pub mod store;
+
+use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(http::create_cart))
+        .routes(routes!(http::get_cart))
+        .routes(routes!(http::add_line))
+        .routes(routes!(http::set_line, http::remove_line))
+        .routes(routes!(http::set_details))
+        .routes(routes!(http::shipping_methods))
+}
