@@ -42,6 +42,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(catalog::router())
         .merge(crate::checkout::router())
+        .merge(crate::orders::router())
         .merge(crate::billing::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
@@ -197,7 +198,9 @@ impl Application {
             Some(_) => format!("https://localhost:{}", addr.port()),
             None => format!("http://{addr}"),
         };
-        let (billing, sandbox) = payments(&config, &base_url).await?;
+        let (mut billing, sandbox) = payments(&config, &base_url).await?;
+        // Orders follow their payments, in the same transaction as the payment change.
+        billing.on_payment_change(Arc::new(crate::orders::service::on_payment_change));
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -359,20 +362,44 @@ async fn payments(
 pub const SANDBOX_KEY: &str = "sk_test_leancart_sandbox";
 
 /// Periodic work that keeps every record moving: payments whose outcome was not heard are settled
-/// with the processor. Safe to run in every process at once (idempotent, forward-only).
+/// with the processor, expired stock reservations are released, expired idempotency keys purged. Safe
+/// to run in every process at once (idempotent, forward-only, conditional updates).
 async fn background_sweeps(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
     loop {
         tick.tick().await;
-        match state
-            .billing
-            .reconcile(&state.db, std::time::Duration::from_secs(60), 100)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(settled = n, "reconciled payments"),
-            Err(e) => tracing::warn!(code = e.code(), "payment reconciliation failed"),
-        }
+        sweep_once(&state).await;
+    }
+}
+
+/// One round of the background work (also callable from tests and operators).
+pub async fn sweep_once(state: &AppState) {
+    match state
+        .billing
+        .reconcile(&state.db, std::time::Duration::from_secs(60), 100)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(settled = n, "reconciled payments"),
+        Err(e) => tracing::warn!(code = e.code(), "payment reconciliation failed"),
+    }
+    match crate::orders::service::expire_reservations(state, crate::kernel::time::now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "released expired stock reservations"),
+        Err(e) => tracing::warn!(code = e.code(), "releasing expired reservations failed"),
+    }
+    let purged = state
+        .db
+        .run(|conn| {
+            Ok(crate::http::idempotency::purge_expired(
+                conn,
+                crate::kernel::time::now(),
+            )?)
+        })
+        .await;
+    if let Err(e) = purged {
+        tracing::warn!(code = e.code(), "purging idempotency keys failed");
     }
 }

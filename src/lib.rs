@@ -4,6 +4,7 @@
 //! few files (`mod.rs`, `http.rs`, `service.rs`, `store.rs`, `model.rs`).
 
 pub mod app;
+pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod checkout;
@@ -14,5 +15,6 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod kernel;
+pub mod orders;
 pub mod shipping;
 pub mod telemetry;

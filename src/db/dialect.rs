@@ -73,3 +73,20 @@ where
         }
     }
 }
+
+/// The next human-friendly order number. PostgreSQL: a sequence (no hot row shared by concurrent
+/// checkouts); SQLite: a counter row (writers are serialised anyway).
+pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error> {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = match conn {
+        DbConn::Pg(_) => "SELECT nextval('order_number_seq') AS n",
+        DbConn::Sqlite(_) => {
+            "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n"
+        }
+    };
+    diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
+}

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -15,6 +15,8 @@ use utoipa::OpenApi;
     modifiers(&AdminToken),
     tags(
         (name = "catalog", description = "Products and variants"),
+        (name = "checkout", description = "Carts and checkout details"),
+        (name = "orders", description = "Order placement, shopper access and staff operations"),
         (name = "billing", description = "Payment processor webhooks and staff views of payments"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -28,6 +30,23 @@ impl utoipa::Modify for AdminToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            ("cart_token", "The cart token (ct_…) from POST /v1/carts"),
+            (
+                "order_token",
+                "The order access token (ot_…) from POST /v1/orders",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(what))
+                        .build(),
+                ),
+            );
+        }
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(

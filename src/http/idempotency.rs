@@ -1,0 +1,214 @@
+//! `Idempotency-Key` (IETF httpapi draft): same key + same request → the first response again; same
+//! key + different request → 422; same key while the first is still running → 409. Records expire
+//! after the configured TTL (at least 24 h). The key itself is stored only as a hash; a secret the
+//! replay needs (the order access token) is sealed with the key, so the table alone cannot reveal it.
+
+use crate::db::DbConn;
+use crate::db::schema::idempotency_keys;
+use crate::error::ApiError;
+use axum::http::HeaderMap;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// An in-flight record older than this whose work never got attached is taken over by a retry.
+pub const STALE_SECS: i64 = 120;
+
+/// The client's key, validated.
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Read the header; quoted (structured-field string) or bare, 1–255 visible ASCII characters.
+    pub fn from_headers(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+        let raw = headers
+            .get("idempotency-key")
+            .ok_or(ApiError::BadRequest {
+                code: "idempotency_key_missing",
+                detail: "this request needs an Idempotency-Key header (a unique value per attempt, reused on retries)".into(),
+            })?
+            .to_str()
+            .map_err(|_| ApiError::BadRequest { code: "idempotency_key_invalid", detail: "the Idempotency-Key is not plain text".into() })?;
+        let key = raw.trim().trim_matches('"');
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::BadRequest {
+                code: "idempotency_key_invalid",
+                detail: "the Idempotency-Key must be 1–255 visible ASCII characters".into(),
+            });
+        }
+        Ok(IdempotencyKey(key.to_owned()))
+    }
+
+    pub fn hash(&self, scope: &str) -> String {
+        hex::encode(Sha256::digest(format!("{scope}\0{}", self.0).as_bytes()))
+    }
+
+    fn pad(&self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 32);
+        let mut i: u32 = 0;
+        while out.len() < len {
+            out.extend_from_slice(&Sha256::digest(
+                format!("leancart-seal\0{i}\0{}", self.0).as_bytes(),
+            ));
+            i += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
+    pub fn seal(&self, secret: &str) -> String {
+        let pad = self.pad(secret.len());
+        hex::encode(
+            secret
+                .bytes()
+                .zip(pad)
+                .map(|(a, b)| a ^ b)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    pub fn unseal(&self, sealed: &str) -> Option<String> {
+        let bytes = hex::decode(sealed).ok()?;
+        let pad = self.pad(bytes.len());
+        String::from_utf8(bytes.into_iter().zip(pad).map(|(a, b)| a ^ b).collect()).ok()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct Record {
+    pub key_hash: String,
+    pub scope: String,
+    pub request_hash: String,
+    pub state: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub resource_id: Option<String>,
+    pub sealed_secret: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub enum Begin {
+    /// First time: go ahead (the record is now `in_flight`).
+    New,
+    /// Already completed: replay.
+    Completed(Record),
+    /// A earlier attempt attached its work but never completed (crash): resume from the resource.
+    Resume(Record),
+}
+
+/// Claim the key for this request, in its own write transaction.
+pub fn begin(
+    conn: &mut DbConn,
+    key_hash: &str,
+    scope: &str,
+    request_hash: &str,
+    now: NaiveDateTime,
+    ttl: chrono::Duration,
+) -> Result<Begin, ApiError> {
+    let existing: Option<Record> = idempotency_keys::table
+        .find(key_hash)
+        .select(Record::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(r) = existing {
+        if r.expires_at > now {
+            if r.scope != scope || r.request_hash != request_hash {
+                return Err(ApiError::Unprocessable {
+                    code: "idempotency_key_reused",
+                    detail: "this Idempotency-Key was used for a different request; use a new key"
+                        .into(),
+                    extra: None,
+                });
+            }
+            if r.state == "completed" {
+                return Ok(Begin::Completed(r));
+            }
+            let stale = (now - r.created_at).num_seconds() > STALE_SECS;
+            if !stale {
+                return Err(ApiError::conflict(
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                ));
+            }
+            if r.resource_id.is_some() {
+                return Ok(Begin::Resume(r));
+            }
+        }
+        diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)?;
+    }
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::key_hash.eq(key_hash),
+            idempotency_keys::scope.eq(scope),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::state.eq("in_flight"),
+            idempotency_keys::created_at.eq(now),
+            idempotency_keys::expires_at.eq(now + ttl),
+        ))
+        .execute(conn)?;
+    Ok(Begin::New)
+}
+
+/// Attach the created resource (in the transaction that creates it).
+pub fn attach(
+    conn: &mut DbConn,
+    key_hash: &str,
+    resource_id: &str,
+    sealed_secret: &str,
+) -> QueryResult<usize> {
+    diesel::update(idempotency_keys::table.find(key_hash))
+        .set((
+            idempotency_keys::resource_id.eq(resource_id),
+            idempotency_keys::sealed_secret.eq(sealed_secret),
+        ))
+        .execute(conn)
+}
+
+/// Store the response to replay. `body` only for problem documents (they hold no personal data);
+/// successful responses are rebuilt from the resource.
+pub fn complete(
+    conn: &mut DbConn,
+    key_hash: &str,
+    status: u16,
+    body: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(idempotency_keys::table.find(key_hash))
+        .set((
+            idempotency_keys::state.eq("completed"),
+            idempotency_keys::response_status.eq(i32::from(status)),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .execute(conn)
+}
+
+/// Forget a key whose request changed nothing (it failed before creating anything).
+pub fn abandon(conn: &mut DbConn, key_hash: &str) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)
+}
+
+pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now)))
+        .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trip_needs_the_key() {
+        let k = IdempotencyKey("key-1".into());
+        let sealed =
+            k.seal("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef");
+        assert!(!sealed.contains("secret"));
+        assert_eq!(
+            k.unseal(&sealed).as_deref(),
+            Some("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef")
+        );
+        assert_ne!(
+            IdempotencyKey("key-2".into()).unseal(&sealed).as_deref(),
+            k.unseal(&sealed).as_deref()
+        );
+    }
+}

@@ -1,0 +1,545 @@
+//! Order endpoints: placement (`Idempotency-Key` required), shopper access with the order token, and
+//! the staff API (`Authorization: Bearer LEANCART_ADMIN_TOKEN`), whose reads are audited.
+
+use super::model::{OrderEventRow, OrderId, OrderLineRow, OrderRow};
+use super::service::{self, PlaceResult, Placed, RefundRequest};
+use super::store;
+use crate::app::AppState;
+use crate::billing::model::PaymentRow;
+use crate::checkout::http::{AddressDto, TotalsDto};
+use crate::error::{ApiError, Problem};
+use crate::http::auth::{BearerToken, Staff};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::pagination::{Page, PageParams};
+use crate::kernel::money::{Currency, Money};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderLineDto {
+    /// `ol_…`
+    pub id: String,
+    pub variant_id: String,
+    pub sku: String,
+    pub title: String,
+    pub unit_price: Money,
+    pub quantity: i32,
+    pub quantity_refunded: i32,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPaymentDto {
+    /// `pending`, `requires_action`, `requires_capture`, `succeeded`, `failed`, `canceled`
+    pub status: String,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub amount_refunded: Money,
+}
+
+/// An order as its shopper sees it: never more personal data than they gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderDto {
+    /// `ord_…`
+    pub id: String,
+    /// Human-friendly number, e.g. `LC-100042`.
+    pub number: String,
+    /// `pending_payment`, `awaiting_payment_action`, `paid`, `payment_failed`, `cancelled`,
+    /// `partially_fulfilled`, `fulfilled`, `partially_refunded`, `refunded`
+    pub status: String,
+    pub currency: String,
+    pub lines: Vec<OrderLineDto>,
+    pub totals: TotalsDto,
+    pub email: String,
+    pub shipping_address: Option<AddressDto>,
+    pub shipping_method: Option<String>,
+    pub phone: Option<String>,
+    pub ship_to_someone_else: bool,
+    pub payment: Option<OrderPaymentDto>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextActionDto {
+    /// `redirect_to_url`
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Where the shopper authenticates the card (3-D Secure).
+    pub url: String,
+    /// For Stripe.js `handleNextAction`.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlacedOrderDto {
+    /// The order's access token (`ot_…`): `Authorization: Bearer` for `GET /v1/orders/{id}`. Returned
+    /// again on an idempotent replay.
+    pub access_token: String,
+    pub order: OrderDto,
+    /// Present when the card needs authentication (`awaiting_payment_action`).
+    pub next_action: Option<NextActionDto>,
+}
+
+fn money(amount: i64, currency: Currency) -> Money {
+    Money::new(amount, currency)
+}
+
+pub fn order_dto(
+    o: &OrderRow,
+    lines: &[OrderLineRow],
+    payment: Option<&PaymentRow>,
+) -> Result<OrderDto, ApiError> {
+    let c: Currency = o
+        .currency
+        .parse()
+        .map_err(|_| ApiError::internal("order currency"))?;
+    let shipping_address = match (&o.ship_name, &o.ship_line1, &o.ship_city, &o.ship_country) {
+        (Some(name), Some(line1), Some(city), Some(country)) => Some(AddressDto {
+            name: name.expose().to_owned(),
+            line1: line1.expose().to_owned(),
+            line2: o.ship_line2.as_ref().map(|v| v.expose().to_owned()),
+            city: city.expose().to_owned(),
+            region: o.ship_region.as_ref().map(|v| v.expose().to_owned()),
+            postal_code: o.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
+            country: country.clone(),
+        }),
+        _ => None,
+    };
+    Ok(OrderDto {
+        id: o.id.clone(),
+        number: o.number.clone(),
+        status: o.status.clone(),
+        currency: o.currency.clone(),
+        lines: lines
+            .iter()
+            .map(|l| OrderLineDto {
+                id: l.id.clone(),
+                variant_id: l.variant_id.clone(),
+                sku: l.sku.clone(),
+                title: l.title.clone(),
+                unit_price: money(l.unit_price, c),
+                quantity: l.quantity,
+                quantity_refunded: l.quantity_refunded,
+                line_total: money(l.line_total, c),
+            })
+            .collect(),
+        totals: TotalsDto {
+            subtotal: money(o.subtotal, c),
+            shipping: money(o.shipping_total, c),
+            tax: money(o.tax_total, c),
+            discount: money(o.discount_total, c),
+            total: money(o.total, c),
+            prices_include_tax: o.prices_include_tax,
+        },
+        email: o.email.expose().to_owned(),
+        shipping_address,
+        shipping_method: o.shipping_method.clone(),
+        phone: o.ship_phone.as_ref().map(|p| p.expose().to_owned()),
+        ship_to_someone_else: o.is_gift,
+        payment: payment.map(|p| OrderPaymentDto {
+            status: p.status.clone(),
+            card_brand: p.card_brand.clone(),
+            card_last4: p.card_last4.clone(),
+            amount_refunded: money(p.amount_refunded, c),
+        }),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+    })
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// The cart to check out (`cart_…`); its token goes in `Authorization: Bearer`.
+    pub cart_id: String,
+    /// The `pm_…` id Stripe.js returned for the shopper's card. Never card data.
+    #[validate(length(min = 4, max = 255, code = "invalid_format"))]
+    pub payment_method: String,
+}
+
+fn replayed_header(mut res: Response, replayed: bool) -> Response {
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+/// Place the order: reserve stock, create the order, charge the card, settle the outcome.
+/// `Idempotency-Key` is required: a retry with the same key and body returns the same answer and never
+/// charges twice.
+#[utoipa::path(
+    post, path = "/orders", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "Unique per order attempt; reuse it on retries")),
+    security(("cart_token" = [])), request_body = PlaceOrder,
+    responses(
+        (status = 201, description = "Order created: paid, awaiting card authentication, or pending the processor's answer", body = PlacedOrderDto),
+        (status = 400, description = "Missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Card declined (order payment_failed, stock released)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Out of stock, cart already checked out, or same key in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Checkout incomplete, or key reused with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn place_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    token: BearerToken,
+    ApiJson(body): ApiJson<PlaceOrder>,
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let pm = &body.payment_method;
+    if !(pm.starts_with("pm_") && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+        return Err(ApiError::validation("payment_method", "invalid_format"));
+    }
+    match service::place(
+        &state,
+        key,
+        body.cart_id,
+        token.0.expose().to_owned(),
+        body.payment_method,
+    )
+    .await?
+    {
+        PlaceResult::Created(p) => {
+            let Placed {
+                order,
+                lines,
+                payment,
+                access_token,
+                next_action,
+                replayed,
+            } = *p;
+            let dto = PlacedOrderDto {
+                access_token,
+                order: order_dto(&order, &lines, payment.as_ref())?,
+                next_action: next_action.map(|n| NextActionDto {
+                    type_: "redirect_to_url".into(),
+                    url: n.url,
+                    client_secret: n.client_secret,
+                }),
+            };
+            Ok(replayed_header(
+                (StatusCode::CREATED, Json(dto)).into_response(),
+                replayed,
+            ))
+        }
+        PlaceResult::Problem {
+            status,
+            body,
+            replayed,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::PAYMENT_REQUIRED);
+            let res = (
+                status,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                body,
+            )
+                .into_response();
+            Ok(replayed_header(res, replayed))
+        }
+    }
+}
+
+/// The order, for the shopper holding its access token.
+#[utoipa::path(
+    get, path = "/orders/{id}", tag = "orders",
+    params(("id" = String, Path)), security(("order_token" = [])),
+    responses((status = 200, body = OrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    token: BearerToken,
+) -> Result<Json<OrderDto>, ApiError> {
+    let dto = state
+        .db
+        .run(move |conn| {
+            let order = service::authorize(conn, &id, token.0.expose())?;
+            let lines = store::lines_of(conn, &order.id)?;
+            let payment = match &order.payment_id {
+                Some(p) => crate::billing::store::find_payment(conn, p)?,
+                None => None,
+            };
+            order_dto(&order, &lines, payment.as_ref())
+        })
+        .await?;
+    Ok(Json(dto))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderSummaryDto {
+    pub id: String,
+    pub number: String,
+    pub status: String,
+    pub total: Money,
+    pub email: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSearch {
+    /// Only orders in this status.
+    pub status: Option<String>,
+    /// Exact order number, e.g. `LC-100042`.
+    pub number: Option<String>,
+    /// Exact contact e-mail.
+    pub email: Option<String>,
+    #[validate(range(min = 1, max = 100, code = "out_of_range"))]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Staff: list and search orders (newest first). Audited.
+#[utoipa::path(
+    get, path = "/admin/orders", tag = "orders", params(OrderSearch), security(("admin_token" = [])),
+    responses((status = 200, body = Page<OrderSummaryDto>), (status = 401, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn admin_list_orders(
+    _: Staff,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<OrderSearch>,
+) -> Result<Json<Page<OrderSummaryDto>>, ApiError> {
+    if let Some(s) = &q.status
+        && super::model::OrderStatus::parse(s).is_none()
+    {
+        return Err(ApiError::validation("status", "invalid_choice"));
+    }
+    let limit = PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit();
+    let rows = state
+        .db
+        .run(move |conn| {
+            let before = match q.cursor.as_deref() {
+                None => None,
+                Some(c) => {
+                    let id = OrderId::parse(c)
+                        .ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?;
+                    let o = store::find_order(conn, id.as_str())?
+                        .ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?;
+                    Some((o.created_at, o.id))
+                }
+            };
+            let rows = store::search(
+                conn,
+                q.status.as_deref(),
+                q.number.as_deref(),
+                q.email.as_deref(),
+                before,
+                i64::from(limit) + 1,
+            )?;
+            crate::audit::record(conn, "staff", "orders.search", None)?;
+            Ok(rows)
+        })
+        .await?;
+    let page = Page::from_overfetch(rows, limit, |o| o.id.clone(), |o| o);
+    let data = page
+        .data
+        .into_iter()
+        .map(|o| {
+            let c: Currency = o
+                .currency
+                .parse()
+                .map_err(|_| ApiError::internal("order currency"))?;
+            Ok(OrderSummaryDto {
+                total: money(o.total, c),
+                email: o.email.expose().to_owned(),
+                id: o.id,
+                number: o.number,
+                status: o.status,
+                created_at: o.created_at,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(Page {
+        data,
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderEventDto {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// `shopper`, `staff`, `processor`, `system`
+    pub actor: String,
+    pub reason: String,
+    pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffOrderDto {
+    pub order: OrderDto,
+    pub payment_id: Option<String>,
+    pub history: Vec<OrderEventDto>,
+}
+
+fn event_dto(e: OrderEventRow) -> OrderEventDto {
+    OrderEventDto {
+        from_status: e.from_status,
+        to_status: e.to_status,
+        actor: e.actor,
+        reason: e.reason,
+        at: e.created_at,
+    }
+}
+
+async fn staff_view(
+    state: &AppState,
+    id: String,
+    action: &'static str,
+) -> Result<StaffOrderDto, ApiError> {
+    state
+        .db
+        .run(move |conn| {
+            let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+            let order = store::find_order(conn, oid.as_str())?.ok_or(ApiError::NotFound)?;
+            let lines = store::lines_of(conn, &order.id)?;
+            let payment = match &order.payment_id {
+                Some(p) => crate::billing::store::find_payment(conn, p)?,
+                None => None,
+            };
+            let history = store::events_of(conn, &order.id)?
+                .into_iter()
+                .map(event_dto)
+                .collect();
+            crate::audit::record(conn, "staff", action, Some(&order.id))?;
+            Ok(StaffOrderDto {
+                order: order_dto(&order, &lines, payment.as_ref())?,
+                payment_id: order.payment_id,
+                history,
+            })
+        })
+        .await
+}
+
+/// Staff: one order with its history. Audited.
+#[utoipa::path(
+    get, path = "/admin/orders/{id}", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    responses((status = 200, body = StaffOrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn admin_get_order(
+    _: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StaffOrderDto>, ApiError> {
+    Ok(Json(staff_view(&state, id, "order.read").await?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelOrder {
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    pub reason: String,
+}
+
+/// Staff: cancel an unpaid order, or a paid one that has not shipped (refunded in full, restocked).
+#[utoipa::path(
+    post, path = "/admin/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    request_body = CancelOrder,
+    responses((status = 200, body = StaffOrderDto), (status = 409, description = "Illegal transition", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn admin_cancel_order(
+    _: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CancelOrder>,
+) -> Result<Json<StaffOrderDto>, ApiError> {
+    let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+    service::cancel(&state, oid.as_str(), &body.reason).await?;
+    Ok(Json(staff_view(&state, id, "order.cancel").await?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    /// `ol_…`
+    pub line_id: String,
+    #[validate(range(min = 1, max = 100, code = "out_of_range"))]
+    pub quantity: i32,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundOrder {
+    /// Minor units; or give `lines` instead.
+    #[validate(range(min = 1, code = "out_of_range"))]
+    pub amount: Option<i64>,
+    /// Refund these units (with their share of tax).
+    #[serde(default)]
+    #[validate(nested)]
+    pub lines: Vec<RefundLine>,
+    /// Put refunded units back in stock.
+    #[serde(default)]
+    pub restock: bool,
+    #[validate(length(max = 200, code = "length"))]
+    pub reason: Option<String>,
+}
+
+/// Staff: refund part or all of a paid order, by amount or by line.
+#[utoipa::path(
+    post, path = "/admin/orders/{id}/refunds", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    request_body = RefundOrder,
+    responses((status = 200, body = StaffOrderDto), (status = 422, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn admin_refund_order(
+    _: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RefundOrder>,
+) -> Result<Json<StaffOrderDto>, ApiError> {
+    let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+    let req = RefundRequest {
+        amount: body.amount,
+        lines: body
+            .lines
+            .into_iter()
+            .map(|l| (l.line_id, l.quantity))
+            .collect(),
+        restock: body.restock,
+        reason: body.reason,
+    };
+    service::refund(&state, oid.as_str(), req).await?;
+    Ok(Json(staff_view(&state, id, "order.refund").await?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureOrder {
+    /// Capture less than authorized (minor units); default: all.
+    #[validate(range(min = 1, code = "out_of_range"))]
+    pub amount: Option<i64>,
+}
+
+/// Staff: capture an authorized payment (manual capture mode).
+#[utoipa::path(
+    post, path = "/admin/orders/{id}/capture", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    request_body = CaptureOrder,
+    responses((status = 200, body = StaffOrderDto), (status = 409, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn admin_capture_order(
+    _: Staff,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CaptureOrder>,
+) -> Result<Json<StaffOrderDto>, ApiError> {
+    let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+    let order = service::find(&state, oid.as_str()).await?;
+    let pid = order
+        .payment_id
+        .ok_or_else(|| ApiError::conflict("payment_not_capturable", "the order has no payment"))?;
+    state.billing.capture(&state.db, &pid, body.amount).await?;
+    Ok(Json(staff_view(&state, id, "order.capture").await?))
+}

@@ -1,0 +1,202 @@
+//! Orders and their lifecycle as an explicit state machine.
+
+use crate::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+use crate::typed_id;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+typed_id!(
+    /// An order (`ord_…`); shoppers reach it with its access token.
+    OrderId, "ord_"
+);
+typed_id!(
+    /// A line of an order (`ol_…`).
+    OrderLineId, "ol_"
+);
+typed_id!(
+    /// A recorded status change (`oev_…`).
+    OrderEventId, "oev_"
+);
+
+pub const ORDER_TOKEN_PREFIX: &str = "ot_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    PendingPayment,
+    AwaitingPaymentAction,
+    Paid,
+    PaymentFailed,
+    Cancelled,
+    PartiallyFulfilled,
+    Fulfilled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 9] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::AwaitingPaymentAction,
+        OrderStatus::Paid,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Cancelled,
+        OrderStatus::PartiallyFulfilled,
+        OrderStatus::Fulfilled,
+        OrderStatus::PartiallyRefunded,
+        OrderStatus::Refunded,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::AwaitingPaymentAction => "awaiting_payment_action",
+            OrderStatus::Paid => "paid",
+            OrderStatus::PaymentFailed => "payment_failed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::PartiallyFulfilled => "partially_fulfilled",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::PartiallyRefunded => "partially_refunded",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The legal transitions. Everything else is refused.
+    pub fn can_become(self, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, to),
+            (
+                PendingPayment,
+                AwaitingPaymentAction | Paid | PaymentFailed | Cancelled
+            ) | (AwaitingPaymentAction, Paid | PaymentFailed | Cancelled)
+                | (
+                    Paid,
+                    PartiallyFulfilled | Fulfilled | PartiallyRefunded | Refunded | Cancelled
+                )
+                | (PartiallyFulfilled, Fulfilled | PartiallyRefunded | Refunded)
+                | (Fulfilled, PartiallyRefunded | Refunded)
+                | (PartiallyRefunded, Refunded | PartiallyFulfilled | Fulfilled)
+        )
+    }
+
+    /// Unpaid orders that still hold stock.
+    pub fn holds_reservation(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::PendingPayment | OrderStatus::AwaitingPaymentAction
+        )
+    }
+}
+
+/// Who caused a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Shopper,
+    Staff,
+    Processor,
+    System,
+}
+
+impl Actor {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Actor::Shopper => "shopper",
+            Actor::Staff => "staff",
+            Actor::Processor => "processor",
+            Actor::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::db::schema::orders)]
+pub struct OrderRow {
+    pub id: String,
+    pub number: String,
+    pub access_token_hash: String,
+    pub cart_id: String,
+    pub status: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub shipping_total: i64,
+    pub tax_total: i64,
+    pub discount_total: i64,
+    pub total: i64,
+    pub prices_include_tax: bool,
+    pub email: Email,
+    pub ship_name: Option<PersonName>,
+    pub ship_line1: Option<AddressText>,
+    pub ship_line2: Option<AddressText>,
+    pub ship_city: Option<AddressText>,
+    pub ship_region: Option<AddressText>,
+    pub ship_postal_code: Option<PostalCode>,
+    pub ship_country: Option<String>,
+    pub ship_phone: Option<Phone>,
+    pub shipping_method: Option<String>,
+    pub is_gift: bool,
+    pub recipient_consent_at: Option<NaiveDateTime>,
+    pub payment_id: Option<String>,
+    pub reserved_until: Option<NaiveDateTime>,
+    pub stock_released: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl OrderRow {
+    pub fn status(&self) -> OrderStatus {
+        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::PendingPayment)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::db::schema::order_lines)]
+pub struct OrderLineRow {
+    pub id: String,
+    pub order_id: String,
+    pub variant_id: String,
+    pub sku: String,
+    pub title: String,
+    pub unit_price: i64,
+    pub quantity: i32,
+    pub quantity_refunded: i32,
+    pub line_total: i64,
+    pub requires_shipping: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::db::schema::order_events)]
+pub struct OrderEventRow {
+    pub id: String,
+    pub order_id: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub reason: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+
+    #[test]
+    fn state_machine() {
+        assert!(PendingPayment.can_become(Paid));
+        assert!(AwaitingPaymentAction.can_become(PaymentFailed));
+        assert!(Paid.can_become(Cancelled));
+        assert!(!Paid.can_become(PendingPayment));
+        assert!(!Refunded.can_become(Paid));
+        assert!(!Cancelled.can_become(Paid));
+        assert!(!PaymentFailed.can_become(Paid));
+        assert!(!Fulfilled.can_become(Cancelled));
+        assert!(!PendingPayment.can_become(Fulfilled));
+        for s in super::OrderStatus::ALL {
+            assert!(!s.can_become(s), "{s:?} to itself is not a transition");
+            assert_eq!(super::OrderStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

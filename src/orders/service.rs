@@ -1,0 +1,879 @@
+//! Order placement and lifecycle.
+//!
+//! Placement: claim the Idempotency-Key → one write transaction that reserves stock with conditional
+//! updates (no oversell), creates the order, its lines, its first history entry and the `pending`
+//! payment record, and checks the cart out → the processor call, outside any transaction → the answer
+//! drives the order through the payment listener. Payments drive orders from then on (webhooks, the
+//! reconciliation sweep), and every transition is checked against the state machine and recorded.
+
+use super::model::{
+    Actor, ORDER_TOKEN_PREFIX, OrderEventId, OrderEventRow, OrderId, OrderLineId, OrderLineRow,
+    OrderRow, OrderStatus,
+};
+use super::store;
+use crate::app::AppState;
+use crate::billing::model::{PaymentChange, PaymentRow, PaymentStatus};
+use crate::billing::service::{Billing, NewPayment, PaymentOutcome};
+use crate::checkout::service as carts;
+use crate::db::{DbConn, dialect};
+use crate::error::ApiError;
+use crate::http::idempotency::{self, Begin, IdempotencyKey};
+use crate::kernel::ids::random_base62;
+use crate::kernel::money::Money;
+use crate::kernel::secret::{hash_token, issue_token};
+use crate::kernel::time;
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+/// Record a transition if the state machine allows it; `Ok(false)` when the order already moved on
+/// (or the transition is not legal and `strict` is off). Staff calls are strict: an illegal
+/// transition is a 409 `illegal_transition`.
+pub fn transition(
+    conn: &mut DbConn,
+    order: &OrderRow,
+    to: OrderStatus,
+    actor: Actor,
+    reason: &str,
+    strict: bool,
+) -> Result<bool, ApiError> {
+    let from = order.status();
+    if !from.can_become(to) {
+        if strict {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                format!(
+                    "an order that is {} cannot become {}",
+                    from.as_str(),
+                    to.as_str()
+                ),
+            )
+            .with_extra(json!({ "from": from.as_str(), "to": to.as_str() })));
+        }
+        if from != to {
+            tracing::info!(order_id = %order.id, from = from.as_str(), to = to.as_str(), "ignored a transition the state machine does not allow");
+        }
+        return Ok(false);
+    }
+    let now = time::now();
+    let reserved = if to.holds_reservation() {
+        None
+    } else {
+        Some(None)
+    };
+    if !store::set_status(conn, &order.id, from.as_str(), to.as_str(), reserved, now)? {
+        return Err(ApiError::conflict(
+            "order_changed",
+            "the order changed concurrently; retry",
+        ));
+    }
+    store::insert_event(
+        conn,
+        &OrderEventRow {
+            id: OrderEventId::generate().into_string(),
+            order_id: order.id.clone(),
+            from_status: Some(from.as_str().to_owned()),
+            to_status: to.as_str().to_owned(),
+            actor: actor.as_str().to_owned(),
+            reason: reason.to_owned(),
+            created_at: now,
+        },
+    )?;
+    Ok(true)
+}
+
+/// Put an unpaid order's reserved stock back, exactly once.
+pub fn release_stock(conn: &mut DbConn, order_id: &str) -> Result<bool, ApiError> {
+    if !store::claim_stock_release(conn, order_id, time::now())? {
+        return Ok(false);
+    }
+    for line in store::lines_of(conn, order_id)? {
+        store::return_stock(conn, &line.variant_id, line.quantity)?;
+    }
+    Ok(true)
+}
+
+/// The payment listener: payments drive their order (called inside billing's transaction).
+pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<(), ApiError> {
+    let Some(order_id) = change.payment.order_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(order) = store::find_order(conn, order_id)? else {
+        return Ok(());
+    };
+    if order.payment_id.as_deref() != Some(change.payment.id.as_str()) {
+        return Ok(());
+    }
+    let p = &change.payment;
+    if change.from != change.to {
+        match change.to {
+            PaymentStatus::Succeeded | PaymentStatus::RequiresCapture => {
+                let reason = if change.to == PaymentStatus::Succeeded {
+                    "payment succeeded"
+                } else {
+                    "payment authorized"
+                };
+                if transition(
+                    conn,
+                    &order,
+                    OrderStatus::Paid,
+                    Actor::Processor,
+                    reason,
+                    false,
+                )? {
+                    store::enqueue_outbox(
+                        conn,
+                        &format!("msg_{}", random_base62()),
+                        "order_confirmation",
+                        &order.id,
+                        time::now(),
+                    )?;
+                }
+            }
+            PaymentStatus::RequiresAction => {
+                transition(
+                    conn,
+                    &order,
+                    OrderStatus::AwaitingPaymentAction,
+                    Actor::Processor,
+                    "card authentication required",
+                    false,
+                )?;
+            }
+            PaymentStatus::Failed => {
+                let reason = format!(
+                    "payment failed: {}",
+                    p.failure_code.as_deref().unwrap_or("declined")
+                );
+                if transition(
+                    conn,
+                    &order,
+                    OrderStatus::PaymentFailed,
+                    Actor::Processor,
+                    &reason,
+                    false,
+                )? {
+                    release_stock(conn, &order.id)?;
+                    // The shopper may try again with another card.
+                    crate::checkout::store::transition_cart(
+                        conn,
+                        &order.cart_id,
+                        "checked_out",
+                        "open",
+                        time::now(),
+                    )?;
+                }
+            }
+            PaymentStatus::Canceled => {
+                if order.status().holds_reservation()
+                    && transition(
+                        conn,
+                        &order,
+                        OrderStatus::Cancelled,
+                        Actor::Processor,
+                        "payment canceled",
+                        false,
+                    )?
+                {
+                    release_stock(conn, &order.id)?;
+                }
+            }
+            PaymentStatus::Pending => {}
+        }
+    }
+    // Refunds (the payment stays `succeeded`; its refunded amount grows).
+    let order = store::find_order(conn, order_id)?.unwrap_or(order);
+    if p.amount_refunded > 0
+        && matches!(
+            order.status(),
+            OrderStatus::Paid
+                | OrderStatus::PartiallyFulfilled
+                | OrderStatus::Fulfilled
+                | OrderStatus::PartiallyRefunded
+        )
+    {
+        let to = if p.amount_refunded >= order.total {
+            OrderStatus::Refunded
+        } else {
+            OrderStatus::PartiallyRefunded
+        };
+        if to != order.status() {
+            transition(
+                conn,
+                &order,
+                to,
+                Actor::Processor,
+                &format!("refunded {} of {}", p.amount_refunded, order.total),
+                false,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What `POST /v1/orders` answers.
+pub struct Placed {
+    pub order: OrderRow,
+    pub lines: Vec<OrderLineRow>,
+    pub payment: Option<PaymentRow>,
+    pub access_token: String,
+    pub next_action: Option<NextAction>,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NextAction {
+    pub url: String,
+    pub client_secret: Option<String>,
+}
+
+/// The result of a placement: a created order, or a problem to answer with (replayable).
+pub enum PlaceResult {
+    Created(Box<Placed>),
+    Problem {
+        status: u16,
+        body: String,
+        replayed: bool,
+    },
+}
+
+fn request_hash(cart_id: &str, cart_token: &str, payment_method: &str) -> String {
+    hash_token(&format!(
+        "{cart_id}\0{}\0{payment_method}",
+        hash_token(cart_token)
+    ))
+}
+
+/// Place an order from a cart, exactly once per Idempotency-Key.
+pub async fn place(
+    state: &AppState,
+    key: IdempotencyKey,
+    cart_id: String,
+    cart_token: String,
+    payment_method: String,
+) -> Result<PlaceResult, ApiError> {
+    let key_hash = key.hash("orders");
+    let fingerprint = request_hash(&cart_id, &cart_token, &payment_method);
+    let ttl = chrono::Duration::from_std(state.config.idempotency_ttl)
+        .unwrap_or(chrono::Duration::hours(24));
+    let kh = key_hash.clone();
+    let begun = state
+        .db
+        .run(move |conn| {
+            dialect::write_transaction(conn, |conn| {
+                idempotency::begin(conn, &kh, "orders", &fingerprint, time::now(), ttl)
+            })
+        })
+        .await?;
+    match begun {
+        Begin::Completed(r) => return replay(state, &key, r).await,
+        Begin::Resume(r) => {
+            let order_id = r.resource_id.clone().unwrap_or_default();
+            let order = find(state, &order_id).await?;
+            if let Some(pid) = &order.payment_id {
+                let _ = state.billing.refresh(&state.db, pid).await;
+            }
+            let result = finish(state, &key_hash, &order_id, None).await?;
+            return Ok(with_token(result, &key, r.sealed_secret.as_deref(), true));
+        }
+        Begin::New => {}
+    }
+
+    // Reserve stock and create the order (one transaction).
+    let policy = state.policy.clone();
+    let billing = state.billing.clone();
+    let ttl_reservation = chrono::Duration::from_std(state.config.reservation_ttl)
+        .unwrap_or(chrono::Duration::minutes(30));
+    let token = issue_token(ORDER_TOKEN_PREFIX);
+    let token_hash = token.hash.clone();
+    let sealed = key.seal(token.plaintext.expose());
+    let kh = key_hash.clone();
+    let pm = payment_method.clone();
+    let created = state
+        .db
+        .run(move |conn| {
+            dialect::write_transaction(conn, |conn| {
+                let cart = carts::authorize(conn, &cart_id, &cart_token)?;
+                create_order(
+                    conn,
+                    cart,
+                    &policy,
+                    &billing,
+                    &pm,
+                    token_hash,
+                    ttl_reservation,
+                    &kh,
+                    &sealed,
+                )
+            })
+        })
+        .await;
+    let (order, payment) = match created {
+        Ok(v) => v,
+        Err(e) => {
+            // Nothing was created: the key may be used again.
+            let kh = key_hash.clone();
+            let _ = state
+                .db
+                .run(move |conn| Ok(idempotency::abandon(conn, &kh)?))
+                .await;
+            return Err(e);
+        }
+    };
+
+    // The processor call, outside any transaction; its answer drives the order.
+    let outcome = match state
+        .billing
+        .charge(&state.db, &payment, Some(format!("Order {}", order.number)))
+        .await
+    {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, code = e.code(), "payment refused");
+            None
+        }
+    };
+    let result = finish(state, &key_hash, &order.id, outcome.as_ref()).await?;
+    Ok(match result {
+        PlaceResult::Created(mut placed) => {
+            placed.access_token = token.plaintext.expose().to_owned();
+            PlaceResult::Created(placed)
+        }
+        other => other,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create_order(
+    conn: &mut DbConn,
+    cart: crate::checkout::model::CartRow,
+    policy: &crate::shipping::policy::ShopPolicy,
+    billing: &Billing,
+    payment_method: &str,
+    token_hash: String,
+    reservation: chrono::Duration,
+    key_hash: &str,
+    sealed: &str,
+) -> Result<(OrderRow, PaymentRow), ApiError> {
+    if !cart.is_open() {
+        return Err(ApiError::conflict(
+            "cart_checked_out",
+            "this cart has already been checked out",
+        ));
+    }
+    let view = carts::view(conn, cart, policy)?;
+    if !view.missing.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "checkout_incomplete",
+            detail: "the cart is missing what checkout needs".into(),
+            extra: Some(json!({ "missing": view.missing })),
+        });
+    }
+    let cart = view.cart;
+    let now = time::now();
+    // No oversell: each line takes its units only if they are there.
+    for l in &view.lines {
+        if !store::take_stock(conn, &l.variant.id, l.quantity)? {
+            return Err(ApiError::conflict(
+                "insufficient_stock",
+                "not enough stock left for this order",
+            )
+            .with_extra(json!({ "variant_id": l.variant.id })));
+        }
+    }
+    if !crate::checkout::store::transition_cart(conn, &cart.id, "open", "checked_out", now)? {
+        return Err(ApiError::conflict(
+            "cart_checked_out",
+            "this cart has already been checked out",
+        ));
+    }
+    let number = format!("LC-{}", dialect::next_order_number(conn)?);
+    let t = view.totals;
+    let order = OrderRow {
+        id: OrderId::generate().into_string(),
+        number,
+        access_token_hash: token_hash,
+        cart_id: cart.id.clone(),
+        status: OrderStatus::PendingPayment.as_str().into(),
+        currency: cart.currency.clone(),
+        subtotal: t.subtotal.amount,
+        shipping_total: t.shipping.amount,
+        tax_total: t.tax.amount,
+        discount_total: t.discount.amount,
+        total: t.total.amount,
+        prices_include_tax: t.prices_include_tax,
+        email: cart
+            .email
+            .clone()
+            .ok_or_else(|| ApiError::validation("email", "required"))?,
+        ship_name: cart.ship_name.clone(),
+        ship_line1: cart.ship_line1.clone(),
+        ship_line2: cart.ship_line2.clone(),
+        ship_city: cart.ship_city.clone(),
+        ship_region: cart.ship_region.clone(),
+        ship_postal_code: cart.ship_postal_code.clone(),
+        ship_country: cart.ship_country.clone(),
+        ship_phone: cart.ship_phone.clone(),
+        shipping_method: cart.shipping_method.clone(),
+        is_gift: cart.is_gift,
+        recipient_consent_at: cart.recipient_consent_at,
+        payment_id: None,
+        reserved_until: Some(now + reservation),
+        stock_released: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let lines: Vec<OrderLineRow> = view
+        .lines
+        .iter()
+        .map(|l| OrderLineRow {
+            id: OrderLineId::generate().into_string(),
+            order_id: order.id.clone(),
+            variant_id: l.variant.id.clone(),
+            sku: l.variant.sku.clone(),
+            title: format!("{} — {}", l.product_title, l.variant.title),
+            unit_price: l.variant.price_amount,
+            quantity: l.quantity,
+            quantity_refunded: 0,
+            line_total: l.line_total.amount,
+            requires_shipping: l.variant.requires_shipping,
+        })
+        .collect();
+    let payment = billing.new_payment_row(&NewPayment {
+        order_id: Some(order.id.clone()),
+        amount: t.total,
+        payment_method: payment_method.to_owned(),
+        description: None,
+    });
+    let mut order = order;
+    order.payment_id = Some(payment.id.clone());
+    store::insert_order(conn, &order)?;
+    store::insert_lines(conn, &lines)?;
+    store::insert_event(
+        conn,
+        &OrderEventRow {
+            id: OrderEventId::generate().into_string(),
+            order_id: order.id.clone(),
+            from_status: None,
+            to_status: OrderStatus::PendingPayment.as_str().into(),
+            actor: Actor::Shopper.as_str().into(),
+            reason: "order placed".into(),
+            created_at: now,
+        },
+    )?;
+    crate::billing::store::insert_payment(conn, &payment)?;
+    idempotency::attach(conn, key_hash, &order.id, sealed)?;
+    Ok((order, payment))
+}
+
+/// Build the answer from the order as it now is, and complete the idempotency record.
+async fn finish(
+    state: &AppState,
+    key_hash: &str,
+    order_id: &str,
+    outcome: Option<&PaymentOutcome>,
+) -> Result<PlaceResult, ApiError> {
+    let id = order_id.to_owned();
+    let (order, lines, payment) = state
+        .db
+        .run(move |conn| {
+            let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let lines = store::lines_of(conn, &id)?;
+            let payment = match &order.payment_id {
+                Some(p) => crate::billing::store::find_payment(conn, p)?,
+                None => None,
+            };
+            Ok((order, lines, payment))
+        })
+        .await?;
+    let result = if order.status() == OrderStatus::PaymentFailed {
+        let code = payment
+            .as_ref()
+            .and_then(|p| p.failure_code.clone())
+            .unwrap_or_else(|| "card_declined".into());
+        let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+        let problem = ApiError::Payment {
+            status: axum::http::StatusCode::PAYMENT_REQUIRED,
+            code: stable,
+            detail: decline_detail(stable).into(),
+            extra: Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } })),
+        }
+        .to_problem();
+        PlaceResult::Problem {
+            status: 402,
+            body: serde_json::to_string(&problem).unwrap_or_default(),
+            replayed: false,
+        }
+    } else {
+        let next_action = outcome.and_then(|o| {
+            o.next_action_url.clone().map(|url| NextAction {
+                url,
+                client_secret: o.client_secret.clone(),
+            })
+        });
+        PlaceResult::Created(Box::new(Placed {
+            order,
+            lines,
+            payment,
+            access_token: String::new(),
+            next_action,
+            replayed: false,
+        }))
+    };
+    let (status, body) = match &result {
+        PlaceResult::Created(_) => (201, None),
+        PlaceResult::Problem { status, body, .. } => (*status, Some(body.clone())),
+    };
+    let kh = key_hash.to_owned();
+    state
+        .db
+        .run(move |conn| Ok(idempotency::complete(conn, &kh, status, body.as_deref())?))
+        .await?;
+    Ok(result)
+}
+
+fn decline_detail(code: &str) -> &'static str {
+    match code {
+        "insufficient_funds" => {
+            "The card has insufficient funds. The order was not paid; try another card."
+        }
+        "expired_card" => "The card has expired. The order was not paid; try another card.",
+        "incorrect_cvc" => "The card's security code is incorrect. The order was not paid.",
+        "authentication_failed" => "The card could not be authenticated. The order was not paid.",
+        _ => "The card was declined. The order was not paid; try another card.",
+    }
+}
+
+fn with_token(
+    result: PlaceResult,
+    key: &IdempotencyKey,
+    sealed: Option<&str>,
+    replayed: bool,
+) -> PlaceResult {
+    match result {
+        PlaceResult::Created(mut p) => {
+            p.access_token = sealed.and_then(|s| key.unseal(s)).unwrap_or_default();
+            p.replayed = replayed;
+            PlaceResult::Created(p)
+        }
+        PlaceResult::Problem { status, body, .. } => PlaceResult::Problem {
+            status,
+            body,
+            replayed,
+        },
+    }
+}
+
+async fn replay(
+    state: &AppState,
+    key: &IdempotencyKey,
+    r: idempotency::Record,
+) -> Result<PlaceResult, ApiError> {
+    let status = r.response_status.unwrap_or(201);
+    if status != 201 {
+        return Ok(PlaceResult::Problem {
+            status: status as u16,
+            body: r.response_body.unwrap_or_default(),
+            replayed: true,
+        });
+    }
+    let order_id = r.resource_id.clone().unwrap_or_default();
+    let id = order_id.clone();
+    let (order, lines, payment) = state
+        .db
+        .run(move |conn| {
+            let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let lines = store::lines_of(conn, &id)?;
+            let payment = match &order.payment_id {
+                Some(p) => crate::billing::store::find_payment(conn, p)?,
+                None => None,
+            };
+            Ok((order, lines, payment))
+        })
+        .await?;
+    let mut next_action = None;
+    if order.status() == OrderStatus::AwaitingPaymentAction
+        && let Some(p) = &payment
+        && let Ok(o) = state.billing.refresh(&state.db, &p.id).await
+    {
+        next_action = o.next_action_url.map(|url| NextAction {
+            url,
+            client_secret: o.client_secret,
+        });
+    }
+    let placed = Placed {
+        order,
+        lines,
+        payment,
+        access_token: String::new(),
+        next_action,
+        replayed: true,
+    };
+    Ok(with_token(
+        PlaceResult::Created(Box::new(placed)),
+        key,
+        r.sealed_secret.as_deref(),
+        true,
+    ))
+}
+
+pub async fn find(state: &AppState, order_id: &str) -> Result<OrderRow, ApiError> {
+    let id = order_id.to_owned();
+    state
+        .db
+        .run(move |conn| store::find_order(conn, &id)?.ok_or(ApiError::NotFound))
+        .await
+}
+
+/// The order, if `token` opens it. Unknown id and wrong token look the same (404).
+pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<OrderRow, ApiError> {
+    let id = OrderId::parse(order_id).ok_or(ApiError::NotFound)?;
+    let order = store::find_order(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
+    if !crate::kernel::secret::constant_time_eq(
+        order.access_token_hash.as_bytes(),
+        hash_token(token).as_bytes(),
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(order)
+}
+
+/// Release the stock of unpaid orders whose reservation ran out: ask the processor first (the
+/// payment may have succeeded unheard), cancel the payment if it has not, and the listener cancels the
+/// order and returns its stock. Safe to run in several processes at once.
+pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result<usize, ApiError> {
+    let due = state
+        .db
+        .run(move |conn| Ok(store::list_expired_reservations(conn, now, 100)?))
+        .await?;
+    let mut released = 0;
+    for order in due {
+        let Some(payment_id) = order.payment_id.clone() else {
+            continue;
+        };
+        let refreshed = state.billing.refresh(&state.db, &payment_id).await;
+        let current = find(state, &order.id).await?;
+        if !current.status().holds_reservation() {
+            continue;
+        }
+        if refreshed.as_ref().is_ok_and(|o| o.unresolved) || refreshed.is_err() {
+            // The processor cannot tell us yet whether money moved: keep the reservation for now.
+            continue;
+        }
+        match state.billing.cancel(&state.db, &payment_id).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(order_id = %order.id, code = e.code(), "could not cancel the payment of an expired reservation");
+                continue;
+            }
+        }
+        let id = order.id.clone();
+        let did = state
+            .db
+            .run(move |conn| {
+                dialect::write_transaction(conn, |conn| {
+                    let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+                    if o.status().holds_reservation() {
+                        transition(
+                            conn,
+                            &o,
+                            OrderStatus::Cancelled,
+                            Actor::System,
+                            "reservation expired",
+                            false,
+                        )?;
+                    }
+                    release_stock(conn, &id)
+                })
+            })
+            .await?;
+        if did {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// Staff: cancel an unpaid order, or a paid order that has not shipped (refunding it in full).
+pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<OrderRow, ApiError> {
+    let order = find(state, order_id).await?;
+    match order.status() {
+        s if s.holds_reservation() => {
+            if let Some(pid) = &order.payment_id {
+                state.billing.cancel(&state.db, pid).await?;
+            }
+            let id = order.id.clone();
+            let reason = reason.to_owned();
+            state
+                .db
+                .run(move |conn| {
+                    dialect::write_transaction(conn, |conn| {
+                        let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+                        if o.status() != OrderStatus::Cancelled {
+                            transition(
+                                conn,
+                                &o,
+                                OrderStatus::Cancelled,
+                                Actor::Staff,
+                                &reason,
+                                true,
+                            )?;
+                        }
+                        release_stock(conn, &id)?;
+                        Ok(())
+                    })
+                })
+                .await?;
+        }
+        OrderStatus::Paid => {
+            let id = order.id.clone();
+            let why = reason.to_owned();
+            state
+                .db
+                .run(move |conn| {
+                    dialect::write_transaction(conn, |conn| {
+                        let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+                        transition(conn, &o, OrderStatus::Cancelled, Actor::Staff, &why, true)?;
+                        // Sold stock goes back on the shelf.
+                        if store::claim_stock_release(conn, &id, time::now())? {
+                            for line in store::lines_of(conn, &id)? {
+                                store::return_stock(
+                                    conn,
+                                    &line.variant_id,
+                                    line.quantity - line.quantity_refunded,
+                                )?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            if let Some(pid) = &order.payment_id {
+                let payment = state.billing.find(&state.db, pid).await?;
+                match payment.status() {
+                    PaymentStatus::RequiresCapture => {
+                        state.billing.cancel(&state.db, pid).await?;
+                    }
+                    PaymentStatus::Succeeded
+                        if payment.amount_captured > payment.amount_refunded =>
+                    {
+                        state
+                            .billing
+                            .refund(&state.db, pid, None, Some("requested_by_customer".into()))
+                            .await?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        other => {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                format!("an order that is {} cannot be cancelled", other.as_str()),
+            ));
+        }
+    }
+    find(state, order_id).await
+}
+
+/// What to refund: an amount, or lines (with their share of tax), optionally putting units back in stock.
+pub struct RefundRequest {
+    pub amount: Option<i64>,
+    pub lines: Vec<(String, i32)>,
+    pub restock: bool,
+    pub reason: Option<String>,
+}
+
+/// Staff: refund part or all of a paid order through the processor.
+pub async fn refund(
+    state: &AppState,
+    order_id: &str,
+    req: RefundRequest,
+) -> Result<OrderRow, ApiError> {
+    let order = find(state, order_id).await?;
+    if !matches!(
+        order.status(),
+        OrderStatus::Paid
+            | OrderStatus::PartiallyFulfilled
+            | OrderStatus::Fulfilled
+            | OrderStatus::PartiallyRefunded
+            | OrderStatus::Cancelled
+    ) {
+        return Err(ApiError::conflict(
+            "order_not_refundable",
+            "only a paid order can be refunded",
+        ));
+    }
+    let payment_id = order
+        .payment_id
+        .clone()
+        .ok_or_else(|| ApiError::conflict("order_not_refundable", "the order has no payment"))?;
+    let amount = if req.lines.is_empty() {
+        req.amount
+            .ok_or_else(|| ApiError::validation("amount", "required"))?
+    } else {
+        if req.amount.is_some() {
+            return Err(ApiError::validation("amount", "not_with_lines"));
+        }
+        let id = order.id.clone();
+        let lines = state
+            .db
+            .run(move |conn| Ok(store::lines_of(conn, &id)?))
+            .await?;
+        let mut merchandise: i64 = 0;
+        for (line_id, qty) in &req.lines {
+            let line = lines
+                .iter()
+                .find(|l| &l.id == line_id)
+                .ok_or_else(|| ApiError::validation("lines.line_id", "not_found"))?;
+            if *qty <= 0 || line.quantity_refunded + qty > line.quantity {
+                return Err(ApiError::validation("lines.quantity", "out_of_range"));
+            }
+            merchandise += line.unit_price * i64::from(*qty);
+        }
+        // The lines' share of the tax (exclusive prices); inclusive prices already contain it.
+        let tax_share = if order.prices_include_tax || order.subtotal == 0 {
+            0
+        } else {
+            Money::new(
+                merchandise,
+                order
+                    .currency
+                    .parse()
+                    .map_err(|_| ApiError::internal("order currency"))?,
+            )
+            .checked_mul_ratio(order.tax_total, order.subtotal + order.shipping_total)?
+            .amount
+        };
+        merchandise + tax_share
+    };
+    state
+        .billing
+        .refund(&state.db, &payment_id, Some(amount), req.reason.clone())
+        .await?;
+    if !req.lines.is_empty() {
+        let id = order.id.clone();
+        let restock = req.restock;
+        state
+            .db
+            .run(move |conn| {
+                dialect::write_transaction(conn, |conn| {
+                    let lines = store::lines_of(conn, &id)?;
+                    for (line_id, qty) in &req.lines {
+                        if let Some(line) = lines.iter().find(|l| &l.id == line_id) {
+                            store::set_refunded_quantity(
+                                conn,
+                                line_id,
+                                line.quantity_refunded + qty,
+                            )?;
+                            if restock {
+                                store::return_stock(conn, &line.variant_id, *qty)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    find(state, order_id).await
+}
