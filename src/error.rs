@@ -253,7 +253,11 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let code = self.code();
         let errors = match self {
-            ApiError::Validation(e) => e.clone(),
+            ApiError::Validation(e) => {
+                let mut e = e.clone();
+                e.sort_by(|a, b| a.field.cmp(&b.field));
+                e
+            }
             ApiError::UnknownField(f) => vec![FieldError::new(f.clone(), "unknown_field")],
             _ => Vec::new(),
         };

@@ -666,8 +666,9 @@ pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result
                 continue;
             }
         }
+        // The payment listener normally cancels the order and returns its stock; make sure of it.
         let id = order.id.clone();
-        let did = state
+        let done = state
             .db
             .run(move |conn| {
                 dialect::write_transaction(conn, |conn| {
@@ -682,11 +683,12 @@ pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result
                             false,
                         )?;
                     }
-                    release_stock(conn, &id)
+                    release_stock(conn, &id)?;
+                    Ok(store::find_order(conn, &id)?.is_some_and(|o| o.stock_released))
                 })
             })
             .await?;
-        if did {
+        if done {
             released += 1;
         }
     }

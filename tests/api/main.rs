@@ -7,10 +7,12 @@ mod support;
 
 mod billing;
 mod catalog;
+mod checkout;
 mod cli;
 mod errors;
 mod migrations;
 mod openapi;
 mod operations;
+mod orders;
 mod privacy_types;
 mod tls;

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod logs;
+pub mod shop;
 pub mod stripe;
 
 use leancart::app::{AppState, Application};
