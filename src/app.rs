@@ -59,32 +59,22 @@ pub fn router(state: AppState, https: bool) -> Router {
     let mut router = api
         .route(
             "/openapi.json",
-            get(move || {
-                std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))
-            }),
+            get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))),
         )
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            BodyPolicy {
-                limit: config.body_limit_bytes,
-            },
+            BodyPolicy { limit: config.body_limit_bytes },
             middleware::buffer_body,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            config.request_timeout,
-            middleware::timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state);
     if https {
         let hsts = format!("max-age={}; includeSubDomains", config.hsts_max_age_secs);
         if let Ok(value) = HeaderValue::from_str(&hsts) {
-            router = router.layer(SetResponseHeaderLayer::if_not_present(
-                header::STRICT_TRANSPORT_SECURITY,
-                value,
-            ));
+            router = router.layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value));
         }
     }
     router
@@ -102,10 +92,7 @@ pub enum StartError {
     #[error("seeding: {0}")]
     Seed(#[from] catalog::seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
@@ -179,21 +166,10 @@ impl Application {
         let (db, prepared) = tokio::task::spawn_blocking(move || prepare_database(&setup_config))
             .await
             .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
-        let listener =
-            std::net::TcpListener::bind(config.bind).map_err(|source| StartError::Bind {
-                addr: config.bind,
-                source,
-            })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| StartError::Bind {
-                addr: config.bind,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.bind,
-            source,
-        })?;
+        let listener = std::net::TcpListener::bind(config.bind)
+            .map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: config.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.bind, source })?;
         let base_url = match tls {
             Some(_) => format!("https://localhost:{}", addr.port()),
             None => format!("http://{addr}"),
@@ -201,22 +177,10 @@ impl Application {
         let (mut billing, sandbox) = payments(&config, &base_url).await?;
         // Orders follow their payments, in the same transaction as the payment change.
         billing.on_payment_change(Arc::new(crate::orders::service::on_payment_change));
-        let state = AppState {
-            db,
-            config: Arc::new(config),
-            billing: Arc::new(billing),
-            policy: Arc::new(policy),
-            sandbox,
-        };
+        let state =
+            AppState { db, config: Arc::new(config), billing: Arc::new(billing), policy: Arc::new(policy), sandbox };
         let router = router(state.clone(), tls.is_some());
-        Ok(Application {
-            listener,
-            addr,
-            router,
-            tls,
-            state,
-            prepared,
-        })
+        Ok(Application { listener, addr, router, tls, state, prepared })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -240,19 +204,13 @@ impl Application {
 
     /// Serve until `shutdown` resolves, then stop accepting and let in-flight requests finish within
     /// the configured grace period.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let handle = axum_server::Handle::new();
         let on_signal = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!(
-                grace_secs = grace.as_secs(),
-                "shutting down: finishing in-flight requests"
-            );
+            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
             on_signal.graceful_shutdown(Some(grace));
         });
         let sweeper = tokio::spawn(background_sweeps(self.state.clone()));
@@ -260,17 +218,9 @@ impl Application {
         let result = match self.tls {
             Some(cfg) => {
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(cfg);
-                axum_server::tls_rustls::from_tcp_rustls(self.listener, rustls)?
-                    .handle(handle)
-                    .serve(service)
-                    .await
+                axum_server::tls_rustls::from_tcp_rustls(self.listener, rustls)?.handle(handle).serve(service).await
             }
-            None => {
-                axum_server::from_tcp(self.listener)?
-                    .handle(handle)
-                    .serve(service)
-                    .await
-            }
+            None => axum_server::from_tcp(self.listener)?.handle(handle).serve(service).await,
         };
         sweeper.abort();
         result
@@ -301,25 +251,13 @@ pub async fn shutdown_signal() {
 
 /// The payment processor: Stripe when a key is configured, otherwise the local sandbox started
 /// in-process on a loopback port, delivering signed webhooks to this process.
-async fn payments(
-    config: &Config,
-    base_url: &str,
-) -> Result<(Billing, Option<Sandbox>), StartError> {
+async fn payments(config: &Config, base_url: &str) -> Result<(Billing, Option<Sandbox>), StartError> {
     let stripe = &config.stripe;
     if let Some(key) = &stripe.secret_key {
         let processor = Processor::new(key.expose(), stripe.api_base.as_deref(), stripe.timeout)
             .map_err(|e| StartError::Other(format!("payments: {e}")))?;
-        tracing::info!(
-            api = stripe
-                .api_base
-                .as_deref()
-                .unwrap_or("https://api.stripe.com/"),
-            "payments: Stripe"
-        );
-        return Ok((
-            Billing::new(processor, stripe.capture, stripe.webhook_secrets.clone()),
-            None,
-        ));
+        tracing::info!(api = stripe.api_base.as_deref().unwrap_or("https://api.stripe.com/"), "payments: Stripe");
+        return Ok((Billing::new(processor, stripe.capture, stripe.webhook_secrets.clone()), None));
     }
     let ca = match &config.tls_cert {
         Some(path) => std::fs::read(path).ok(),
@@ -327,17 +265,17 @@ async fn payments(
     };
     let options = SandboxOptions {
         webhook_ca_pem: ca,
+        enabled_events: Some(crate::billing::service::HANDLED_EVENTS.iter().map(|s| s.to_string()).collect()),
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::start(config.sandbox_bind, options)
         .await
-        .map_err(|source| StartError::Bind {
-            addr: config.sandbox_bind,
-            source,
-        })?;
-    let secret = stripe.webhook_secrets.first().cloned().unwrap_or_else(|| {
-        SecretString::new(format!("whsec_{}", crate::kernel::ids::random_base62()))
-    });
+        .map_err(|source| StartError::Bind { addr: config.sandbox_bind, source })?;
+    let secret = stripe
+        .webhook_secrets
+        .first()
+        .cloned()
+        .unwrap_or_else(|| SecretString::new(format!("whsec_{}", crate::kernel::ids::random_base62())));
     sandbox.set_webhook(format!("{base_url}/v1/webhooks/stripe"), secret.clone());
     let api = format!("{}/", sandbox.base_url());
     let processor = Processor::new(SANDBOX_KEY, Some(&api), stripe.timeout)
@@ -347,15 +285,8 @@ async fn payments(
         "payments: local Stripe sandbox at {} — no real money moves (set STRIPE_SECRET_KEY for Stripe)",
         sandbox.base_url()
     );
-    let secrets = if stripe.webhook_secrets.is_empty() {
-        vec![secret]
-    } else {
-        stripe.webhook_secrets.clone()
-    };
-    Ok((
-        Billing::new(processor, stripe.capture, secrets),
-        Some(sandbox),
-    ))
+    let secrets = if stripe.webhook_secrets.is_empty() { vec![secret] } else { stripe.webhook_secrets.clone() };
+    Ok((Billing::new(processor, stripe.capture, secrets), Some(sandbox)))
 }
 
 /// The secret key leancart presents to its in-process sandbox.
@@ -376,11 +307,7 @@ async fn background_sweeps(state: AppState) {
 
 /// One round of the background work (also callable from tests and operators).
 pub async fn sweep_once(state: &AppState) {
-    match state
-        .billing
-        .reconcile(&state.db, std::time::Duration::from_secs(60), 100)
-        .await
-    {
+    match state.billing.reconcile(&state.db, std::time::Duration::from_secs(60), 100).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(settled = n, "reconciled payments"),
         Err(e) => tracing::warn!(code = e.code(), "payment reconciliation failed"),
@@ -390,15 +317,8 @@ pub async fn sweep_once(state: &AppState) {
         Ok(n) => tracing::info!(released = n, "released expired stock reservations"),
         Err(e) => tracing::warn!(code = e.code(), "releasing expired reservations failed"),
     }
-    let purged = state
-        .db
-        .run(|conn| {
-            Ok(crate::http::idempotency::purge_expired(
-                conn,
-                crate::kernel::time::now(),
-            )?)
-        })
-        .await;
+    let purged =
+        state.db.run(|conn| Ok(crate::http::idempotency::purge_expired(conn, crate::kernel::time::now())?)).await;
     if let Err(e) = purged {
         tracing::warn!(code = e.code(), "purging idempotency keys failed");
     }

@@ -46,12 +46,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
     /// Signing secret for the webhooks (whsec_…); defaults to STRIPE_WEBHOOK_SECRET.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "STRIPE_WEBHOOK_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "SECRET", env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 }
 
@@ -103,10 +98,7 @@ pub fn main() -> ExitCode {
     };
     telemetry::init(&config);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
     };
@@ -127,17 +119,11 @@ async fn stripe_sandbox(args: SandboxArgs) -> ExitCode {
     };
     if let Some(url) = args.webhook_url {
         let Some(secret) = args.webhook_secret.filter(|s| s.starts_with("whsec_")) else {
-            return fail(
-                2,
-                "--webhook-url needs --webhook-secret (or STRIPE_WEBHOOK_SECRET) starting with whsec_",
-            );
+            return fail(2, "--webhook-url needs --webhook-secret (or STRIPE_WEBHOOK_SECRET) starting with whsec_");
         };
         sandbox.set_webhook(url, crate::kernel::secret::SecretString::new(secret));
     }
-    tracing::warn!(
-        "Stripe sandbox listening on {} — test mode, no real money moves",
-        sandbox.base_url()
-    );
+    tracing::warn!("Stripe sandbox listening on {} — test mode, no real money moves", sandbox.base_url());
     app::shutdown_signal().await;
     ExitCode::SUCCESS
 }
@@ -168,9 +154,7 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 fn migrate(config: &Config) -> ExitCode {
-    let result = Manager::new(config.database_url.clone())
-        .connect()
-        .and_then(|mut conn| db::run_migrations(&mut conn));
+    let result = Manager::new(config.database_url.clone()).connect().and_then(|mut conn| db::run_migrations(&mut conn));
     match result {
         Ok(n) => {
             println!("applied {n} migration(s) to {}", config.database_url);
@@ -189,25 +173,15 @@ fn seed(config: &Config, args: SeedArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(2, e),
     };
-    let result = Manager::new(config.database_url.clone())
-        .connect()
-        .map_err(StartError::from)
-        .and_then(|mut conn| {
-            if config.auto_migrate {
-                db::run_migrations(&mut conn)?;
-            }
-            Ok(catalog::seed::apply(
-                &mut conn,
-                &fixtures,
-                config.store_currency,
-            )?)
-        });
+    let result = Manager::new(config.database_url.clone()).connect().map_err(StartError::from).and_then(|mut conn| {
+        if config.auto_migrate {
+            db::run_migrations(&mut conn)?;
+        }
+        Ok(catalog::seed::apply(&mut conn, &fixtures, config.store_currency)?)
+    });
     match result {
         Ok(r) => {
-            println!(
-                "seeded {} product(s) and {} variant(s)",
-                r.products_added, r.variants_added
-            );
+            println!("seeded {} product(s) and {} variant(s)", r.products_added, r.variants_added);
             ExitCode::SUCCESS
         }
         Err(StartError::Seed(e @ catalog::seed::SeedError::CurrencyMismatch { .. })) => fail(2, e),
@@ -220,24 +194,10 @@ fn check_config(config: &Config) -> ExitCode {
     println!("  database: {}", config.database_url);
     println!("  bind:     {}", config.bind);
     println!("  currency: {}", config.store_currency);
-    println!(
-        "  tls:      {}",
-        if config.tls_cert.is_some() {
-            "on"
-        } else {
-            "off"
-        }
-    );
-    let payments = if config.stripe.secret_key.is_some() {
-        "Stripe"
-    } else {
-        "local Stripe sandbox"
-    };
+    println!("  tls:      {}", if config.tls_cert.is_some() { "on" } else { "off" });
+    let payments = if config.stripe.secret_key.is_some() { "Stripe" } else { "local Stripe sandbox" };
     println!("  payments: {payments}");
-    match Manager::new(config.database_url.clone())
-        .connect()
-        .and_then(|mut c| db::pending_migrations(&mut c))
-    {
+    match Manager::new(config.database_url.clone()).connect().and_then(|mut c| db::pending_migrations(&mut c)) {
         Ok(pending) => {
             println!("  database reachable; {pending} migration(s) pending");
             ExitCode::SUCCESS

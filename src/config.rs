@@ -20,10 +20,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: &str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            var: var.to_owned(),
-            problem: problem.into(),
-        }
+        ConfigError { var: var.to_owned(), problem: problem.into() }
     }
 }
 
@@ -45,10 +42,7 @@ impl DatabaseUrl {
             url::Url::parse(raw).map_err(|_| err("is not a valid postgres:// URL"))?;
             return Ok(DatabaseUrl::Postgres(SecretString::new(raw)));
         }
-        if let Some(rest) = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-        {
+        if let Some(rest) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
             if rest.is_empty() || rest.contains(":memory:") || rest.starts_with("?mode=memory") {
                 return Err(err(
                     "needs a file path (an in-memory SQLite database cannot be shared by a connection pool)",
@@ -57,14 +51,9 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(rest)));
         }
         if let Some((scheme, _)) = raw.split_once(':') {
-            let looks_like_scheme = scheme.len() > 1
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '+');
+            let looks_like_scheme = scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+');
             if looks_like_scheme {
-                return Err(err(
-                    "unsupported scheme (use sqlite://PATH, a file path, or postgres://USER@HOST/DB)",
-                ));
+                return Err(err("unsupported scheme (use sqlite://PATH, a file path, or postgres://USER@HOST/DB)"));
             }
         }
         Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)))
@@ -188,18 +177,8 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("127.0.0.1:8080"),
         help: "Address and port to listen on.",
     },
-    Setting {
-        env: "LEANCART_LOG",
-        toml: "log",
-        default: Some("info"),
-        help: "Log filter (tracing EnvFilter syntax).",
-    },
-    Setting {
-        env: "LEANCART_LOG_FORMAT",
-        toml: "log_format",
-        default: Some("plain"),
-        help: "plain or json.",
-    },
+    Setting { env: "LEANCART_LOG", toml: "log", default: Some("info"), help: "Log filter (tracing EnvFilter syntax)." },
+    Setting { env: "LEANCART_LOG_FORMAT", toml: "log_format", default: Some("plain"), help: "plain or json." },
     Setting {
         env: "LEANCART_STORE_CURRENCY",
         toml: "store_currency",
@@ -254,12 +233,7 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         help: "PEM certificate chain; with LEANCART_TLS_KEY serves HTTPS (TLS 1.2/1.3).",
     },
-    Setting {
-        env: "LEANCART_TLS_KEY",
-        toml: "tls_key",
-        default: None,
-        help: "PEM private key for LEANCART_TLS_CERT.",
-    },
+    Setting { env: "LEANCART_TLS_KEY", toml: "tls_key", default: None, help: "PEM private key for LEANCART_TLS_CERT." },
     Setting {
         env: "LEANCART_HSTS_MAX_AGE_SECS",
         toml: "hsts_max_age_secs",
@@ -339,17 +313,13 @@ impl RawSettings {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// Defaults ← TOML file (if `LEANCART_CONFIG` or `file` names one) ← process environment.
     pub fn from_environment(file: Option<PathBuf>) -> Result<Self, ConfigError> {
-        let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| SETTINGS.iter().any(|s| s.env == k))
-            .collect();
+        let env: BTreeMap<String, String> =
+            std::env::vars().filter(|(k, _)| SETTINGS.iter().any(|s| s.env == k)).collect();
         let mut raw = RawSettings::default();
         let file = file.or_else(|| env.get("LEANCART_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
@@ -362,27 +332,21 @@ impl RawSettings {
     }
 
     fn merge_toml_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                "LEANCART_CONFIG",
-                format!("cannot read the file: {}", e.kind()),
-            )
-        })?;
-        let table: toml::Table = toml::from_str(&text)
-            .map_err(|_| ConfigError::new("LEANCART_CONFIG", "the file is not valid TOML"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("LEANCART_CONFIG", format!("cannot read the file: {}", e.kind())))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|_| ConfigError::new("LEANCART_CONFIG", "the file is not valid TOML"))?;
         for (key, value) in table {
-            let setting = SETTINGS.iter().find(|s| s.toml == key).ok_or_else(|| {
-                ConfigError::new("LEANCART_CONFIG", format!("unknown key `{key}`"))
-            })?;
+            let setting = SETTINGS
+                .iter()
+                .find(|s| s.toml == key)
+                .ok_or_else(|| ConfigError::new("LEANCART_CONFIG", format!("unknown key `{key}`")))?;
             let value = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => {
-                    return Err(ConfigError::new(
-                        setting.env,
-                        "must be a string, integer or boolean",
-                    ));
+                    return Err(ConfigError::new(setting.env, "must be a string, integer or boolean"));
                 }
             };
             self.0.insert(setting.env.to_owned(), value);
@@ -392,10 +356,7 @@ impl RawSettings {
 }
 
 fn default_of(key: &str) -> Option<&'static str> {
-    SETTINGS
-        .iter()
-        .find(|s| s.env == key)
-        .and_then(|s| s.default)
+    SETTINGS.iter().find(|s| s.env == key).and_then(|s| s.default)
 }
 
 impl Config {
@@ -411,57 +372,36 @@ impl Config {
             }
         };
         let parse_u64 = |key: &str, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let n: u64 = required(key)?
-                .parse()
-                .map_err(|_| ConfigError::new(key, "must be a whole number"))?;
+            let n: u64 = required(key)?.parse().map_err(|_| ConfigError::new(key, "must be a whole number"))?;
             if n < min || n > max {
-                return Err(ConfigError::new(
-                    key,
-                    format!("must be between {min} and {max}"),
-                ));
+                return Err(ConfigError::new(key, format!("must be between {min} and {max}")));
             }
             Ok(n)
         };
         let secret = |key: &str| value(key).map(SecretString::new);
 
         let database_url = DatabaseUrl::parse(required("DATABASE_URL")?)?;
-        let bind = required("LEANCART_BIND")?.parse().map_err(|_| {
-            ConfigError::new("LEANCART_BIND", "must be ADDRESS:PORT, e.g. 127.0.0.1:8080")
-        })?;
+        let bind = required("LEANCART_BIND")?
+            .parse()
+            .map_err(|_| ConfigError::new("LEANCART_BIND", "must be ADDRESS:PORT, e.g. 127.0.0.1:8080"))?;
         let log_filter = required("LEANCART_LOG")?.to_owned();
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|_| ConfigError::new("LEANCART_LOG", "is not a valid log filter"))?;
-        let log_format = match required("LEANCART_LOG_FORMAT")?
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let log_format = match required("LEANCART_LOG_FORMAT")?.to_ascii_lowercase().as_str() {
             "plain" | "text" => LogFormat::Plain,
             "json" => LogFormat::Json,
             _ => {
-                return Err(ConfigError::new(
-                    "LEANCART_LOG_FORMAT",
-                    "must be plain or json",
-                ));
+                return Err(ConfigError::new("LEANCART_LOG_FORMAT", "must be plain or json"));
             }
         };
         let store_currency = required("LEANCART_STORE_CURRENCY")?.parse().map_err(|_| {
-            ConfigError::new(
-                "LEANCART_STORE_CURRENCY",
-                "must be a supported ISO-4217 code such as USD or EUR",
-            )
+            ConfigError::new("LEANCART_STORE_CURRENCY", "must be a supported ISO-4217 code such as USD or EUR")
         })?;
         let tls_cert = value("LEANCART_TLS_CERT").map(PathBuf::from);
         let tls_key = value("LEANCART_TLS_KEY").map(PathBuf::from);
         if tls_cert.is_some() != tls_key.is_some() {
-            let missing = if tls_cert.is_some() {
-                "LEANCART_TLS_KEY"
-            } else {
-                "LEANCART_TLS_CERT"
-            };
-            return Err(ConfigError::new(
-                missing,
-                "must be set together with the other TLS setting",
-            ));
+            let missing = if tls_cert.is_some() { "LEANCART_TLS_KEY" } else { "LEANCART_TLS_CERT" };
+            return Err(ConfigError::new(missing, "must be set together with the other TLS setting"));
         }
 
         let secret_key = secret("STRIPE_SECRET_KEY");
@@ -474,66 +414,35 @@ impl Config {
             ));
         }
         let webhook_secrets: Vec<SecretString> = value("STRIPE_WEBHOOK_SECRET")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(SecretString::new)
-                    .collect()
-            })
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(SecretString::new).collect())
             .unwrap_or_default();
-        if webhook_secrets
-            .iter()
-            .any(|s| !s.expose().starts_with("whsec_"))
-        {
-            return Err(ConfigError::new(
-                "STRIPE_WEBHOOK_SECRET",
-                "each secret must start with whsec_",
-            ));
+        if webhook_secrets.iter().any(|s| !s.expose().starts_with("whsec_")) {
+            return Err(ConfigError::new("STRIPE_WEBHOOK_SECRET", "each secret must start with whsec_"));
         }
         if secret_key.is_some() && webhook_secrets.is_empty() {
-            return Err(ConfigError::new(
-                "STRIPE_WEBHOOK_SECRET",
-                "is required when STRIPE_SECRET_KEY is set",
-            ));
+            return Err(ConfigError::new("STRIPE_WEBHOOK_SECRET", "is required when STRIPE_SECRET_KEY is set"));
         }
         let api_base = match value("STRIPE_API_BASE") {
             None => None,
             Some(b) => {
-                let u = url::Url::parse(b)
-                    .map_err(|_| ConfigError::new("STRIPE_API_BASE", "must be an http(s) URL"))?;
+                let u =
+                    url::Url::parse(b).map_err(|_| ConfigError::new("STRIPE_API_BASE", "must be an http(s) URL"))?;
                 if !matches!(u.scheme(), "http" | "https") {
-                    return Err(ConfigError::new(
-                        "STRIPE_API_BASE",
-                        "must be an http(s) URL",
-                    ));
+                    return Err(ConfigError::new("STRIPE_API_BASE", "must be an http(s) URL"));
                 }
-                Some(if b.ends_with('/') {
-                    b.to_owned()
-                } else {
-                    format!("{b}/")
-                })
+                Some(if b.ends_with('/') { b.to_owned() } else { format!("{b}/") })
             }
         };
-        let capture = match required("LEANCART_PAYMENT_CAPTURE")?
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let capture = match required("LEANCART_PAYMENT_CAPTURE")?.to_ascii_lowercase().as_str() {
             "automatic" => CaptureMethod::Automatic,
             "manual" => CaptureMethod::Manual,
             _ => {
-                return Err(ConfigError::new(
-                    "LEANCART_PAYMENT_CAPTURE",
-                    "must be automatic or manual",
-                ));
+                return Err(ConfigError::new("LEANCART_PAYMENT_CAPTURE", "must be automatic or manual"));
             }
         };
         let admin_token = secret("LEANCART_ADMIN_TOKEN");
         if admin_token.as_ref().is_some_and(|t| t.expose().len() < 32) {
-            return Err(ConfigError::new(
-                "LEANCART_ADMIN_TOKEN",
-                "must be at least 32 characters",
-            ));
+            return Err(ConfigError::new("LEANCART_ADMIN_TOKEN", "must be at least 32 characters"));
         }
 
         Ok(Config {
@@ -546,18 +455,9 @@ impl Config {
             auto_seed: parse_bool("LEANCART_AUTO_SEED")?,
             db_pool_size: parse_u64("LEANCART_DB_POOL_SIZE", 1, 512)? as u32,
             db_timeout: Duration::from_secs(parse_u64("LEANCART_DB_TIMEOUT_SECS", 1, 600)?),
-            request_timeout: Duration::from_secs(parse_u64(
-                "LEANCART_REQUEST_TIMEOUT_SECS",
-                1,
-                3600,
-            )?),
-            body_limit_bytes: parse_u64("LEANCART_BODY_LIMIT_BYTES", 1024, 64 * 1024 * 1024)?
-                as usize,
-            shutdown_grace: Duration::from_secs(parse_u64(
-                "LEANCART_SHUTDOWN_GRACE_SECS",
-                0,
-                3600,
-            )?),
+            request_timeout: Duration::from_secs(parse_u64("LEANCART_REQUEST_TIMEOUT_SECS", 1, 3600)?),
+            body_limit_bytes: parse_u64("LEANCART_BODY_LIMIT_BYTES", 1024, 64 * 1024 * 1024)? as usize,
+            shutdown_grace: Duration::from_secs(parse_u64("LEANCART_SHUTDOWN_GRACE_SECS", 0, 3600)?),
             tls_cert,
             tls_key,
             hsts_max_age_secs: parse_u64("LEANCART_HSTS_MAX_AGE_SECS", 0, 2 * 31_536_000)?,
@@ -573,16 +473,8 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError::new("LEANCART_SANDBOX_BIND", "must be ADDRESS:PORT"))?,
             admin_token,
-            reservation_ttl: Duration::from_secs(parse_u64(
-                "LEANCART_RESERVATION_TTL_SECS",
-                10,
-                7 * 86_400,
-            )?),
-            idempotency_ttl: Duration::from_secs(parse_u64(
-                "LEANCART_IDEMPOTENCY_TTL_SECS",
-                86_400,
-                30 * 86_400,
-            )?),
+            reservation_ttl: Duration::from_secs(parse_u64("LEANCART_RESERVATION_TTL_SECS", 10, 7 * 86_400)?),
+            idempotency_ttl: Duration::from_secs(parse_u64("LEANCART_IDEMPOTENCY_TTL_SECS", 86_400, 30 * 86_400)?),
         })
     }
 }
@@ -600,18 +492,9 @@ mod tests {
 
     #[test]
     fn database_url_schemes() {
-        assert!(matches!(
-            DatabaseUrl::parse("sqlite://x.db"),
-            Ok(DatabaseUrl::Sqlite(_))
-        ));
-        assert!(matches!(
-            DatabaseUrl::parse("./data/x.db"),
-            Ok(DatabaseUrl::Sqlite(_))
-        ));
-        assert!(matches!(
-            DatabaseUrl::parse("postgres://u@h/db"),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
+        assert!(matches!(DatabaseUrl::parse("sqlite://x.db"), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!(DatabaseUrl::parse("./data/x.db"), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!(DatabaseUrl::parse("postgres://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
         assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
         assert!(DatabaseUrl::parse("postgress://u@h/db").is_err());
         assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
@@ -619,8 +502,7 @@ mod tests {
 
     #[test]
     fn password_is_masked() {
-        let u =
-            DatabaseUrl::parse("postgres://app:hunter2@db.example/shop?sslmode=require").unwrap();
+        let u = DatabaseUrl::parse("postgres://app:hunter2@db.example/shop?sslmode=require").unwrap();
         let shown = format!("{u} {u:?}");
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("db.example"));

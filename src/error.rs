@@ -22,11 +22,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            code: code.into(),
-            message: None,
-        }
+        FieldError { field: field.into(), code: code.into(), message: None }
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
@@ -66,10 +62,7 @@ pub enum ApiError {
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("bad request")]
-    BadRequest {
-        code: &'static str,
-        detail: Cow<'static, str>,
-    },
+    BadRequest { code: &'static str, detail: Cow<'static, str> },
     #[error("card data not accepted")]
     CardDataNotAccepted,
     #[error("unauthorized")]
@@ -81,24 +74,11 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("conflict")]
-    Conflict {
-        code: &'static str,
-        detail: Cow<'static, str>,
-        extra: Option<serde_json::Value>,
-    },
+    Conflict { code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
     #[error("unprocessable")]
-    Unprocessable {
-        code: &'static str,
-        detail: Cow<'static, str>,
-        extra: Option<serde_json::Value>,
-    },
+    Unprocessable { code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
     #[error("payment failed")]
-    Payment {
-        status: StatusCode,
-        code: &'static str,
-        detail: Cow<'static, str>,
-        extra: Option<serde_json::Value>,
-    },
+    Payment { status: StatusCode, code: &'static str, detail: Cow<'static, str>, extra: Option<serde_json::Value> },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("request timeout")]
@@ -119,37 +99,17 @@ impl ApiError {
 
     /// A 409 with a stable code.
     pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        ApiError::Conflict {
-            code,
-            detail: detail.into(),
-            extra: None,
-        }
+        ApiError::Conflict { code, detail: detail.into(), extra: None }
     }
 
     /// Attach machine-readable data to a problem that carries it (conflicts, payments, 422s).
     pub fn with_extra(self, data: serde_json::Value) -> Self {
         match self {
-            ApiError::Conflict { code, detail, .. } => ApiError::Conflict {
-                code,
-                detail,
-                extra: Some(data),
-            },
-            ApiError::Unprocessable { code, detail, .. } => ApiError::Unprocessable {
-                code,
-                detail,
-                extra: Some(data),
-            },
-            ApiError::Payment {
-                status,
-                code,
-                detail,
-                ..
-            } => ApiError::Payment {
-                status,
-                code,
-                detail,
-                extra: Some(data),
-            },
+            ApiError::Conflict { code, detail, .. } => ApiError::Conflict { code, detail, extra: Some(data) },
+            ApiError::Unprocessable { code, detail, .. } => ApiError::Unprocessable { code, detail, extra: Some(data) },
+            ApiError::Payment { status, code, detail, .. } => {
+                ApiError::Payment { status, code, detail, extra: Some(data) }
+            }
             other => other,
         }
     }
@@ -207,9 +167,7 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "The request body could not be read",
             ApiError::UnsupportedMediaType => "Unsupported media type",
-            ApiError::UnknownField(_) => {
-                "The request contains a field this endpoint does not collect"
-            }
+            ApiError::UnknownField(_) => "The request contains a field this endpoint does not collect",
             ApiError::Validation(_) => "The request is not valid",
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::CardDataNotAccepted => "Card data is not accepted here",
@@ -290,13 +248,9 @@ impl IntoResponse for ApiError {
 }
 
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
-    let body =
-        serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     res
 }
 

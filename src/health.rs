@@ -53,8 +53,5 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
         crate::db::Backend::Sqlite => "sqlite",
         crate::db::Backend::Postgres => "postgres",
     };
-    Ok(Json(Readiness {
-        status: "ready",
-        database,
-    }))
+    Ok(Json(Readiness { status: "ready", database }))
 }

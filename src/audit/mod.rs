@@ -14,12 +14,7 @@ typed_id!(
     AuditId, "aud_"
 );
 
-pub fn record(
-    conn: &mut DbConn,
-    actor: &str,
-    action: &str,
-    subject_id: Option<&str>,
-) -> QueryResult<usize> {
+pub fn record(conn: &mut DbConn, actor: &str, action: &str, subject_id: Option<&str>) -> QueryResult<usize> {
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::id.eq(AuditId::generate().into_string()),
@@ -32,8 +27,5 @@ pub fn record(
 }
 
 pub fn count_for(conn: &mut DbConn, subject_id: &str) -> QueryResult<i64> {
-    audit_log::table
-        .filter(audit_log::subject_id.eq(subject_id))
-        .count()
-        .get_result(conn)
+    audit_log::table.filter(audit_log::subject_id.eq(subject_id)).count().get_result(conn)
 }

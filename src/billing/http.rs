@@ -37,43 +37,27 @@ pub async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>, ApiError> {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::BadRequest {
-            code: "invalid_signature",
-            detail: "the Stripe-Signature header is missing".into(),
-        })?;
-    state
-        .billing
-        .verify_webhook(signature, &body)
-        .map_err(|e| {
-            tracing::warn!(reason = %e, "webhook refused");
-            match e {
-                super::signature::SignatureError::Stale => ApiError::BadRequest {
-                    code: "stale_signature",
-                    detail: "the signature timestamp is too old".into(),
-                },
-                _ => ApiError::BadRequest {
-                    code: "invalid_signature",
-                    detail: "the signature does not verify".into(),
-                },
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).ok_or(ApiError::BadRequest {
+        code: "invalid_signature",
+        detail: "the Stripe-Signature header is missing".into(),
+    })?;
+    state.billing.verify_webhook(signature, &body).map_err(|e| {
+        tracing::warn!(reason = %e, "webhook refused");
+        match e {
+            super::signature::SignatureError::Stale => {
+                ApiError::BadRequest { code: "stale_signature", detail: "the signature timestamp is too old".into() }
             }
-        })?;
-    let event: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::MalformedBody("the event is not JSON".into()))?;
+            _ => ApiError::BadRequest { code: "invalid_signature", detail: "the signature does not verify".into() },
+        }
+    })?;
+    let event: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::MalformedBody("the event is not JSON".into()))?;
     let event_type = event["type"].as_str().unwrap_or_default().to_owned();
     let event_id = event["id"].as_str().unwrap_or_default().to_owned();
     let billing = state.billing.clone();
-    let new = state
-        .db
-        .run(move |conn| billing.apply_event(conn, &event))
-        .await?;
+    let new = state.db.run(move |conn| billing.apply_event(conn, &event)).await?;
     tracing::info!(%event_id, %event_type, duplicate = !new, "stripe webhook");
-    Ok(Json(WebhookAck {
-        received: true,
-        duplicate: !new,
-    }))
+    Ok(Json(WebhookAck { received: true, duplicate: !new }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,10 +80,7 @@ pub async fn list_webhook_events(
     _: Staff,
     State(state): State<AppState>,
 ) -> Result<Json<Page<WebhookEventDto>>, ApiError> {
-    let rows = state
-        .db
-        .run(|conn| Ok(store::list_events(conn, None, 100)?))
-        .await?;
+    let rows = state.db.run(|conn| Ok(store::list_events(conn, None, 100)?)).await?;
     let data = rows
         .into_iter()
         .map(|r| WebhookEventDto {
@@ -110,11 +91,7 @@ pub async fn list_webhook_events(
             received_at: r.received_at,
         })
         .collect();
-    Ok(Json(Page {
-        data,
-        has_more: false,
-        next_cursor: None,
-    }))
+    Ok(Json(Page { data, has_more: false, next_cursor: None }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

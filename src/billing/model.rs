@@ -66,10 +66,7 @@ impl PaymentStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Canceled
-        )
+        matches!(self, PaymentStatus::Succeeded | PaymentStatus::Failed | PaymentStatus::Canceled)
     }
 }
 

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::payment_intent::{
-    CancelPaymentIntent, CapturePaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent,
-    RetrievePaymentIntent,
+    CancelPaymentIntent, CapturePaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
 use stripe_core::refund::CreateRefund;
 use stripe_shared::{PaymentIntent, PaymentIntentCaptureMethod, PaymentIntentStatus};
@@ -22,12 +21,7 @@ pub enum ProcessorError {
     /// The card was declined (or authentication failed). The PaymentIntent, when Stripe returned it,
     /// is in `facts`.
     #[error("card declined ({code})")]
-    Declined {
-        code: String,
-        decline_code: Option<String>,
-        message: String,
-        facts: Option<Box<IntentFacts>>,
-    },
+    Declined { code: String, decline_code: Option<String>, message: String, facts: Option<Box<IntentFacts>> },
     /// Stripe refused the request (bad parameters, wrong state).
     #[error("request refused by the processor: {code}")]
     Invalid { code: String, message: String },
@@ -62,23 +56,13 @@ pub struct ChargeRequest {
 }
 
 impl Processor {
-    pub fn new(
-        secret_key: &str,
-        base_url: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Processor, ProcessorError> {
+    pub fn new(secret_key: &str, base_url: Option<&str>, timeout: Duration) -> Result<Processor, ProcessorError> {
         let mut builder = ClientBuilder::new(secret_key).timeout(timeout);
         if let Some(base) = base_url {
             builder = builder.url(base);
         }
-        let client = builder
-            .build()
-            .map_err(|e| ProcessorError::Integration(e.to_string()))?;
-        Ok(Processor {
-            client,
-            attempts: 3,
-            backoff: Duration::from_millis(200),
-        })
+        let client = builder.build().map_err(|e| ProcessorError::Integration(e.to_string()))?;
+        Ok(Processor { client, attempts: 3, backoff: Duration::from_millis(200) })
     }
 
     /// Run `call` with the idempotency key, retrying transient failures with the same key.
@@ -87,8 +71,7 @@ impl Processor {
         F: Fn(RequestStrategy) -> Fut,
         Fut: std::future::Future<Output = Result<T, StripeError>>,
     {
-        let key =
-            IdempotencyKey::new(key).map_err(|e| ProcessorError::Integration(e.to_string()))?;
+        let key = IdempotencyKey::new(key).map_err(|e| ProcessorError::Integration(e.to_string()))?;
         let mut last = ProcessorError::Unavailable("no attempt made".into());
         for attempt in 0..self.attempts {
             if attempt > 0 {
@@ -110,19 +93,18 @@ impl Processor {
 
     /// Create and confirm a PaymentIntent. Retried calls carry the same key, so Stripe performs the
     /// charge at most once.
-    pub async fn create_and_confirm(
-        &self,
-        req: &ChargeRequest,
-    ) -> Result<IntentFacts, ProcessorError> {
+    pub async fn create_and_confirm(&self, req: &ChargeRequest) -> Result<IntentFacts, ProcessorError> {
         let mut metadata = HashMap::new();
         metadata.insert("leancart_payment_id".to_owned(), req.payment_id.clone());
         if let Some(o) = &req.order_id {
             metadata.insert("leancart_order_id".to_owned(), o.clone());
         }
-        let currency: stripe_types::Currency =
-            req.amount.currency.to_lowercase().parse().map_err(|_| {
-                ProcessorError::Integration("currency not supported by the processor".into())
-            })?;
+        let currency: stripe_types::Currency = req
+            .amount
+            .currency
+            .to_lowercase()
+            .parse()
+            .map_err(|_| ProcessorError::Integration("currency not supported by the processor".into()))?;
         let capture = match req.capture {
             CaptureMethod::Automatic => PaymentIntentCaptureMethod::Automatic,
             CaptureMethod::Manual => PaymentIntentCaptureMethod::Manual,
@@ -140,13 +122,7 @@ impl Processor {
         let pi = self
             .with_retries(&key, |s| {
                 let create = &create;
-                async move {
-                    create
-                        .customize()
-                        .request_strategy(s)
-                        .send(&self.client)
-                        .await
-                }
+                async move { create.customize().request_strategy(s).send(&self.client).await }
             })
             .await?;
         Ok(facts(&pi))
@@ -186,12 +162,7 @@ impl Processor {
         Ok(facts(&pi))
     }
 
-    pub async fn capture(
-        &self,
-        intent: &str,
-        amount: Option<i64>,
-        key: &str,
-    ) -> Result<IntentFacts, ProcessorError> {
+    pub async fn capture(&self, intent: &str, amount: Option<i64>, key: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let mut req = CapturePaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
         if let Some(a) = amount {
@@ -219,19 +190,11 @@ impl Processor {
     }
 
     /// Refund (part of) a PaymentIntent. Returns the processor's refund id and status.
-    pub async fn refund(
-        &self,
-        intent: &str,
-        amount: i64,
-        refund_id: &str,
-    ) -> Result<(String, String), ProcessorError> {
+    pub async fn refund(&self, intent: &str, amount: i64, refund_id: &str) -> Result<(String, String), ProcessorError> {
         checked_id(intent, "pi_")?;
         let mut metadata = HashMap::new();
         metadata.insert("leancart_refund_id".to_owned(), refund_id.to_owned());
-        let req = CreateRefund::new()
-            .payment_intent(intent.to_owned())
-            .amount(amount)
-            .metadata(metadata);
+        let req = CreateRefund::new().payment_intent(intent.to_owned()).amount(amount).metadata(metadata);
         let key = format!("{refund_id}:create");
         let refund = self
             .with_retries(&key, |s| {
@@ -239,34 +202,21 @@ impl Processor {
                 async move { req.customize().request_strategy(s).send(&self.client).await }
             })
             .await?;
-        Ok((
-            refund.id.to_string(),
-            refund.status.unwrap_or_else(|| "pending".into()),
-        ))
+        Ok((refund.id.to_string(), refund.status.unwrap_or_else(|| "pending".into())))
     }
 }
 
 /// Ids go into URL paths unescaped by the client: accept only the processor's id alphabet.
 fn checked_id(id: &str, prefix: &str) -> Result<String, ProcessorError> {
-    let ok = id.starts_with(prefix)
-        && id.len() <= 255
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(id.to_owned())
-    } else {
-        Err(ProcessorError::Integration("malformed processor id".into()))
-    }
+    let ok = id.starts_with(prefix) && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { Ok(id.to_owned()) } else { Err(ProcessorError::Integration("malformed processor id".into())) }
 }
 
 /// Map an async-stripe error; the flag says whether retrying with the same key is safe and useful.
 fn classify(e: StripeError) -> (ProcessorError, bool) {
     match e {
         StripeError::Stripe(api, status) => {
-            let code = api
-                .code
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_else(|| "unknown".into());
+            let code = api.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| "unknown".into());
             let message = api.message.clone().unwrap_or_default();
             match status {
                 402 => (
@@ -288,29 +238,17 @@ fn classify(e: StripeError) -> (ProcessorError, bool) {
                     false,
                 ),
                 429 => (ProcessorError::RateLimited, true),
-                409 => (
-                    ProcessorError::Unavailable("idempotent request in progress".into()),
-                    true,
-                ),
-                s if s >= 500 => (
-                    ProcessorError::Unavailable(format!("processor answered {s}")),
-                    true,
-                ),
-                401 | 403 => (
-                    ProcessorError::Integration(format!(
-                        "processor refused our credentials ({status})"
-                    )),
-                    false,
-                ),
+                409 => (ProcessorError::Unavailable("idempotent request in progress".into()), true),
+                s if s >= 500 => (ProcessorError::Unavailable(format!("processor answered {s}")), true),
+                401 | 403 => {
+                    (ProcessorError::Integration(format!("processor refused our credentials ({status})")), false)
+                }
                 _ => (ProcessorError::Invalid { code, message }, false),
             }
         }
         StripeError::Timeout => (ProcessorError::Unavailable("timeout".into()), true),
         StripeError::ClientError(m) => (ProcessorError::Unavailable(format!("network: {m}")), true),
-        StripeError::JSONDeserialize(m) => (
-            ProcessorError::Integration(format!("unreadable response: {m}")),
-            false,
-        ),
+        StripeError::JSONDeserialize(m) => (ProcessorError::Integration(format!("unreadable response: {m}")), false),
         StripeError::ConfigError(m) => (ProcessorError::Integration(m), false),
     }
 }
@@ -322,38 +260,27 @@ pub fn facts(pi: &PaymentIntent) -> IntentFacts {
         PaymentIntentStatus::RequiresCapture => Some(PaymentStatus::RequiresCapture),
         PaymentIntentStatus::RequiresAction => Some(PaymentStatus::RequiresAction),
         PaymentIntentStatus::Canceled => Some(PaymentStatus::Canceled),
-        PaymentIntentStatus::RequiresPaymentMethod if pi.last_payment_error.is_some() => {
-            Some(PaymentStatus::Failed)
-        }
+        PaymentIntentStatus::RequiresPaymentMethod if pi.last_payment_error.is_some() => Some(PaymentStatus::Failed),
         _ => None,
     };
-    let card = pi
-        .payment_method
-        .as_ref()
-        .and_then(Expandable::as_object)
-        .and_then(|pm| pm.card.as_ref())
-        .map(|c| CardFacts {
+    let card =
+        pi.payment_method.as_ref().and_then(Expandable::as_object).and_then(|pm| pm.card.as_ref()).map(|c| CardFacts {
             brand: c.brand.clone(),
             last4: c.last4.clone(),
             exp_month: i32::try_from(c.exp_month).unwrap_or(0),
             exp_year: i32::try_from(c.exp_year).unwrap_or(0),
         });
-    let next_action_url = pi
-        .next_action
-        .as_ref()
-        .and_then(|n| n.redirect_to_url.as_ref())
-        .and_then(|r| r.url.clone());
+    let next_action_url = pi.next_action.as_ref().and_then(|n| n.redirect_to_url.as_ref()).and_then(|r| r.url.clone());
     IntentFacts {
         payment_intent_id: pi.id.to_string(),
         status,
         amount_received: pi.amount_received,
         charge_id: pi.latest_charge.as_ref().map(|c| c.id().to_string()),
         card,
-        failure_code: pi.last_payment_error.as_ref().and_then(|e| {
-            e.decline_code
-                .clone()
-                .or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))
-        }),
+        failure_code: pi
+            .last_payment_error
+            .as_ref()
+            .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
         next_action_url,
         client_secret: pi.client_secret.clone(),
     }

@@ -6,10 +6,7 @@
 //! webhook events, which may arrive first, twice or out of order — are applied through the same
 //! forward-only state machine, so the record converges whatever the order.
 
-use super::model::{
-    CardFacts, IntentFacts, PaymentChange, PaymentId, PaymentRow, PaymentStatus, RefundId,
-    RefundRow,
-};
+use super::model::{CardFacts, IntentFacts, PaymentChange, PaymentId, PaymentRow, PaymentStatus, RefundId, RefundRow};
 use super::processor::{ChargeRequest, Processor, ProcessorError};
 use super::store;
 use crate::config::CaptureMethod;
@@ -22,8 +19,20 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Called inside the transaction that changes a payment's status (orders follow their payments).
-pub type PaymentListener =
-    Arc<dyn Fn(&mut DbConn, &PaymentChange) -> Result<(), ApiError> + Send + Sync>;
+pub type PaymentListener = Arc<dyn Fn(&mut DbConn, &PaymentChange) -> Result<(), ApiError> + Send + Sync>;
+
+/// Webhook event types leancart acts on (what its Stripe webhook endpoint subscribes to).
+pub const HANDLED_EVENTS: &[&str] = &[
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.amount_capturable_updated",
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "charge.dispute.created",
+];
 
 /// The billing service.
 #[derive(Clone)]
@@ -72,14 +81,11 @@ fn processor_problem(e: &ProcessorError) -> ApiError {
             detail: "The card was declined.".into(),
             extra: None,
         },
-        ProcessorError::Invalid { code, .. } if code == "resource_missing" => {
-            ApiError::Unprocessable {
-                code: "payment_method_invalid",
-                detail: "The payment method is unknown to the processor; tokenize the card again."
-                    .into(),
-                extra: None,
-            }
-        }
+        ProcessorError::Invalid { code, .. } if code == "resource_missing" => ApiError::Unprocessable {
+            code: "payment_method_invalid",
+            detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+            extra: None,
+        },
         ProcessorError::Invalid { .. } => ApiError::Unprocessable {
             code: "payment_refused",
             detail: "The payment processor refused the request.".into(),
@@ -113,9 +119,7 @@ pub fn decline_code(code: &str, decline_code: Option<&str>) -> &'static str {
         (_, Some("insufficient_funds")) => "insufficient_funds",
         ("expired_card", _) | (_, Some("expired_card")) => "expired_card",
         ("incorrect_cvc", _) | (_, Some("incorrect_cvc")) => "incorrect_cvc",
-        ("payment_intent_authentication_failure", _) | (_, Some("authentication_failed")) => {
-            "authentication_failed"
-        }
+        ("payment_intent_authentication_failure", _) | (_, Some("authentication_failed")) => "authentication_failed",
         (_, Some("lost_card" | "stolen_card")) => "card_declined",
         _ => "card_declined",
     }
@@ -126,25 +130,14 @@ fn decline_message(code: &str) -> &'static str {
         "insufficient_funds" => "The card has insufficient funds. Try another card.",
         "expired_card" => "The card has expired. Try another card.",
         "incorrect_cvc" => "The card's security code is incorrect.",
-        "authentication_failed" => {
-            "The card could not be authenticated. Try again or use another card."
-        }
+        "authentication_failed" => "The card could not be authenticated. Try again or use another card.",
         _ => "The card was declined. Try another card.",
     }
 }
 
 impl Billing {
-    pub fn new(
-        processor: Processor,
-        capture: CaptureMethod,
-        webhook_secrets: Vec<SecretString>,
-    ) -> Billing {
-        Billing {
-            processor,
-            capture,
-            webhook_secrets,
-            listeners: Vec::new(),
-        }
+    pub fn new(processor: Processor, capture: CaptureMethod, webhook_secrets: Vec<SecretString>) -> Billing {
+        Billing { processor, capture, webhook_secrets, listeners: Vec::new() }
     }
 
     /// Register a module that follows payment status changes (in the same transaction).
@@ -196,8 +189,7 @@ impl Billing {
         validate_payment_method(&req.payment_method)?;
         let row = self.new_payment_row(&req);
         let insert = row.clone();
-        db.run(move |conn| Ok(store::insert_payment(conn, &insert)?))
-            .await?;
+        db.run(move |conn| Ok(store::insert_payment(conn, &insert)?)).await?;
         self.charge(db, &row, req.description).await
     }
 
@@ -208,15 +200,8 @@ impl Billing {
         row: &PaymentRow,
         description: Option<String>,
     ) -> Result<PaymentOutcome, ApiError> {
-        let currency = row
-            .currency
-            .parse()
-            .map_err(|_| ApiError::internal("payment with unknown currency"))?;
-        let capture = if row.capture_method == "manual" {
-            CaptureMethod::Manual
-        } else {
-            CaptureMethod::Automatic
-        };
+        let currency = row.currency.parse().map_err(|_| ApiError::internal("payment with unknown currency"))?;
+        let capture = if row.capture_method == "manual" { CaptureMethod::Manual } else { CaptureMethod::Automatic };
         let request = ChargeRequest {
             payment_id: row.id.clone(),
             order_id: row.order_id.clone(),
@@ -238,17 +223,9 @@ impl Billing {
     ) -> Result<PaymentOutcome, ApiError> {
         let (facts, decline, unresolved) = match result {
             Ok(f) => (Some(f), None, false),
-            Err(ProcessorError::Declined {
-                code,
-                decline_code: dc,
-                facts,
-                ..
-            }) => {
+            Err(ProcessorError::Declined { code, decline_code: dc, facts, .. }) => {
                 let code = decline_code(&code, dc.as_deref());
-                let decline = Decline {
-                    code: code.to_owned(),
-                    message: decline_message(code).to_owned(),
-                };
+                let decline = Decline { code: code.to_owned(), message: decline_message(code).to_owned() };
                 let mut f = facts.map(|b| *b).unwrap_or_default();
                 f.status = Some(PaymentStatus::Failed);
                 f.failure_code = Some(code.to_owned());
@@ -268,9 +245,7 @@ impl Billing {
                 let id = payment_id.to_owned();
                 let listeners = self.listeners.clone();
                 db.run(move |conn| {
-                    dialect::write_transaction(conn, |conn| {
-                        apply_facts(conn, &listeners, &id, &f).map(|_| ())
-                    })
+                    dialect::write_transaction(conn, |conn| apply_facts(conn, &listeners, &id, &f).map(|_| ()))
                 })
                 .await?;
                 return Err(other.into());
@@ -290,11 +265,7 @@ impl Billing {
             .await?;
         let requires_action = payment.status() == PaymentStatus::RequiresAction;
         Ok(PaymentOutcome {
-            next_action_url: if requires_action {
-                next_action_url
-            } else {
-                None
-            },
+            next_action_url: if requires_action { next_action_url } else { None },
             client_secret: if requires_action { client_secret } else { None },
             payment,
             decline,
@@ -304,8 +275,7 @@ impl Billing {
 
     pub async fn find(&self, db: &Db, payment_id: &str) -> Result<PaymentRow, ApiError> {
         let id = payment_id.to_owned();
-        db.run(move |conn| store::find_payment(conn, &id)?.ok_or(ApiError::NotFound))
-            .await
+        db.run(move |conn| store::find_payment(conn, &id)?.ok_or(ApiError::NotFound)).await
     }
 
     /// Ask the processor for the current state and apply it. For a payment whose creation got no
@@ -331,16 +301,9 @@ impl Billing {
 
     /// Settle payments still `pending`/`requires_action` older than `older_than`: the sweep that
     /// guarantees nothing stays in limbo when a response or a webhook was lost.
-    pub async fn reconcile(
-        &self,
-        db: &Db,
-        older_than: std::time::Duration,
-        limit: i64,
-    ) -> Result<usize, ApiError> {
+    pub async fn reconcile(&self, db: &Db, older_than: std::time::Duration, limit: i64) -> Result<usize, ApiError> {
         let before = time::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
-        let rows = db
-            .run(move |conn| Ok(store::list_unsettled(conn, before, limit)?))
-            .await?;
+        let rows = db.run(move |conn| Ok(store::list_unsettled(conn, before, limit)?)).await?;
         let mut settled = 0;
         for row in rows {
             match self.refresh(db, &row.id).await {
@@ -354,26 +317,16 @@ impl Billing {
         Ok(settled)
     }
 
-    pub async fn capture(
-        &self,
-        db: &Db,
-        payment_id: &str,
-        amount: Option<i64>,
-    ) -> Result<PaymentRow, ApiError> {
+    pub async fn capture(&self, db: &Db, payment_id: &str, amount: Option<i64>) -> Result<PaymentRow, ApiError> {
         let row = self.find(db, payment_id).await?;
         if row.status() != PaymentStatus::RequiresCapture {
-            return Err(ApiError::conflict(
-                "payment_not_capturable",
-                "the payment is not awaiting capture",
-            ));
+            return Err(ApiError::conflict("payment_not_capturable", "the payment is not awaiting capture"));
         }
         if amount.is_some_and(|a| a <= 0 || a > row.amount) {
             return Err(ApiError::validation("amount", "out_of_range"));
         }
-        let pi = row
-            .payment_intent_id
-            .clone()
-            .ok_or_else(|| ApiError::internal("authorized payment without intent"))?;
+        let pi =
+            row.payment_intent_id.clone().ok_or_else(|| ApiError::internal("authorized payment without intent"))?;
         let key = format!("{}:capture", row.id);
         let result = self.processor.capture(&pi, amount, &key).await;
         Ok(self.settle(db, payment_id, result).await?.payment)
@@ -383,10 +336,9 @@ impl Billing {
         let row = self.find(db, payment_id).await?;
         match (row.status(), &row.payment_intent_id) {
             (PaymentStatus::Canceled, _) => Ok(row),
-            (PaymentStatus::Succeeded, _) => Err(ApiError::conflict(
-                "payment_already_captured",
-                "a captured payment is refunded, not canceled",
-            )),
+            (PaymentStatus::Succeeded, _) => {
+                Err(ApiError::conflict("payment_already_captured", "a captured payment is refunded, not canceled"))
+            }
             (_, Some(pi)) => {
                 let key = format!("{}:cancel", row.id);
                 let result = self.processor.cancel(pi, &key).await;
@@ -396,14 +348,9 @@ impl Billing {
                 // Never reached the processor with a result: mark it canceled locally.
                 let id = payment_id.to_owned();
                 let listeners = self.listeners.clone();
-                let f = IntentFacts {
-                    status: Some(PaymentStatus::Canceled),
-                    ..Default::default()
-                };
-                db.run(move |conn| {
-                    dialect::write_transaction(conn, |conn| apply_facts(conn, &listeners, &id, &f))
-                })
-                .await
+                let f = IntentFacts { status: Some(PaymentStatus::Canceled), ..Default::default() };
+                db.run(move |conn| dialect::write_transaction(conn, |conn| apply_facts(conn, &listeners, &id, &f)))
+                    .await
             }
         }
     }
@@ -476,27 +423,14 @@ impl Billing {
             Err(ProcessorError::Unavailable(_)) => Ok(refund),
             Err(e) => {
                 let refund_id = refund.id.clone();
-                db.run(move |conn| {
-                    Ok(store::update_refund(
-                        conn,
-                        &refund_id,
-                        None,
-                        "failed",
-                        time::now(),
-                    )?)
-                })
-                .await?;
+                db.run(move |conn| Ok(store::update_refund(conn, &refund_id, None, "failed", time::now())?)).await?;
                 Err(e.into())
             }
         }
     }
 
     /// Verify a webhook's signature against the configured secrets (several during a rotation).
-    pub fn verify_webhook(
-        &self,
-        signature: &str,
-        payload: &[u8],
-    ) -> Result<(), super::signature::SignatureError> {
+    pub fn verify_webhook(&self, signature: &str, payload: &[u8]) -> Result<(), super::signature::SignatureError> {
         let now = chrono::Utc::now().timestamp();
         super::signature::verify(signature, payload, &self.webhook_secrets, now)
     }
@@ -504,10 +438,7 @@ impl Billing {
     /// Apply a verified webhook event exactly once (recorded by event id in the same transaction).
     /// Returns whether it was new.
     pub fn apply_event(&self, conn: &mut DbConn, event: &Value) -> Result<bool, ApiError> {
-        let event_id = event["id"]
-            .as_str()
-            .ok_or_else(|| ApiError::validation("id", "required"))?
-            .to_owned();
+        let event_id = event["id"].as_str().ok_or_else(|| ApiError::validation("id", "required"))?.to_owned();
         let event_type = event["type"].as_str().unwrap_or_default().to_owned();
         let object = &event["data"]["object"];
         let object_id = object["id"].as_str().map(str::to_owned);
@@ -518,36 +449,19 @@ impl Billing {
             }
             let applied = apply_event_object(conn, &listeners, &event_type, object)?;
             let outcome = if applied { "applied" } else { "ignored" };
-            Ok(store::record_event(
-                conn,
-                &event_id,
-                &event_type,
-                object_id.as_deref(),
-                outcome,
-                time::now(),
-            )?)
+            Ok(store::record_event(conn, &event_id, &event_type, object_id.as_deref(), outcome, time::now())?)
         });
         match result {
             // A concurrent delivery of the same event won the race: it is applied once.
-            Err(ApiError::Internal(cause))
-                if cause.contains("UNIQUE") || cause.contains("duplicate key") =>
-            {
-                Ok(false)
-            }
+            Err(ApiError::Internal(cause)) if cause.contains("UNIQUE") || cause.contains("duplicate key") => Ok(false),
             other => other,
         }
     }
 }
 
 fn validate_payment_method(pm: &str) -> Result<(), ApiError> {
-    let ok = pm.starts_with("pm_")
-        && pm.len() <= 255
-        && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::validation("payment_method", "invalid_format"))
-    }
+    let ok = pm.starts_with("pm_") && pm.len() <= 255 && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { Ok(()) } else { Err(ApiError::validation("payment_method", "invalid_format")) }
 }
 
 /// Apply what the processor says about an intent to the payment, moving forward only, and notify
@@ -566,13 +480,7 @@ pub fn apply_facts(
     if f.charge_id.is_some() {
         row.charge_id = f.charge_id.clone();
     }
-    if let Some(CardFacts {
-        brand,
-        last4,
-        exp_month,
-        exp_year,
-    }) = &f.card
-    {
+    if let Some(CardFacts { brand, last4, exp_month, exp_year }) = &f.card {
         row.card_brand = Some(brand.clone());
         row.card_last4 = Some(last4.clone());
         row.card_exp_month = Some(*exp_month);
@@ -594,11 +502,7 @@ pub fn apply_facts(
     row.updated_at = time::now();
     store::update_payment(conn, &row)?;
     if let Some(to) = changed_status {
-        let change = PaymentChange {
-            payment: row.clone(),
-            from,
-            to,
-        };
+        let change = PaymentChange { payment: row.clone(), from, to };
         for l in listeners {
             l(conn, &change)?;
         }
@@ -628,8 +532,7 @@ fn apply_refund(
     }
     store::update_refund(conn, refund_id, Some(processor_id), status, time::now())?;
     if status == "succeeded" && refund.status != "succeeded" {
-        let mut payment =
-            store::find_payment(conn, &refund.payment_id)?.ok_or(ApiError::NotFound)?;
+        let mut payment = store::find_payment(conn, &refund.payment_id)?.ok_or(ApiError::NotFound)?;
         let succeeded: i64 = store::refunds_of_payment(conn, &payment.id)?
             .iter()
             .filter(|r| r.status == "succeeded")
@@ -638,11 +541,7 @@ fn apply_refund(
         payment.amount_refunded = payment.amount_refunded.max(succeeded);
         payment.updated_at = time::now();
         store::update_payment(conn, &payment)?;
-        let change = PaymentChange {
-            from: payment.status(),
-            to: payment.status(),
-            payment,
-        };
+        let change = PaymentChange { from: payment.status(), to: payment.status(), payment };
         for l in listeners {
             l(conn, &change)?;
         }
@@ -688,8 +587,7 @@ fn apply_event_object(
                 payment_intent_id: pi,
                 status: Some(status),
                 amount_received: object["amount_received"].as_i64().unwrap_or(0),
-                charge_id: str_of(&object["latest_charge"])
-                    .or_else(|| str_of(&object["latest_charge"]["id"])),
+                charge_id: str_of(&object["latest_charge"]).or_else(|| str_of(&object["latest_charge"]["id"])),
                 card: None,
                 failure_code: failure.map(|c| decline_code(&c, Some(&c)).to_owned()),
                 next_action_url: None,
@@ -747,11 +645,7 @@ fn apply_event_object(
                 payment.amount_refunded = refunded;
                 payment.updated_at = time::now();
                 store::update_payment(conn, &payment)?;
-                let change = PaymentChange {
-                    from: payment.status(),
-                    to: payment.status(),
-                    payment,
-                };
+                let change = PaymentChange { from: payment.status(), to: payment.status(), payment };
                 for l in listeners {
                     l(conn, &change)?;
                 }

@@ -36,19 +36,11 @@ pub fn header(secret: &str, timestamp: i64, payload: &[u8]) -> String {
 }
 
 /// Verify a header against the secrets at time `now`.
-pub fn verify(
-    header: &str,
-    payload: &[u8],
-    secrets: &[SecretString],
-    now: i64,
-) -> Result<(), SignatureError> {
+pub fn verify(header: &str, payload: &[u8], secrets: &[SecretString], now: i64) -> Result<(), SignatureError> {
     let mut timestamp: Option<i64> = None;
     let mut signatures: Vec<Vec<u8>> = Vec::new();
     for part in header.split(',') {
-        let (k, v) = part
-            .trim()
-            .split_once('=')
-            .ok_or(SignatureError::Malformed)?;
+        let (k, v) = part.trim().split_once('=').ok_or(SignatureError::Malformed)?;
         match k {
             "t" => timestamp = Some(v.parse().map_err(|_| SignatureError::Malformed)?),
             "v1" => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
@@ -82,27 +74,12 @@ mod tests {
         let new = SecretString::new("whsec_new");
         let payload = br#"{"id":"evt_1"}"#;
         let h = header("whsec_new", 1_000, payload);
-        assert_eq!(
-            verify(&h, payload, &[old.clone(), new.clone()], 1_010),
-            Ok(())
-        );
-        assert_eq!(
-            verify(&h, payload, std::slice::from_ref(&old), 1_010),
-            Err(SignatureError::NoMatch)
-        );
-        assert_eq!(
-            verify(&h, payload, std::slice::from_ref(&new), 1_000 + 301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(&h, b"tampered", std::slice::from_ref(&new), 1_000),
-            Err(SignatureError::NoMatch)
-        );
+        assert_eq!(verify(&h, payload, &[old.clone(), new.clone()], 1_010), Ok(()));
+        assert_eq!(verify(&h, payload, std::slice::from_ref(&old), 1_010), Err(SignatureError::NoMatch));
+        assert_eq!(verify(&h, payload, std::slice::from_ref(&new), 1_000 + 301), Err(SignatureError::Stale));
+        assert_eq!(verify(&h, b"tampered", std::slice::from_ref(&new), 1_000), Err(SignatureError::NoMatch));
         let two = format!("{h},v1={}", compute("whsec_old", 1_000, payload));
         assert_eq!(verify(&two, payload, &[old], 1_000), Ok(()));
-        assert_eq!(
-            verify("garbage", payload, &[new], 1_000),
-            Err(SignatureError::Malformed)
-        );
+        assert_eq!(verify("garbage", payload, &[new], 1_000), Err(SignatureError::Malformed));
     }
 }

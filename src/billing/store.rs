@@ -7,17 +7,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::insert_into(payments::table)
-        .values(row)
-        .execute(conn)
+    diesel::insert_into(payments::table).values(row).execute(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
-    payments::table
-        .find(id)
-        .select(PaymentRow::as_select())
-        .first(conn)
-        .optional()
+    payments::table.find(id).select(PaymentRow::as_select()).first(conn).optional()
 }
 
 pub fn find_payment_by_intent(conn: &mut DbConn, intent: &str) -> QueryResult<Option<PaymentRow>> {
@@ -37,11 +31,7 @@ pub fn find_payments_of_order(conn: &mut DbConn, order_id: &str) -> QueryResult<
 }
 
 /// Payments still waiting for their outcome, created before `before`.
-pub fn list_unsettled(
-    conn: &mut DbConn,
-    before: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<PaymentRow>> {
+pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<Vec<PaymentRow>> {
     payments::table
         .filter(payments::status.eq_any(["pending", "requires_action"]))
         .filter(payments::created_at.lt(before))
@@ -72,25 +62,15 @@ pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize>
 }
 
 pub fn insert_refund(conn: &mut DbConn, row: &RefundRow) -> QueryResult<usize> {
-    diesel::insert_into(refunds::table)
-        .values(row)
-        .execute(conn)
+    diesel::insert_into(refunds::table).values(row).execute(conn)
 }
 
 pub fn find_refund(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
-    refunds::table
-        .find(id)
-        .select(RefundRow::as_select())
-        .first(conn)
-        .optional()
+    refunds::table.find(id).select(RefundRow::as_select()).first(conn).optional()
 }
 
 pub fn find_refund_by_processor_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
-    refunds::table
-        .filter(refunds::processor_refund_id.eq(id))
-        .select(RefundRow::as_select())
-        .first(conn)
-        .optional()
+    refunds::table.filter(refunds::processor_refund_id.eq(id)).select(RefundRow::as_select()).first(conn).optional()
 }
 
 pub fn refunds_of_payment(conn: &mut DbConn, payment_id: &str) -> QueryResult<Vec<RefundRow>> {
@@ -109,11 +89,7 @@ pub fn update_refund(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(refunds::table.find(id))
-        .set((
-            refunds::processor_refund_id.eq(processor_id),
-            refunds::status.eq(status),
-            refunds::updated_at.eq(now),
-        ))
+        .set((refunds::processor_refund_id.eq(processor_id), refunds::status.eq(status), refunds::updated_at.eq(now)))
         .execute(conn)
 }
 
@@ -126,8 +102,7 @@ pub fn record_event(
     outcome: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let exists: bool = diesel::select(diesel::dsl::exists(webhook_events::table.find(event_id)))
-        .get_result(conn)?;
+    let exists: bool = diesel::select(diesel::dsl::exists(webhook_events::table.find(event_id))).get_result(conn)?;
     if exists {
         return Ok(false);
     }
@@ -152,16 +127,9 @@ pub struct WebhookEventRow {
     pub received_at: NaiveDateTime,
 }
 
-pub fn list_events(
-    conn: &mut DbConn,
-    object_id: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<WebhookEventRow>> {
+pub fn list_events(conn: &mut DbConn, object_id: Option<&str>, limit: i64) -> QueryResult<Vec<WebhookEventRow>> {
     let mut q = webhook_events::table
-        .order((
-            webhook_events::received_at.desc(),
-            webhook_events::event_id.desc(),
-        ))
+        .order((webhook_events::received_at.desc(), webhook_events::event_id.desc()))
         .limit(limit)
         .into_boxed();
     if let Some(o) = object_id {

@@ -1,1 +1,375 @@
-fn main() {}
+//! Load driver: N complete guest checkouts (create cart → add 2 lines → details → place order with
+//! `pm_card_visa` against the in-process Stripe sandbox) with concurrency C, against a leancart server
+//! it starts itself (release build next to it) on a fresh database.
+//!
+//! Prints checkouts/s, p50/p95/p99 per step and overall, and the server's CPU milliseconds per
+//! checkout (user+sys of the server process over the measured run ÷ checkouts, from /proc).
+//!
+//! ```text
+//! cargo build --release
+//! target/release/loadgen --db sqlite   --checkouts 3000 --concurrency 32
+//! target/release/loadgen --db postgres --checkouts 3000 --concurrency 32 [--postgres-url postgres://postgres@127.0.0.1:5432]
+//! ```
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Args {
+    db: String,
+    postgres_url: String,
+    checkouts: usize,
+    warmup: usize,
+    concurrency: usize,
+    variants: usize,
+    server: String,
+    port: u16,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        db: "sqlite".into(),
+        postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
+        checkouts: 3000,
+        warmup: 300,
+        concurrency: 32,
+        variants: 400,
+        server: String::new(),
+        port: 18080,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--db" => a.db = val()?,
+            "--postgres-url" => a.postgres_url = val()?,
+            "--checkouts" => a.checkouts = val()?.parse().map_err(|_| "--checkouts: a number")?,
+            "--warmup" => a.warmup = val()?.parse().map_err(|_| "--warmup: a number")?,
+            "--concurrency" => a.concurrency = val()?.parse().map_err(|_| "--concurrency: a number")?,
+            "--variants" => a.variants = val()?.parse().map_err(|_| "--variants: a number")?,
+            "--server" => a.server = val()?,
+            "--port" => a.port = val()?.parse().map_err(|_| "--port: a number")?,
+            "-h" | "--help" => {
+                println!(
+                    "loadgen [--db sqlite|postgres] [--postgres-url URL] [--checkouts N] [--warmup N] [--concurrency C] [--variants V] [--server PATH] [--port P]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.server.is_empty() {
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        a.server = me.with_file_name("leancart").display().to_string();
+    }
+    Ok(a)
+}
+
+/// user+sys CPU time of a process, in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of /proc/pid/stat: indexes 11 and 12 after the name.
+    (ticks(11) + ticks(12)) * 1000.0 / 100.0
+}
+
+fn psql(url: &str, sql: &str) {
+    let _ = Command::new("psql").args([url, "-q", "-c", sql]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+fn write_fixtures(dir: &std::path::Path, variants: usize) -> std::io::Result<()> {
+    let per_product = 4;
+    let products: Vec<Value> = (0..variants.div_ceil(per_product))
+        .map(|p| {
+            json!({
+                "handle": format!("bench-{p}"),
+                "title": format!("Bench product {p}"),
+                "variants": (0..per_product).map(|v| json!({
+                    "sku": format!("BENCH-{p}-{v}"), "title": format!("Size {v}"),
+                    "price": 1000 + (p % 50) as i64 * 100, "stock": 10_000_000, "weight_grams": 300,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("products.json"), json!({"currency": "USD", "products": products}).to_string())
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const STEPS: [&str; 5] = ["create_cart", "add_line_1", "add_line_2", "details", "place_order"];
+
+async fn checkout(
+    client: &reqwest::Client,
+    base: &str,
+    variants: &[String],
+    n: usize,
+) -> Result<[Duration; 5], String> {
+    let mut t = [Duration::ZERO; 5];
+    let mut step = |i: usize, started: Instant| t[i] = started.elapsed();
+    let s = Instant::now();
+    let cart: Value = client
+        .post(format!("{base}/v1/carts"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    step(0, s);
+    let id = cart["cart"]["id"].as_str().ok_or("no cart id")?.to_owned();
+    let token = cart["token"].as_str().ok_or("no token")?.to_owned();
+    for (i, v) in
+        [variants[n % variants.len()].clone(), variants[(n * 7 + 3) % variants.len()].clone()].iter().enumerate()
+    {
+        let s = Instant::now();
+        let res = client
+            .post(format!("{base}/v1/carts/{id}/lines"))
+            .bearer_auth(&token)
+            .json(&json!({"variant_id": v, "quantity": 1 + i}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("add line: {}", res.status()));
+        }
+        step(1 + i, s);
+    }
+    let s = Instant::now();
+    let res = client
+        .put(format!("{base}/v1/carts/{id}/details"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "email": format!("buyer{n}@example.com"),
+            "shipping_address": {"name": "Bench Buyer", "line1": "1 Load Street", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+            "shipping_method": "standard"
+        }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("details: {}", res.status()));
+    }
+    step(3, s);
+    let s = Instant::now();
+    let res = client
+        .post(format!("{base}/v1/orders"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", format!("bench-{n}-{}", std::process::id()))
+        .json(&json!({"cart_id": id, "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    if status.as_u16() != 201 || body["order"]["status"] != "paid" {
+        return Err(format!("place order: {status} {}", body["code"]));
+    }
+    step(4, s);
+    Ok(t)
+}
+
+async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    variants: Arc<Vec<String>>,
+    total: usize,
+    concurrency: usize,
+    offset: usize,
+) -> (Vec<[Duration; 5]>, usize, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, base, variants, next) = (client.clone(), base.to_owned(), variants.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            let mut errors = 0;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                match checkout(&client, &base, &variants, n + offset).await {
+                    Ok(t) => ok.push(t),
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("checkout failed: {e}");
+                        }
+                    }
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((ok, e)) = t.await {
+            all.extend(ok);
+            errors += e;
+        }
+    }
+    (all, errors, started.elapsed())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("leancart-bench-{}", std::process::id()));
+    if let Err(e) = write_fixtures(&dir.join("fixtures"), args.variants) {
+        eprintln!("loadgen: cannot write fixtures: {e}");
+        std::process::exit(1);
+    }
+    let database_url = match args.db.as_str() {
+        "sqlite" => format!("sqlite://{}", dir.join("bench.db").display()),
+        "postgres" => {
+            let admin = format!("{}/postgres", args.postgres_url);
+            psql(&admin, "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
+            psql(&admin, "CREATE DATABASE leancart_bench");
+            format!("{}/leancart_bench", args.postgres_url)
+        }
+        other => {
+            eprintln!("loadgen: --db must be sqlite or postgres, not {other}");
+            std::process::exit(2);
+        }
+    };
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("LEANCART_LOG", "warn"),
+        ("LEANCART_AUTO_SEED", "false"),
+        ("LEANCART_DB_POOL_SIZE", "32"),
+    ];
+    let seed = Command::new(&args.server)
+        .args(["seed", "--fixtures", &dir.join("fixtures").display().to_string()])
+        .envs(env)
+        .status();
+    if !seed.is_ok_and(|s| s.success()) {
+        eprintln!("loadgen: seeding failed (is {} built? cargo build --release)", args.server);
+        std::process::exit(1);
+    }
+    let base = format!("http://127.0.0.1:{}", args.port);
+    let child = match Command::new(&args.server)
+        .args(["serve", "--bind", &format!("127.0.0.1:{}", args.port)])
+        .envs(env)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loadgen: cannot start {}: {e}", args.server);
+            std::process::exit(1);
+        }
+    };
+    let server = Server { child };
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap_or_default();
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let catalog: Value = match client.get(format!("{base}/v1/products?limit=100")).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    let mut variants = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut page = catalog;
+    loop {
+        for p in page["data"].as_array().into_iter().flatten() {
+            for v in p["variants"].as_array().into_iter().flatten() {
+                variants.push(v["id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if Some(c) != cursor.as_deref() => {
+                cursor = Some(c.to_owned());
+                page = match client.get(format!("{base}/v1/products?limit=100&cursor={c}")).send().await {
+                    Ok(r) => r.json().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+            }
+            _ => break,
+        }
+    }
+    if variants.is_empty() {
+        eprintln!("loadgen: the server did not come up");
+        std::process::exit(1);
+    }
+    let variants = Arc::new(variants);
+    println!(
+        "leancart load: {} on {}, {} variants, concurrency {}, {} checkouts (+{} warm-up)",
+        args.server,
+        args.db,
+        variants.len(),
+        args.concurrency,
+        args.checkouts,
+        args.warmup
+    );
+    let (_, warm_errors, _) = run(&client, &base, variants.clone(), args.warmup, args.concurrency, 0).await;
+    if args.db == "postgres" {
+        psql(&database_url, "VACUUM (ANALYZE)");
+        println!("ran VACUUM (ANALYZE) on the benchmark database before the measured run");
+    }
+    let cpu_before = cpu_ms(pid);
+    let (samples, errors, elapsed) = run(&client, &base, variants, args.checkouts, args.concurrency, args.warmup).await;
+    let cpu = cpu_ms(pid) - cpu_before;
+    let done = samples.len();
+    println!("errors: {} (warm-up {})", errors, warm_errors);
+    println!(
+        "checkouts: {done} in {:.2} s → {:.0} checkouts/s",
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64()
+    );
+    println!("server CPU: {:.0} ms total, {:.2} ms per complete checkout", cpu, cpu / done.max(1) as f64);
+    println!("{:<14} {:>9} {:>9} {:>9}", "latency (ms)", "p50", "p95", "p99");
+    for (i, name) in STEPS.iter().enumerate() {
+        let mut d: Vec<Duration> = samples.iter().map(|t| t[i]).collect();
+        d.sort();
+        println!("{:<14} {:>9.2} {:>9.2} {:>9.2}", name, pct(&d, 0.5), pct(&d, 0.95), pct(&d, 0.99));
+    }
+    let mut overall: Vec<Duration> = samples.iter().map(|t| t.iter().sum()).collect();
+    overall.sort();
+    println!(
+        "{:<14} {:>9.2} {:>9.2} {:>9.2}",
+        "checkout",
+        pct(&overall, 0.5),
+        pct(&overall, 0.95),
+        pct(&overall, 0.99)
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.db == "postgres" {
+        psql(&format!("{}/postgres", args.postgres_url), "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
+    }
+}

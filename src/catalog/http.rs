@@ -59,11 +59,7 @@ impl ProductDto {
             handle: p.row.handle,
             title: p.row.title,
             description: p.row.description,
-            variants: p
-                .variants
-                .into_iter()
-                .map(VariantDto::from_row)
-                .collect::<Result<_, _>>()?,
+            variants: p.variants.into_iter().map(VariantDto::from_row).collect::<Result<_, _>>()?,
             created_at: p.row.created_at,
         })
     }
@@ -85,32 +81,17 @@ pub async fn list_products(
     let limit = page.limit();
     let cursor = match page.cursor.as_deref() {
         None => None,
-        Some(c) => Some(
-            ProductId::parse(c)
-                .ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?
-                .into_string(),
-        ),
+        Some(c) => {
+            Some(ProductId::parse(c).ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?.into_string())
+        }
     };
-    let rows = state
-        .db
-        .run(move |conn| {
-            Ok(store::list_active(
-                conn,
-                cursor.as_deref(),
-                i64::from(limit) + 1,
-            )?)
-        })
-        .await?;
+    let rows = state.db.run(move |conn| Ok(store::list_active(conn, cursor.as_deref(), i64::from(limit) + 1)?)).await?;
     let mut data = Vec::with_capacity(rows.len());
     let page = Page::from_overfetch(rows, limit, |p| p.row.id.clone(), |p| p);
     for p in page.data {
         data.push(ProductDto::from_domain(p)?);
     }
-    Ok(Json(Page {
-        data,
-        has_more: page.has_more,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(Page { data, has_more: page.has_more, next_cursor: page.next_cursor }))
 }
 
 /// One product with its variants.
@@ -122,15 +103,9 @@ pub async fn list_products(
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_product(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<ProductDto>, ApiError> {
+pub async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ProductDto>, ApiError> {
     let id = ProductId::parse(&id).ok_or(ApiError::NotFound)?;
-    let product = state
-        .db
-        .run(move |conn| Ok(store::find_active(conn, id.as_str())?))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let product =
+        state.db.run(move |conn| Ok(store::find_active(conn, id.as_str())?)).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(ProductDto::from_domain(product)?))
 }

@@ -12,7 +12,5 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(http::list_products))
-        .routes(routes!(http::get_product))
+    OpenApiRouter::new().routes(routes!(http::list_products)).routes(routes!(http::get_product))
 }

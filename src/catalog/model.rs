@@ -44,10 +44,8 @@ pub struct VariantRow {
 impl VariantRow {
     /// The variant's price; a currency the database should never hold is an internal error.
     pub fn price(&self) -> Result<Money, crate::error::ApiError> {
-        let currency: Currency = self
-            .currency
-            .parse()
-            .map_err(|_| crate::error::ApiError::internal("variant with unknown currency"))?;
+        let currency: Currency =
+            self.currency.parse().map_err(|_| crate::error::ApiError::internal("variant with unknown currency"))?;
         Ok(Money::new(self.price_amount, currency))
     }
 }

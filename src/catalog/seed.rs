@@ -77,26 +77,15 @@ pub fn parse(text: &str) -> Result<Fixtures, SeedError> {
 
 pub fn load_dir(dir: &Path) -> Result<Fixtures, SeedError> {
     let path = dir.join("products.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| SeedError::Read(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| SeedError::Read(format!("{}: {e}", path.display())))?;
     parse(&text)
 }
 
 /// Insert what is missing, in one write transaction.
-pub fn apply(
-    conn: &mut DbConn,
-    fixtures: &Fixtures,
-    store_currency: Currency,
-) -> Result<SeedReport, SeedError> {
-    let currency: Currency = fixtures
-        .currency
-        .parse()
-        .map_err(|_| SeedError::Invalid("unknown currency".into()))?;
+pub fn apply(conn: &mut DbConn, fixtures: &Fixtures, store_currency: Currency) -> Result<SeedReport, SeedError> {
+    let currency: Currency = fixtures.currency.parse().map_err(|_| SeedError::Invalid("unknown currency".into()))?;
     if currency != store_currency {
-        return Err(SeedError::CurrencyMismatch {
-            fixtures: currency.to_string(),
-            store: store_currency.to_string(),
-        });
+        return Err(SeedError::CurrencyMismatch { fixtures: currency.to_string(), store: store_currency.to_string() });
     }
     dialect::write_transaction(conn, |conn| {
         let mut report = SeedReport::default();
@@ -121,10 +110,7 @@ pub fn apply(
             };
             for (position, v) in p.variants.iter().enumerate() {
                 if v.price < 0 || v.stock < 0 || v.weight_grams < 0 {
-                    return Err(SeedError::Invalid(format!(
-                        "variant {} has a negative number",
-                        v.sku
-                    )));
+                    return Err(SeedError::Invalid(format!("variant {} has a negative number", v.sku)));
                 }
                 if store::sku_exists(conn, &v.sku)? {
                     continue;
@@ -155,10 +141,7 @@ pub fn apply(
 
 /// First start: seed the embedded demo catalog when the catalog is empty. Runs under the global lock
 /// so that several processes starting together seed once.
-pub fn seed_if_empty(
-    conn: &mut DbConn,
-    store_currency: Currency,
-) -> Result<Option<SeedReport>, SeedError> {
+pub fn seed_if_empty(conn: &mut DbConn, store_currency: Currency) -> Result<Option<SeedReport>, SeedError> {
     let fixtures = parse(DEMO_PRODUCTS)?;
     let mut outcome: Result<Option<SeedReport>, SeedError> = Ok(None);
     dialect::with_global_lock(conn, |conn| {

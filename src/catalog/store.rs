@@ -7,11 +7,7 @@ use diesel::prelude::*;
 use std::collections::HashMap;
 
 /// Active products after `cursor` (by id), at most `limit` of them, with their variants.
-pub fn list_active(
-    conn: &mut DbConn,
-    cursor: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<Product>> {
+pub fn list_active(conn: &mut DbConn, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<Product>> {
     let mut q = products::table
         .filter(products::status.eq("active"))
         .order(products::id.asc())
@@ -42,11 +38,7 @@ fn with_variants(conn: &mut DbConn, rows: Vec<ProductRow>) -> QueryResult<Vec<Pr
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let variants: Vec<VariantRow> = product_variants::table
         .filter(product_variants::product_id.eq_any(ids))
-        .order((
-            product_variants::product_id.asc(),
-            product_variants::position.asc(),
-            product_variants::id.asc(),
-        ))
+        .order((product_variants::product_id.asc(), product_variants::position.asc(), product_variants::id.asc()))
         .select(VariantRow::as_select())
         .load(conn)?;
     let mut by_product: HashMap<String, Vec<VariantRow>> = HashMap::new();
@@ -67,36 +59,22 @@ pub fn count_products(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 pub fn find_product_id_by_handle(conn: &mut DbConn, handle: &str) -> QueryResult<Option<String>> {
-    products::table
-        .filter(products::handle.eq(handle))
-        .select(products::id)
-        .first(conn)
-        .optional()
+    products::table.filter(products::handle.eq(handle)).select(products::id).first(conn).optional()
 }
 
 pub fn sku_exists(conn: &mut DbConn, sku: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        product_variants::table.filter(product_variants::sku.eq(sku)),
-    ))
-    .get_result(conn)
+    diesel::select(diesel::dsl::exists(product_variants::table.filter(product_variants::sku.eq(sku)))).get_result(conn)
 }
 
 pub fn insert_product(conn: &mut DbConn, row: &ProductRow) -> QueryResult<usize> {
-    diesel::insert_into(products::table)
-        .values(row)
-        .execute(conn)
+    diesel::insert_into(products::table).values(row).execute(conn)
 }
 
 pub fn insert_variant(conn: &mut DbConn, row: &VariantRow) -> QueryResult<usize> {
-    diesel::insert_into(product_variants::table)
-        .values(row)
-        .execute(conn)
+    diesel::insert_into(product_variants::table).values(row).execute(conn)
 }
 
 /// Variants by id (for carts and orders).
 pub fn find_variants(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<VariantRow>> {
-    product_variants::table
-        .filter(product_variants::id.eq_any(ids))
-        .select(VariantRow::as_select())
-        .load(conn)
+    product_variants::table.filter(product_variants::id.eq_any(ids)).select(VariantRow::as_select()).load(conn)
 }

@@ -105,10 +105,7 @@ fn address_of(cart: &CartRow) -> Option<AddressDto> {
         line2: cart.ship_line2.as_ref().map(|v| v.expose().to_owned()),
         city: cart.ship_city.as_ref()?.expose().to_owned(),
         region: cart.ship_region.as_ref().map(|v| v.expose().to_owned()),
-        postal_code: cart
-            .ship_postal_code
-            .as_ref()
-            .map(|v| v.expose().to_owned()),
+        postal_code: cart.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
         country: cart.ship_country.clone()?,
     })
 }
@@ -144,12 +141,7 @@ pub fn cart_dto(v: CartView) -> Result<CartDto, ApiError> {
 }
 
 /// Run a cart operation in one write transaction and answer with the cart as it is afterwards.
-async fn with_cart<F>(
-    state: &AppState,
-    id: String,
-    token: BearerToken,
-    op: F,
-) -> Result<Json<CartDto>, ApiError>
+async fn with_cart<F>(state: &AppState, id: String, token: BearerToken, op: F) -> Result<Json<CartDto>, ApiError>
 where
     F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<(), ApiError> + Send + 'static,
 {
@@ -170,9 +162,7 @@ where
 
 /// Start a cart. The response carries the cart token, shown only this once.
 #[utoipa::path(post, path = "/carts", tag = "checkout", responses((status = 201, body = NewCartDto)))]
-pub async fn create_cart(
-    State(state): State<AppState>,
-) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
+pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
     let currency = state.config.store_currency;
     let policy = state.policy.clone();
     let (view, token) = state
@@ -182,13 +172,7 @@ pub async fn create_cart(
             Ok((service::view(conn, cart, &policy)?, token))
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewCartDto {
-            token: token.plaintext.expose().to_owned(),
-            cart: cart_dto(view)?,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(NewCartDto { token: token.plaintext.expose().to_owned(), cart: cart_dto(view)? })))
 }
 
 /// The cart with its lines, totals and what checkout still needs.
@@ -210,12 +194,7 @@ pub async fn get_cart(
 pub struct AddLine {
     /// `var_…`
     pub variant_id: String,
-    #[validate(range(
-        min = 1,
-        max = 100,
-        code = "out_of_range",
-        message = "must be between 1 and 100"
-    ))]
+    #[validate(range(min = 1, max = 100, code = "out_of_range", message = "must be between 1 and 100"))]
     pub quantity: i32,
 }
 
@@ -231,22 +210,14 @@ pub async fn add_line(
     token: BearerToken,
     ApiJson(body): ApiJson<AddLine>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| {
-        service::add_line(conn, cart, &body.variant_id, body.quantity)
-    })
-    .await
+    with_cart(&state, id, token, move |conn, cart| service::add_line(conn, cart, &body.variant_id, body.quantity)).await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
     /// 0 removes the line.
-    #[validate(range(
-        min = 0,
-        max = 100,
-        code = "out_of_range",
-        message = "must be between 0 and 100"
-    ))]
+    #[validate(range(min = 0, max = 100, code = "out_of_range", message = "must be between 0 and 100"))]
     pub quantity: i32,
 }
 
@@ -262,10 +233,7 @@ pub async fn set_line(
     token: BearerToken,
     ApiJson(body): ApiJson<SetQuantity>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| {
-        service::set_quantity(conn, cart, &variant_id, body.quantity)
-    })
-    .await
+    with_cart(&state, id, token, move |conn, cart| service::set_quantity(conn, cart, &variant_id, body.quantity)).await
 }
 
 /// Remove a line.
@@ -279,10 +247,7 @@ pub async fn remove_line(
     Path((id, variant_id)): Path<(String, String)>,
     token: BearerToken,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| {
-        service::remove_line(conn, cart, &variant_id)
-    })
-    .await
+    with_cart(&state, id, token, move |conn, cart| service::remove_line(conn, cart, &variant_id)).await
 }
 
 /// Set the checkout details (replacing earlier ones). Only the fields each purpose needs are
@@ -300,10 +265,7 @@ pub async fn set_details(
     ApiJson(body): ApiJson<DetailsInput>,
 ) -> Result<Json<CartDto>, ApiError> {
     let policy = state.policy.clone();
-    with_cart(&state, id, token, move |conn, cart| {
-        service::set_details(conn, cart, body, &policy)
-    })
-    .await
+    with_cart(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy)).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -342,19 +304,13 @@ pub async fn shipping_methods(
             let cart = service::authorize(conn, &id, token.0.expose())?;
             let lines = service::priced_lines(conn, &cart)?;
             let currency = cart.currency()?;
-            let subtotal = lines.iter().try_fold(Money::zero(currency), |acc, l| {
-                acc.checked_add(l.line_total)
-            })?;
+            let subtotal = lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(l.line_total))?;
             let weight: i64 = lines
                 .iter()
                 .filter(|l| l.variant.requires_shipping)
                 .map(|l| i64::from(l.variant.weight_grams) * i64::from(l.quantity))
                 .sum();
-            let country = q
-                .country
-                .map(|c| c.to_ascii_uppercase())
-                .or(cart.ship_country.clone())
-                .unwrap_or_default();
+            let country = q.country.map(|c| c.to_ascii_uppercase()).or(cart.ship_country.clone()).unwrap_or_default();
             policy
                 .shipping_methods
                 .iter()

@@ -47,9 +47,7 @@ impl CartRow {
     }
 
     pub fn currency(&self) -> Result<Currency, crate::error::ApiError> {
-        self.currency
-            .parse()
-            .map_err(|_| crate::error::ApiError::internal("cart with unknown currency"))
+        self.currency.parse().map_err(|_| crate::error::ApiError::internal("cart with unknown currency"))
     }
 }
 
@@ -106,9 +104,7 @@ pub fn price(
     let shipping = match (&dest.method, shippable) {
         (Some(code), true) => {
             let method = policy.method(code).ok_or(PricingError::UnknownMethod)?;
-            method
-                .price(weight, subtotal)?
-                .ok_or(PricingError::TooHeavy)?
+            method.price(weight, subtotal)?.ok_or(PricingError::TooHeavy)?
         }
         _ => Money::zero(currency),
     };
@@ -144,9 +140,7 @@ pub enum PricingError {
 impl From<PricingError> for crate::error::ApiError {
     fn from(e: PricingError) -> Self {
         match e {
-            PricingError::UnknownMethod => {
-                crate::error::ApiError::validation("shipping_method", "invalid_choice")
-            }
+            PricingError::UnknownMethod => crate::error::ApiError::validation("shipping_method", "invalid_choice"),
             PricingError::TooHeavy => crate::error::ApiError::Unprocessable {
                 code: "shipping_unavailable",
                 detail: "the chosen shipping method cannot carry this cart; choose another".into(),

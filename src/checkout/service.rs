@@ -1,9 +1,7 @@
 //! Cart rules: lines checked against the catalog and stock on every change, checkout details limited
 //! to what each purpose needs, totals always recomputed on the server.
 
-use super::model::{
-    CartId, CartRow, Destination, MAX_LINE_QUANTITY, MAX_LINES, PricedLine, Totals, price,
-};
+use super::model::{CartId, CartRow, Destination, MAX_LINE_QUANTITY, MAX_LINES, PricedLine, Totals, price};
 use super::store;
 use crate::db::DbConn;
 use crate::error::{ApiError, FieldError};
@@ -17,10 +15,7 @@ use crate::shipping::policy::ShopPolicy;
 /// Token prefix of cart bearer tokens.
 pub const CART_TOKEN_PREFIX: &str = "ct_";
 
-pub fn create_cart(
-    conn: &mut DbConn,
-    currency: Currency,
-) -> Result<(CartRow, IssuedToken), ApiError> {
+pub fn create_cart(conn: &mut DbConn, currency: Currency) -> Result<(CartRow, IssuedToken), ApiError> {
     let token = issue_token(CART_TOKEN_PREFIX);
     let now = time::now();
     let row = CartRow {
@@ -51,10 +46,7 @@ pub fn create_cart(
 pub fn authorize(conn: &mut DbConn, cart_id: &str, token: &str) -> Result<CartRow, ApiError> {
     let id = CartId::parse(cart_id).ok_or(ApiError::NotFound)?;
     let cart = store::find_cart(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
-    if !crate::kernel::secret::constant_time_eq(
-        cart.token_hash.as_bytes(),
-        hash_token(token).as_bytes(),
-    ) {
+    if !crate::kernel::secret::constant_time_eq(cart.token_hash.as_bytes(), hash_token(token).as_bytes()) {
         return Err(ApiError::NotFound);
     }
     Ok(cart)
@@ -64,28 +56,17 @@ fn require_open(cart: &CartRow) -> Result<(), ApiError> {
     if cart.is_open() {
         Ok(())
     } else {
-        Err(ApiError::conflict(
-            "cart_checked_out",
-            "this cart has been checked out; start a new cart",
-        ))
+        Err(ApiError::conflict("cart_checked_out", "this cart has been checked out; start a new cart"))
     }
 }
 
 fn insufficient_stock(variant_id: &str, available: i32) -> ApiError {
-    ApiError::conflict(
-        "insufficient_stock",
-        "not enough stock for the requested quantity",
-    )
-    .with_extra(serde_json::json!({ "variant_id": variant_id, "available": available }))
+    ApiError::conflict("insufficient_stock", "not enough stock for the requested quantity")
+        .with_extra(serde_json::json!({ "variant_id": variant_id, "available": available }))
 }
 
 /// Add `quantity` units of a variant (merging with an existing line).
-pub fn add_line(
-    conn: &mut DbConn,
-    cart: &CartRow,
-    variant_id: &str,
-    quantity: i32,
-) -> Result<(), ApiError> {
+pub fn add_line(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
     require_open(cart)?;
     let variant = store::find_sellable_variant(conn, variant_id)?
         .ok_or_else(|| ApiError::validation("variant_id", "not_found"))?;
@@ -119,12 +100,7 @@ pub fn add_line(
 }
 
 /// Set a line's quantity; 0 removes it.
-pub fn set_quantity(
-    conn: &mut DbConn,
-    cart: &CartRow,
-    variant_id: &str,
-    quantity: i32,
-) -> Result<(), ApiError> {
+pub fn set_quantity(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
     require_open(cart)?;
     if store::line_quantity(conn, &cart.id, variant_id)?.is_none() {
         return Err(ApiError::NotFound);
@@ -160,12 +136,7 @@ pub fn priced_lines(conn: &mut DbConn, cart: &CartRow) -> Result<Vec<PricedLine>
         .into_iter()
         .map(|(quantity, variant, product_title)| {
             let line_total = variant.price()?.checked_mul(i64::from(quantity))?;
-            Ok(PricedLine {
-                variant,
-                product_title,
-                quantity,
-                line_total,
-            })
+            Ok(PricedLine { variant, product_title, quantity, line_total })
         })
         .collect()
 }
@@ -215,27 +186,22 @@ pub fn set_details(
     let shippable = lines.iter().any(|l| l.variant.requires_shipping);
     let mut errors = Vec::new();
     if input.email.is_none() {
-        errors
-            .push(FieldError::new("email", "required").with_message("is required for the receipt"));
+        errors.push(FieldError::new("email", "required").with_message("is required for the receipt"));
     }
     let mut address = None;
     let mut method = None;
     if shippable {
         match &input.shipping_address {
-            None => errors.push(
-                FieldError::new("shipping_address", "required")
-                    .with_message("is required to ship the goods"),
-            ),
+            None => errors
+                .push(FieldError::new("shipping_address", "required").with_message("is required to ship the goods")),
             Some(a) => match address::validate(a, "shipping_address") {
                 Ok(v) => address = Some(v),
                 Err(e) => errors.extend(e),
             },
         }
         match input.shipping_method.as_deref() {
-            None => errors.push(
-                FieldError::new("shipping_method", "required")
-                    .with_message("is required to ship the goods"),
-            ),
+            None => errors
+                .push(FieldError::new("shipping_method", "required").with_message("is required to ship the goods")),
             Some(code) => match policy.method(code) {
                 None => errors.push(
                     FieldError::new("shipping_method", "invalid_choice")
@@ -256,22 +222,23 @@ pub fn set_details(
         }
         match (method.map(|m| m.requires_phone), &input.phone) {
             (Some(true), None) => errors.push(
-                FieldError::new("phone", "required")
-                    .with_message("is required by this shipping method's carrier"),
+                FieldError::new("phone", "required").with_message("is required by this shipping method's carrier"),
             ),
-            (Some(false) | None, Some(_)) => errors.push(not_collected(
-                "phone",
-                "this shipping method does not need a phone number; leave it out",
-            )),
+            (Some(false) | None, Some(_)) => {
+                errors.push(not_collected("phone", "this shipping method does not need a phone number; leave it out"))
+            }
             _ => {}
         }
         match (input.ship_to_someone_else, input.recipient_consent_confirmed) {
             (true, Some(true)) | (false, None) => {}
-            (true, _) => errors.push(
-                FieldError::new("recipient_consent_confirmed", "required")
-                    .with_message("confirm that the recipient agreed to share their name and address for this delivery"),
-            ),
-            (false, Some(_)) => errors.push(not_collected("recipient_consent_confirmed", "only for ship_to_someone_else")),
+            (true, _) => {
+                errors.push(FieldError::new("recipient_consent_confirmed", "required").with_message(
+                    "confirm that the recipient agreed to share their name and address for this delivery",
+                ))
+            }
+            (false, Some(_)) => {
+                errors.push(not_collected("recipient_consent_confirmed", "only for ship_to_someone_else"))
+            }
         }
     } else {
         let why = "nothing in this cart is shipped; leave it out";
@@ -308,11 +275,7 @@ pub fn set_details(
     cart.ship_region = address.as_ref().and_then(|a| a.region.clone());
     cart.ship_postal_code = address.as_ref().and_then(|a| a.postal_code.clone());
     cart.ship_country = address.as_ref().map(|a| a.country.clone());
-    cart.ship_phone = if method.is_some_and(|m| m.requires_phone) {
-        input.phone
-    } else {
-        None
-    };
+    cart.ship_phone = if method.is_some_and(|m| m.requires_phone) { input.phone } else { None };
     cart.shipping_method = method.map(|m| m.code.clone());
     cart.is_gift = shippable && input.ship_to_someone_else;
     cart.recipient_consent_at = if cart.is_gift { Some(now) } else { None };
@@ -334,10 +297,7 @@ pub struct CartView {
 pub fn destination(cart: &CartRow) -> Destination {
     Destination {
         country: cart.ship_country.clone(),
-        region: cart
-            .ship_region
-            .as_ref()
-            .map(|r| AddressText::expose(r).to_owned()),
+        region: cart.ship_region.as_ref().map(|r| AddressText::expose(r).to_owned()),
         method: cart.shipping_method.clone(),
     }
 }
@@ -361,11 +321,8 @@ pub fn view(conn: &mut DbConn, cart: CartRow, policy: &ShopPolicy) -> Result<Car
         if cart.shipping_method.is_none() {
             missing.push("shipping_method");
         }
-        let needs_phone = cart
-            .shipping_method
-            .as_deref()
-            .and_then(|m| policy.method(m))
-            .is_some_and(|m| m.requires_phone);
+        let needs_phone =
+            cart.shipping_method.as_deref().and_then(|m| policy.method(m)).is_some_and(|m| m.requires_phone);
         if needs_phone && cart.ship_phone.is_none() {
             missing.push("phone");
         }
@@ -381,13 +338,7 @@ pub fn view(conn: &mut DbConn, cart: CartRow, policy: &ShopPolicy) -> Result<Car
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(CartView {
-        cart,
-        lines,
-        totals,
-        requires_shipping,
-        missing,
-    })
+    Ok(CartView { cart, lines, totals, requires_shipping, missing })
 }
 
 /// Zero of the cart's currency (for empty carts).

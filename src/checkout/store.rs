@@ -12,77 +12,41 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
-    carts::table
-        .find(id)
-        .select(CartRow::as_select())
-        .first(conn)
-        .optional()
+    carts::table.find(id).select(CartRow::as_select()).first(conn).optional()
 }
 
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::update(carts::table.find(&row.id))
-        .set(row)
-        .execute(conn)
+    diesel::update(carts::table.find(&row.id)).set(row).execute(conn)
 }
 
 /// Move a cart from `from` to `to` status; `false` if it was not in `from` (a concurrent checkout).
-pub fn transition_cart(
-    conn: &mut DbConn,
-    id: &str,
-    from: &str,
-    to: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        carts::table
-            .filter(carts::id.eq(id))
-            .filter(carts::status.eq(from)),
-    )
-    .set((carts::status.eq(to), carts::updated_at.eq(now)))
-    .execute(conn)?;
+pub fn transition_cart(conn: &mut DbConn, id: &str, from: &str, to: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(carts::table.filter(carts::id.eq(id)).filter(carts::status.eq(from)))
+        .set((carts::status.eq(to), carts::updated_at.eq(now)))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(carts::table.find(id))
-        .set(carts::updated_at.eq(now))
-        .execute(conn)
+    diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
 
 /// The cart's lines with their variants and product titles, in insertion order.
-pub fn lines_with_variants(
-    conn: &mut DbConn,
-    cart_id: &str,
-) -> QueryResult<Vec<(i32, VariantRow, String)>> {
+pub fn lines_with_variants(conn: &mut DbConn, cart_id: &str) -> QueryResult<Vec<(i32, VariantRow, String)>> {
     cart_lines::table
         .inner_join(product_variants::table.inner_join(products::table))
         .filter(cart_lines::cart_id.eq(cart_id))
         .order((cart_lines::created_at.asc(), cart_lines::variant_id.asc()))
-        .select((
-            cart_lines::quantity,
-            VariantRow::as_select(),
-            products::title,
-        ))
+        .select((cart_lines::quantity, VariantRow::as_select(), products::title))
         .load(conn)
 }
 
-pub fn line_quantity(
-    conn: &mut DbConn,
-    cart_id: &str,
-    variant_id: &str,
-) -> QueryResult<Option<i32>> {
-    cart_lines::table
-        .find((cart_id, variant_id))
-        .select(cart_lines::quantity)
-        .first(conn)
-        .optional()
+pub fn line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<Option<i32>> {
+    cart_lines::table.find((cart_id, variant_id)).select(cart_lines::quantity).first(conn).optional()
 }
 
 pub fn count_lines(conn: &mut DbConn, cart_id: &str) -> QueryResult<i64> {
-    cart_lines::table
-        .filter(cart_lines::cart_id.eq(cart_id))
-        .count()
-        .get_result(conn)
+    cart_lines::table.filter(cart_lines::cart_id.eq(cart_id)).count().get_result(conn)
 }
 
 pub fn insert_line(
@@ -102,15 +66,8 @@ pub fn insert_line(
         .execute(conn)
 }
 
-pub fn set_line_quantity(
-    conn: &mut DbConn,
-    cart_id: &str,
-    variant_id: &str,
-    quantity: i32,
-) -> QueryResult<usize> {
-    diesel::update(cart_lines::table.find((cart_id, variant_id)))
-        .set(cart_lines::quantity.eq(quantity))
-        .execute(conn)
+pub fn set_line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str, quantity: i32) -> QueryResult<usize> {
+    diesel::update(cart_lines::table.find((cart_id, variant_id))).set(cart_lines::quantity.eq(quantity)).execute(conn)
 }
 
 pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<usize> {
@@ -118,10 +75,7 @@ pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryR
 }
 
 /// An active product's variant.
-pub fn find_sellable_variant(
-    conn: &mut DbConn,
-    variant_id: &str,
-) -> QueryResult<Option<VariantRow>> {
+pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult<Option<VariantRow>> {
     product_variants::table
         .inner_join(products::table)
         .filter(product_variants::id.eq(variant_id))

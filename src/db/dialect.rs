@@ -9,15 +9,11 @@ const GLOBAL_LOCK_KEY: i64 = 0x6c65_616e_6361_7274; // "leancart"
 
 /// Run `f` while holding a cluster-wide lock (PostgreSQL advisory lock; on SQLite the file lock of
 /// the write transactions inside `f` is enough).
-pub fn with_global_lock<T>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+pub fn with_global_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
     match conn {
         DbConn::Sqlite(_) => f(conn),
         DbConn::Pg(_) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})"))
-                .execute(conn)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})")).execute(conn)?;
             let result = f(conn);
             let DbConn::Sqlite(c) = conn else {
                 return result;
@@ -42,10 +38,7 @@ pub fn with_global_lock<T>(
 /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
 /// front (a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency instead of
 /// waiting); on PostgreSQL it is an ordinary transaction (row locks and conditional updates do the rest).
-pub fn write_transaction<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
+pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
@@ -84,9 +77,7 @@ pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error
     }
     let sql = match conn {
         DbConn::Pg(_) => "SELECT nextval('order_number_seq') AS n",
-        DbConn::Sqlite(_) => {
-            "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n"
-        }
+        DbConn::Sqlite(_) => "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n",
     };
     diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
 }

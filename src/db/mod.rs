@@ -54,19 +54,12 @@ impl Manager {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|e| {
-                        DbError::Connect(format!(
-                            "cannot create the directory {}: {e}",
-                            parent.display()
-                        ))
+                        DbError::Connect(format!("cannot create the directory {}: {e}", parent.display()))
                     })?;
                 }
                 let path_str = path.to_string_lossy();
-                let mut conn = SqliteConnection::establish(&path_str).map_err(|e| {
-                    DbError::Connect(format!(
-                        "cannot open SQLite database {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let mut conn = SqliteConnection::establish(&path_str)
+                    .map_err(|e| DbError::Connect(format!("cannot open SQLite database {}: {e}", path.display())))?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA busy_timeout = 10000;",
@@ -95,10 +88,7 @@ fn explain_pg_error(url: &DatabaseUrl, raw: &str) -> String {
              `createdb -h HOST -U USER {db}` or `psql -h HOST -U USER -c 'CREATE DATABASE \"{db}\"'`"
         );
     }
-    format!(
-        "cannot connect to PostgreSQL at {url}: {}",
-        raw.trim().replace('\n', " ")
-    )
+    format!("cannot connect to PostgreSQL at {url}: {}", raw.trim().replace('\n', " "))
 }
 
 impl ManageConnection for Manager {
@@ -110,10 +100,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(DbError::Query)
+        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(DbError::Query)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -169,9 +156,7 @@ impl Db {
 
     /// Check out a connection on the current (blocking) thread.
     pub fn get(&self) -> Result<PooledConnection<Manager>, ApiError> {
-        self.pool
-            .get()
-            .map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))
+        self.pool.get().map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))
     }
 
     /// Run blocking diesel work on tokio's blocking pool, never on an async worker thread.
@@ -196,9 +181,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
     dialect::with_global_lock(conn, |conn| {
         let applied = match conn {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            DbConn::Pg(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
+            DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
         };
         applied.map_err(|e| DbError::Migration(e.to_string()))
     })

@@ -28,8 +28,7 @@ where
             .and_then(|v| v.split(';').next())
             .map(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -39,9 +38,7 @@ where
             .await
             .map_err(|_| ApiError::MalformedBody("the request body could not be read".into()))?;
         let value = parse_json::<T>(&bytes)?;
-        value
-            .validate()
-            .map_err(|e| ApiError::Validation(validation_fields(&e)))?;
+        value.validate().map_err(|e| ApiError::Validation(validation_fields(&e)))?;
         Ok(ApiJson(value))
     }
 }
@@ -55,17 +52,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Data => data_error(&path, &inner.to_string()),
             _ => ApiError::MalformedBody(
-                format!(
-                    "the body is not valid JSON (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                )
-                .into(),
+                format!("the body is not valid JSON (line {}, column {})", inner.line(), inner.column()).into(),
             ),
         }
     })?;
-    de.end()
-        .map_err(|_| ApiError::MalformedBody("unexpected data after the JSON value".into()))?;
+    de.end().map_err(|_| ApiError::MalformedBody("unexpected data after the JSON value".into()))?;
     Ok(value)
 }
 
@@ -86,9 +77,7 @@ where
             let path = e.path().to_string();
             data_error(&path, &e.into_inner().to_string())
         })?;
-        value
-            .validate()
-            .map_err(|e| ApiError::Validation(validation_fields(&e)))?;
+        value.validate().map_err(|e| ApiError::Validation(validation_fields(&e)))?;
         Ok(ApiQuery(value))
     }
 }
@@ -101,14 +90,8 @@ fn form_urlencoded_parse(q: &str) -> url::form_urlencoded::Parse<'_> {
 fn printable_name(name: &str) -> String {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| {
-            c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '[' || c == ']'
-        });
-    if ok {
-        name.to_owned()
-    } else {
-        "(unprintable)".to_owned()
-    }
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '[' || c == ']');
+    if ok { name.to_owned() } else { "(unprintable)".to_owned() }
 }
 
 fn join_path(path: &str, name: &str) -> String {
@@ -122,9 +105,7 @@ fn join_path(path: &str, name: &str) -> String {
 }
 
 fn between_backticks(msg: &str, prefix: &str) -> Option<String> {
-    msg.strip_prefix(prefix)
-        .and_then(|rest| rest.split('`').next())
-        .map(str::to_owned)
+    msg.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned)
 }
 
 /// Map a serde data error to a problem, never including the offending value.
@@ -134,15 +115,10 @@ fn data_error(path: &str, msg: &str) -> ApiError {
     }
     if let Some(name) = between_backticks(msg, "missing field `") {
         return ApiError::Validation(vec![
-            FieldError::new(printable_name(&join_path(path, &name)), "required")
-                .with_message("is required"),
+            FieldError::new(printable_name(&join_path(path, &name)), "required").with_message("is required"),
         ]);
     }
-    let field = if path.is_empty() || path == "." {
-        "(body)".to_owned()
-    } else {
-        printable_name(path)
-    };
+    let field = if path.is_empty() || path == "." { "(body)".to_owned() } else { printable_name(path) };
     let (code, message) = if msg.starts_with("invalid type") {
         ("invalid_type", "has the wrong type")
     } else if msg.starts_with("unknown variant") {
@@ -158,27 +134,21 @@ fn data_error(path: &str, msg: &str) -> ApiError {
 /// Messages produced by our own validating types (they never contain the value).
 fn known_safe_message(msg: &str) -> Option<(&'static str, &'static str)> {
     use crate::kernel::pii::PiiError;
-    [
-        PiiError::Empty,
-        PiiError::TooLong,
-        PiiError::BadCharacters,
-        PiiError::BadFormat,
-    ]
-    .into_iter()
-    .find(|e| msg.starts_with(&e.to_string()))
-    .map(|e| {
-        let message = match e {
-            PiiError::Empty => "must not be empty",
-            PiiError::TooLong => "is too long",
-            PiiError::BadCharacters => "contains characters that are not allowed",
-            PiiError::BadFormat => "is not in a valid format",
-        };
-        (e.code(), message)
-    })
-    .or_else(|| {
-        msg.starts_with("not a supported ISO-4217")
-            .then_some(("invalid_currency", "is not a supported currency"))
-    })
+    [PiiError::Empty, PiiError::TooLong, PiiError::BadCharacters, PiiError::BadFormat]
+        .into_iter()
+        .find(|e| msg.starts_with(&e.to_string()))
+        .map(|e| {
+            let message = match e {
+                PiiError::Empty => "must not be empty",
+                PiiError::TooLong => "is too long",
+                PiiError::BadCharacters => "contains characters that are not allowed",
+                PiiError::BadFormat => "is not in a valid format",
+            };
+            (e.code(), message)
+        })
+        .or_else(|| {
+            msg.starts_with("not a supported ISO-4217").then_some(("invalid_currency", "is not a supported currency"))
+        })
 }
 
 /// Flatten validator's nested errors into field paths. Validator's `params` include the submitted
@@ -192,11 +162,7 @@ pub fn validation_fields(errors: &ValidationErrors) -> Vec<FieldError> {
 
 fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
-        let path = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
+        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {

@@ -24,10 +24,14 @@ impl IdempotencyKey {
             .get("idempotency-key")
             .ok_or(ApiError::BadRequest {
                 code: "idempotency_key_missing",
-                detail: "this request needs an Idempotency-Key header (a unique value per attempt, reused on retries)".into(),
+                detail: "this request needs an Idempotency-Key header (a unique value per attempt, reused on retries)"
+                    .into(),
             })?
             .to_str()
-            .map_err(|_| ApiError::BadRequest { code: "idempotency_key_invalid", detail: "the Idempotency-Key is not plain text".into() })?;
+            .map_err(|_| ApiError::BadRequest {
+                code: "idempotency_key_invalid",
+                detail: "the Idempotency-Key is not plain text".into(),
+            })?;
         let key = raw.trim().trim_matches('"');
         if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::BadRequest {
@@ -46,9 +50,7 @@ impl IdempotencyKey {
         let mut out = Vec::with_capacity(len + 32);
         let mut i: u32 = 0;
         while out.len() < len {
-            out.extend_from_slice(&Sha256::digest(
-                format!("leancart-seal\0{i}\0{}", self.0).as_bytes(),
-            ));
+            out.extend_from_slice(&Sha256::digest(format!("leancart-seal\0{i}\0{}", self.0).as_bytes()));
             i += 1;
         }
         out.truncate(len);
@@ -57,13 +59,7 @@ impl IdempotencyKey {
 
     pub fn seal(&self, secret: &str) -> String {
         let pad = self.pad(secret.len());
-        hex::encode(
-            secret
-                .bytes()
-                .zip(pad)
-                .map(|(a, b)| a ^ b)
-                .collect::<Vec<_>>(),
-        )
+        hex::encode(secret.bytes().zip(pad).map(|(a, b)| a ^ b).collect::<Vec<_>>())
     }
 
     pub fn unseal(&self, sealed: &str) -> Option<String> {
@@ -106,18 +102,14 @@ pub fn begin(
     now: NaiveDateTime,
     ttl: chrono::Duration,
 ) -> Result<Begin, ApiError> {
-    let existing: Option<Record> = idempotency_keys::table
-        .find(key_hash)
-        .select(Record::as_select())
-        .first(conn)
-        .optional()?;
+    let existing: Option<Record> =
+        idempotency_keys::table.find(key_hash).select(Record::as_select()).first(conn).optional()?;
     if let Some(r) = existing {
         if r.expires_at > now {
             if r.scope != scope || r.request_hash != request_hash {
                 return Err(ApiError::Unprocessable {
                     code: "idempotency_key_reused",
-                    detail: "this Idempotency-Key was used for a different request; use a new key"
-                        .into(),
+                    detail: "this Idempotency-Key was used for a different request; use a new key".into(),
                     extra: None,
                 });
             }
@@ -151,28 +143,15 @@ pub fn begin(
 }
 
 /// Attach the created resource (in the transaction that creates it).
-pub fn attach(
-    conn: &mut DbConn,
-    key_hash: &str,
-    resource_id: &str,
-    sealed_secret: &str,
-) -> QueryResult<usize> {
+pub fn attach(conn: &mut DbConn, key_hash: &str, resource_id: &str, sealed_secret: &str) -> QueryResult<usize> {
     diesel::update(idempotency_keys::table.find(key_hash))
-        .set((
-            idempotency_keys::resource_id.eq(resource_id),
-            idempotency_keys::sealed_secret.eq(sealed_secret),
-        ))
+        .set((idempotency_keys::resource_id.eq(resource_id), idempotency_keys::sealed_secret.eq(sealed_secret)))
         .execute(conn)
 }
 
 /// Store the response to replay. `body` only for problem documents (they hold no personal data);
 /// successful responses are rebuilt from the resource.
-pub fn complete(
-    conn: &mut DbConn,
-    key_hash: &str,
-    status: u16,
-    body: Option<&str>,
-) -> QueryResult<usize> {
+pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&str>) -> QueryResult<usize> {
     diesel::update(idempotency_keys::table.find(key_hash))
         .set((
             idempotency_keys::state.eq("completed"),
@@ -188,8 +167,7 @@ pub fn abandon(conn: &mut DbConn, key_hash: &str) -> QueryResult<usize> {
 }
 
 pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now)))
-        .execute(conn)
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now))).execute(conn)
 }
 
 #[cfg(test)]
@@ -199,16 +177,12 @@ mod tests {
     #[test]
     fn seal_round_trip_needs_the_key() {
         let k = IdempotencyKey("key-1".into());
-        let sealed =
-            k.seal("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef");
+        let sealed = k.seal("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef");
         assert!(!sealed.contains("secret"));
         assert_eq!(
             k.unseal(&sealed).as_deref(),
             Some("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef")
         );
-        assert_ne!(
-            IdempotencyKey("key-2".into()).unseal(&sealed).as_deref(),
-            k.unseal(&sealed).as_deref()
-        );
+        assert_ne!(IdempotencyKey("key-2".into()).unseal(&sealed).as_deref(), k.unseal(&sealed).as_deref());
     }
 }

@@ -22,10 +22,7 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct RequestId(pub String);
 
 fn acceptable_request_id(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// Accept a well-formed incoming `X-Request-Id` or mint `req_…`; run the request inside a span that
@@ -97,8 +94,7 @@ pub async fn buffer_body(State(policy): State<BodyPolicy>, req: Request, next: N
             return ApiError::CardDataNotAccepted.into_response();
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// Scan raw bytes, and their URL-decoded form when they contain escapes.
@@ -111,9 +107,8 @@ fn carries_card_number(raw: &[u8]) -> bool {
         return true;
     }
     if text.contains('%') || text.contains('+') {
-        let decoded: Vec<String> = url::form_urlencoded::parse(raw)
-            .flat_map(|(k, v)| [k.into_owned(), v.into_owned()])
-            .collect();
+        let decoded: Vec<String> =
+            url::form_urlencoded::parse(raw).flat_map(|(k, v)| [k.into_owned(), v.into_owned()]).collect();
         return card::contains_card_number(&decoded.join("\n"));
     }
     false

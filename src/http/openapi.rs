@@ -32,28 +32,17 @@ impl utoipa::Modify for AdminToken {
         let components = openapi.components.get_or_insert_with(Default::default);
         for (name, what) in [
             ("cart_token", "The cart token (ct_…) from POST /v1/carts"),
-            (
-                "order_token",
-                "The order access token (ot_…) from POST /v1/orders",
-            ),
+            ("order_token", "The order access token (ot_…) from POST /v1/orders"),
         ] {
             components.add_security_scheme(
                 name,
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .description(Some(what))
-                        .build(),
-                ),
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build()),
             );
         }
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("LEANCART_ADMIN_TOKEN"))
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("LEANCART_ADMIN_TOKEN")).build(),
             ),
         );
     }

@@ -13,12 +13,7 @@ pub const MAX_LIMIT: u32 = 100;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1–100 (default 20).
-    #[validate(range(
-        min = 1,
-        max = 100,
-        code = "out_of_range",
-        message = "must be between 1 and 100"
-    ))]
+    #[validate(range(min = 1, max = 100, code = "out_of_range", message = "must be between 1 and 100"))]
     pub limit: Option<u32>,
     /// Opaque cursor from the previous page's `next_cursor`.
     #[validate(length(max = 200, code = "invalid_cursor", message = "is not a cursor"))]
@@ -51,15 +46,7 @@ impl<T> Page<T> {
     ) -> Self {
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if has_more {
-            rows.last().map(&cursor_of)
-        } else {
-            None
-        };
-        Page {
-            data: rows.into_iter().map(map).collect(),
-            has_more,
-            next_cursor,
-        }
+        let next_cursor = if has_more { rows.last().map(&cursor_of) } else { None };
+        Page { data: rows.into_iter().map(map).collect(), has_more, next_cursor }
     }
 }

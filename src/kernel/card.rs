@@ -17,10 +17,7 @@ pub enum Brand {
 }
 
 fn prefix_num(digits: &[u8], n: usize) -> u32 {
-    digits
-        .iter()
-        .take(n)
-        .fold(0, |acc, d| acc * 10 + u32::from(*d))
+    digits.iter().take(n).fold(0, |acc, d| acc * 10 + u32::from(*d))
 }
 
 /// The brand whose prefix and length match, if any.
@@ -37,19 +34,14 @@ pub fn brand_of(digits: &[u8]) -> Option<Brand> {
         return Some(Brand::Amex);
     }
     if (16..=19).contains(&len)
-        && (p(4) == 6011
-            || (644..=649).contains(&p(3))
-            || p(2) == 65
-            || (622_126..=622_925).contains(&p(6)))
+        && (p(4) == 6011 || (644..=649).contains(&p(3)) || p(2) == 65 || (622_126..=622_925).contains(&p(6)))
     {
         return Some(Brand::Discover);
     }
     if (16..=19).contains(&len) && (3528..=3589).contains(&p(4)) {
         return Some(Brand::Jcb);
     }
-    if (14..=19).contains(&len)
-        && ((300..=305).contains(&p(3)) || p(4) == 3095 || matches!(p(2), 36 | 38 | 39))
-    {
+    if (14..=19).contains(&len) && ((300..=305).contains(&p(3)) || p(4) == 3095 || matches!(p(2), 36 | 38 | 39)) {
         return Some(Brand::Diners);
     }
     if (16..=19).contains(&len) && p(2) == 62 {
@@ -104,10 +96,7 @@ pub fn contains_card_number(text: &str) -> bool {
                     g.push(b - b'0');
                 }
                 j += 1;
-            } else if (b == b' ' || b == b'-')
-                && j + 1 < bytes.len()
-                && bytes[j + 1].is_ascii_digit()
-            {
+            } else if (b == b' ' || b == b'-') && j + 1 < bytes.len() && bytes[j + 1].is_ascii_digit() {
                 groups.push(Vec::new());
                 j += 1;
             } else {
@@ -176,18 +165,10 @@ mod tests {
     fn finds_cards_in_text() {
         for c in CARDS {
             assert!(contains_card_number(c), "{c}");
-            assert!(
-                contains_card_number(&format!("note: pay with {c} please")),
-                "{c} in text"
-            );
-            assert!(
-                contains_card_number(&format!("{{\"line1\":\"{c}\"}}")),
-                "{c} in JSON"
-            );
+            assert!(contains_card_number(&format!("note: pay with {c} please")), "{c} in text");
+            assert!(contains_card_number(&format!("{{\"line1\":\"{c}\"}}")), "{c} in JSON");
         }
-        assert!(contains_card_number(
-            "card 4242 4242 4242 4242 12/30 cvc 123"
-        ));
+        assert!(contains_card_number("card 4242 4242 4242 4242 12/30 cvc 123"));
         assert!(contains_card_number("{\"n\":4242424242424242}"));
     }
 

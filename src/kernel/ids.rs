@@ -23,9 +23,8 @@ pub fn random_base62() -> String {
 
 /// True when `s` is `prefix` followed by exactly [`RANDOM_LEN`] base62 characters.
 pub fn is_valid(prefix: &str, s: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|rest| {
-        rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Declares a typed id with a fixed prefix.

@@ -39,9 +39,8 @@ const EXPONENTS: &[(&str, u8)] = &[
 
 /// Currencies with exponent 2 that the service accepts.
 const TWO_DECIMAL: &[&str] = &[
-    "AED", "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS",
-    "INR", "MXN", "MYR", "NOK", "NZD", "PHP", "PLN", "RON", "SEK", "SGD", "THB", "TRY", "TWD",
-    "USD", "ZAR",
+    "AED", "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS", "INR", "MXN", "MYR",
+    "NOK", "NZD", "PHP", "PLN", "RON", "SEK", "SGD", "THB", "TRY", "TWD", "USD", "ZAR",
 ];
 
 impl Currency {
@@ -52,10 +51,7 @@ impl Currency {
 
     /// Number of decimal places of the minor unit.
     pub fn exponent(&self) -> u8 {
-        EXPONENTS
-            .iter()
-            .find(|(c, _)| *c == self.as_str())
-            .map_or(2, |(_, e)| *e)
+        EXPONENTS.iter().find(|(c, _)| *c == self.as_str()).map_or(2, |(_, e)| *e)
     }
 
     /// Lower-case code as Stripe expects it.
@@ -72,8 +68,7 @@ impl FromStr for Currency {
     type Err = UnknownCurrency;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let upper = s.to_ascii_uppercase();
-        let known =
-            TWO_DECIMAL.contains(&upper.as_str()) || EXPONENTS.iter().any(|(c, _)| *c == upper);
+        let known = TWO_DECIMAL.contains(&upper.as_str()) || EXPONENTS.iter().any(|(c, _)| *c == upper);
         let bytes = upper.as_bytes();
         if !known || bytes.len() != 3 {
             return Err(UnknownCurrency);
@@ -129,10 +124,7 @@ impl Money {
     }
 
     pub const fn zero(currency: Currency) -> Self {
-        Money {
-            amount: 0,
-            currency,
-        }
+        Money { amount: 0, currency }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
@@ -156,10 +148,7 @@ impl Money {
     }
 
     pub fn checked_mul(self, factor: i64) -> Result<Money, MoneyError> {
-        self.amount
-            .checked_mul(factor)
-            .map(|amount| Money::new(amount, self.currency))
-            .ok_or(MoneyError::Overflow)
+        self.amount.checked_mul(factor).map(|amount| Money::new(amount, self.currency)).ok_or(MoneyError::Overflow)
     }
 
     /// `self * numerator / denominator`, rounded half away from zero, in integer arithmetic.
@@ -172,14 +161,8 @@ impl Money {
         let d = i128::from(denominator);
         let q = n / d;
         let r = n % d;
-        let rounded = if 2 * r.abs() >= d.abs() {
-            q + n.signum() * d.signum()
-        } else {
-            q
-        };
-        i64::try_from(rounded)
-            .map(|amount| Money::new(amount, self.currency))
-            .map_err(|_| MoneyError::Overflow)
+        let rounded = if 2 * r.abs() >= d.abs() { q + n.signum() * d.signum() } else { q };
+        i64::try_from(rounded).map(|amount| Money::new(amount, self.currency)).map_err(|_| MoneyError::Overflow)
     }
 
     pub fn is_negative(&self) -> bool {
@@ -209,40 +192,16 @@ mod tests {
         let a = Money::new(1999, usd());
         assert_eq!(a.checked_add(a).unwrap().amount, 3998);
         assert_eq!(a.checked_mul(3).unwrap().amount, 5997);
-        assert_eq!(
-            Money::new(i64::MAX, usd()).checked_add(a),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Money::new(i64::MAX, usd()).checked_add(a), Err(MoneyError::Overflow));
         let eur: Currency = "EUR".parse().unwrap();
-        assert_eq!(
-            a.checked_add(Money::new(1, eur)),
-            Err(MoneyError::CurrencyMismatch)
-        );
+        assert_eq!(a.checked_add(Money::new(1, eur)), Err(MoneyError::CurrencyMismatch));
     }
 
     #[test]
     fn ratio_rounds_half_away_from_zero() {
         // 19 % of 1050 = 199.5 -> 200
-        assert_eq!(
-            Money::new(1050, usd())
-                .checked_mul_ratio(1900, 10_000)
-                .unwrap()
-                .amount,
-            200
-        );
-        assert_eq!(
-            Money::new(1049, usd())
-                .checked_mul_ratio(1900, 10_000)
-                .unwrap()
-                .amount,
-            199
-        );
-        assert_eq!(
-            Money::new(-1050, usd())
-                .checked_mul_ratio(1900, 10_000)
-                .unwrap()
-                .amount,
-            -200
-        );
+        assert_eq!(Money::new(1050, usd()).checked_mul_ratio(1900, 10_000).unwrap().amount, 200);
+        assert_eq!(Money::new(1049, usd()).checked_mul_ratio(1900, 10_000).unwrap().amount, 199);
+        assert_eq!(Money::new(-1050, usd()).checked_mul_ratio(1900, 10_000).unwrap().amount, -200);
     }
 }

@@ -44,10 +44,7 @@ pub fn issue_token(prefix: &str) -> IssuedToken {
     rand::rng().fill_bytes(&mut bytes);
     let plaintext = format!("{prefix}{}", hex::encode(bytes));
     let hash = hash_token(&plaintext);
-    IssuedToken {
-        plaintext: SecretString(plaintext),
-        hash,
-    }
+    IssuedToken { plaintext: SecretString(plaintext), hash }
 }
 
 /// SHA-256 of a high-entropy token (no salt needed: the input is random, not a password).

@@ -92,15 +92,8 @@ fn money(amount: i64, currency: Currency) -> Money {
     Money::new(amount, currency)
 }
 
-pub fn order_dto(
-    o: &OrderRow,
-    lines: &[OrderLineRow],
-    payment: Option<&PaymentRow>,
-) -> Result<OrderDto, ApiError> {
-    let c: Currency = o
-        .currency
-        .parse()
-        .map_err(|_| ApiError::internal("order currency"))?;
+pub fn order_dto(o: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentRow>) -> Result<OrderDto, ApiError> {
+    let c: Currency = o.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
     let shipping_address = match (&o.ship_name, &o.ship_line1, &o.ship_city, &o.ship_country) {
         (Some(name), Some(line1), Some(city), Some(country)) => Some(AddressDto {
             name: name.expose().to_owned(),
@@ -167,8 +160,7 @@ pub struct PlaceOrder {
 
 fn replayed_header(mut res: Response, replayed: bool) -> Response {
     if replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
 }
@@ -199,24 +191,9 @@ pub async fn place_order(
     if !(pm.starts_with("pm_") && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
         return Err(ApiError::validation("payment_method", "invalid_format"));
     }
-    match service::place(
-        &state,
-        key,
-        body.cart_id,
-        token.0.expose().to_owned(),
-        body.payment_method,
-    )
-    .await?
-    {
+    match service::place(&state, key, body.cart_id, token.0.expose().to_owned(), body.payment_method).await? {
         PlaceResult::Created(p) => {
-            let Placed {
-                order,
-                lines,
-                payment,
-                access_token,
-                next_action,
-                replayed,
-            } = *p;
+            let Placed { order, lines, payment, access_token, next_action, replayed } = *p;
             let dto = PlacedOrderDto {
                 access_token,
                 order: order_dto(&order, &lines, payment.as_ref())?,
@@ -226,23 +203,11 @@ pub async fn place_order(
                     client_secret: n.client_secret,
                 }),
             };
-            Ok(replayed_header(
-                (StatusCode::CREATED, Json(dto)).into_response(),
-                replayed,
-            ))
+            Ok(replayed_header((StatusCode::CREATED, Json(dto)).into_response(), replayed))
         }
-        PlaceResult::Problem {
-            status,
-            body,
-            replayed,
-        } => {
+        PlaceResult::Problem { status, body, replayed } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::PAYMENT_REQUIRED);
-            let res = (
-                status,
-                [(header::CONTENT_TYPE, "application/problem+json")],
-                body,
-            )
-                .into_response();
+            let res = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
             Ok(replayed_header(res, replayed))
         }
     }
@@ -313,19 +278,14 @@ pub async fn admin_list_orders(
     {
         return Err(ApiError::validation("status", "invalid_choice"));
     }
-    let limit = PageParams {
-        limit: q.limit,
-        cursor: None,
-    }
-    .limit();
+    let limit = PageParams { limit: q.limit, cursor: None }.limit();
     let rows = state
         .db
         .run(move |conn| {
             let before = match q.cursor.as_deref() {
                 None => None,
                 Some(c) => {
-                    let id = OrderId::parse(c)
-                        .ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?;
+                    let id = OrderId::parse(c).ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?;
                     let o = store::find_order(conn, id.as_str())?
                         .ok_or_else(|| ApiError::validation("cursor", "invalid_cursor"))?;
                     Some((o.created_at, o.id))
@@ -348,10 +308,7 @@ pub async fn admin_list_orders(
         .data
         .into_iter()
         .map(|o| {
-            let c: Currency = o
-                .currency
-                .parse()
-                .map_err(|_| ApiError::internal("order currency"))?;
+            let c: Currency = o.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
             Ok(OrderSummaryDto {
                 total: money(o.total, c),
                 email: o.email.expose().to_owned(),
@@ -362,11 +319,7 @@ pub async fn admin_list_orders(
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(Json(Page {
-        data,
-        has_more: page.has_more,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(Page { data, has_more: page.has_more, next_cursor: page.next_cursor }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -396,11 +349,7 @@ fn event_dto(e: OrderEventRow) -> OrderEventDto {
     }
 }
 
-async fn staff_view(
-    state: &AppState,
-    id: String,
-    action: &'static str,
-) -> Result<StaffOrderDto, ApiError> {
+async fn staff_view(state: &AppState, id: String, action: &'static str) -> Result<StaffOrderDto, ApiError> {
     state
         .db
         .run(move |conn| {
@@ -411,10 +360,7 @@ async fn staff_view(
                 Some(p) => crate::billing::store::find_payment(conn, p)?,
                 None => None,
             };
-            let history = store::events_of(conn, &order.id)?
-                .into_iter()
-                .map(event_dto)
-                .collect();
+            let history = store::events_of(conn, &order.id)?.into_iter().map(event_dto).collect();
             crate::audit::record(conn, "staff", action, Some(&order.id))?;
             Ok(StaffOrderDto {
                 order: order_dto(&order, &lines, payment.as_ref())?,
@@ -503,11 +449,7 @@ pub async fn admin_refund_order(
     let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
     let req = RefundRequest {
         amount: body.amount,
-        lines: body
-            .lines
-            .into_iter()
-            .map(|l| (l.line_id, l.quantity))
-            .collect(),
+        lines: body.lines.into_iter().map(|l| (l.line_id, l.quantity)).collect(),
         restock: body.restock,
         reason: body.reason,
     };
@@ -537,9 +479,8 @@ pub async fn admin_capture_order(
 ) -> Result<Json<StaffOrderDto>, ApiError> {
     let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
     let order = service::find(&state, oid.as_str()).await?;
-    let pid = order
-        .payment_id
-        .ok_or_else(|| ApiError::conflict("payment_not_capturable", "the order has no payment"))?;
+    let pid =
+        order.payment_id.ok_or_else(|| ApiError::conflict("payment_not_capturable", "the order has no payment"))?;
     state.billing.capture(&state.db, &pid, body.amount).await?;
     Ok(Json(staff_view(&state, id, "order.capture").await?))
 }

@@ -69,14 +69,9 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, to),
-            (
-                PendingPayment,
-                AwaitingPaymentAction | Paid | PaymentFailed | Cancelled
-            ) | (AwaitingPaymentAction, Paid | PaymentFailed | Cancelled)
-                | (
-                    Paid,
-                    PartiallyFulfilled | Fulfilled | PartiallyRefunded | Refunded | Cancelled
-                )
+            (PendingPayment, AwaitingPaymentAction | Paid | PaymentFailed | Cancelled)
+                | (AwaitingPaymentAction, Paid | PaymentFailed | Cancelled)
+                | (Paid, PartiallyFulfilled | Fulfilled | PartiallyRefunded | Refunded | Cancelled)
                 | (PartiallyFulfilled, Fulfilled | PartiallyRefunded | Refunded)
                 | (Fulfilled, PartiallyRefunded | Refunded)
                 | (PartiallyRefunded, Refunded | PartiallyFulfilled | Fulfilled)
@@ -85,10 +80,7 @@ impl OrderStatus {
 
     /// Unpaid orders that still hold stock.
     pub fn holds_reservation(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::PendingPayment | OrderStatus::AwaitingPaymentAction
-        )
+        matches!(self, OrderStatus::PendingPayment | OrderStatus::AwaitingPaymentAction)
     }
 }
 

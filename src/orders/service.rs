@@ -7,8 +7,7 @@
 //! reconciliation sweep), and every transition is checked against the state machine and recorded.
 
 use super::model::{
-    Actor, ORDER_TOKEN_PREFIX, OrderEventId, OrderEventRow, OrderId, OrderLineId, OrderLineRow,
-    OrderRow, OrderStatus,
+    Actor, ORDER_TOKEN_PREFIX, OrderEventId, OrderEventRow, OrderId, OrderLineId, OrderLineRow, OrderRow, OrderStatus,
 };
 use super::store;
 use crate::app::AppState;
@@ -41,11 +40,7 @@ pub fn transition(
         if strict {
             return Err(ApiError::conflict(
                 "illegal_transition",
-                format!(
-                    "an order that is {} cannot become {}",
-                    from.as_str(),
-                    to.as_str()
-                ),
+                format!("an order that is {} cannot become {}", from.as_str(), to.as_str()),
             )
             .with_extra(json!({ "from": from.as_str(), "to": to.as_str() })));
         }
@@ -55,16 +50,9 @@ pub fn transition(
         return Ok(false);
     }
     let now = time::now();
-    let reserved = if to.holds_reservation() {
-        None
-    } else {
-        Some(None)
-    };
+    let reserved = if to.holds_reservation() { None } else { Some(None) };
     if !store::set_status(conn, &order.id, from.as_str(), to.as_str(), reserved, now)? {
-        return Err(ApiError::conflict(
-            "order_changed",
-            "the order changed concurrently; retry",
-        ));
+        return Err(ApiError::conflict("order_changed", "the order changed concurrently; retry"));
     }
     store::insert_event(
         conn,
@@ -107,19 +95,9 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
     if change.from != change.to {
         match change.to {
             PaymentStatus::Succeeded | PaymentStatus::RequiresCapture => {
-                let reason = if change.to == PaymentStatus::Succeeded {
-                    "payment succeeded"
-                } else {
-                    "payment authorized"
-                };
-                if transition(
-                    conn,
-                    &order,
-                    OrderStatus::Paid,
-                    Actor::Processor,
-                    reason,
-                    false,
-                )? {
+                let reason =
+                    if change.to == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" };
+                if transition(conn, &order, OrderStatus::Paid, Actor::Processor, reason, false)? {
                     store::enqueue_outbox(
                         conn,
                         &format!("msg_{}", random_base62()),
@@ -140,39 +118,16 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                 )?;
             }
             PaymentStatus::Failed => {
-                let reason = format!(
-                    "payment failed: {}",
-                    p.failure_code.as_deref().unwrap_or("declined")
-                );
-                if transition(
-                    conn,
-                    &order,
-                    OrderStatus::PaymentFailed,
-                    Actor::Processor,
-                    &reason,
-                    false,
-                )? {
+                let reason = format!("payment failed: {}", p.failure_code.as_deref().unwrap_or("declined"));
+                if transition(conn, &order, OrderStatus::PaymentFailed, Actor::Processor, &reason, false)? {
                     release_stock(conn, &order.id)?;
                     // The shopper may try again with another card.
-                    crate::checkout::store::transition_cart(
-                        conn,
-                        &order.cart_id,
-                        "checked_out",
-                        "open",
-                        time::now(),
-                    )?;
+                    crate::checkout::store::transition_cart(conn, &order.cart_id, "checked_out", "open", time::now())?;
                 }
             }
             PaymentStatus::Canceled => {
                 if order.status().holds_reservation()
-                    && transition(
-                        conn,
-                        &order,
-                        OrderStatus::Cancelled,
-                        Actor::Processor,
-                        "payment canceled",
-                        false,
-                    )?
+                    && transition(conn, &order, OrderStatus::Cancelled, Actor::Processor, "payment canceled", false)?
                 {
                     release_stock(conn, &order.id)?;
                 }
@@ -191,11 +146,7 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                 | OrderStatus::PartiallyRefunded
         )
     {
-        let to = if p.amount_refunded >= order.total {
-            OrderStatus::Refunded
-        } else {
-            OrderStatus::PartiallyRefunded
-        };
+        let to = if p.amount_refunded >= order.total { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
         if to != order.status() {
             transition(
                 conn,
@@ -229,18 +180,11 @@ pub struct NextAction {
 /// The result of a placement: a created order, or a problem to answer with (replayable).
 pub enum PlaceResult {
     Created(Box<Placed>),
-    Problem {
-        status: u16,
-        body: String,
-        replayed: bool,
-    },
+    Problem { status: u16, body: String, replayed: bool },
 }
 
 fn request_hash(cart_id: &str, cart_token: &str, payment_method: &str) -> String {
-    hash_token(&format!(
-        "{cart_id}\0{}\0{payment_method}",
-        hash_token(cart_token)
-    ))
+    hash_token(&format!("{cart_id}\0{}\0{payment_method}", hash_token(cart_token)))
 }
 
 /// Place an order from a cart, exactly once per Idempotency-Key.
@@ -253,8 +197,7 @@ pub async fn place(
 ) -> Result<PlaceResult, ApiError> {
     let key_hash = key.hash("orders");
     let fingerprint = request_hash(&cart_id, &cart_token, &payment_method);
-    let ttl = chrono::Duration::from_std(state.config.idempotency_ttl)
-        .unwrap_or(chrono::Duration::hours(24));
+    let ttl = chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24));
     let kh = key_hash.clone();
     let begun = state
         .db
@@ -281,8 +224,8 @@ pub async fn place(
     // Reserve stock and create the order (one transaction).
     let policy = state.policy.clone();
     let billing = state.billing.clone();
-    let ttl_reservation = chrono::Duration::from_std(state.config.reservation_ttl)
-        .unwrap_or(chrono::Duration::minutes(30));
+    let ttl_reservation =
+        chrono::Duration::from_std(state.config.reservation_ttl).unwrap_or(chrono::Duration::minutes(30));
     let token = issue_token(ORDER_TOKEN_PREFIX);
     let token_hash = token.hash.clone();
     let sealed = key.seal(token.plaintext.expose());
@@ -293,17 +236,7 @@ pub async fn place(
         .run(move |conn| {
             dialect::write_transaction(conn, |conn| {
                 let cart = carts::authorize(conn, &cart_id, &cart_token)?;
-                create_order(
-                    conn,
-                    cart,
-                    &policy,
-                    &billing,
-                    &pm,
-                    token_hash,
-                    ttl_reservation,
-                    &kh,
-                    &sealed,
-                )
+                create_order(conn, cart, &policy, &billing, &pm, token_hash, ttl_reservation, &kh, &sealed)
             })
         })
         .await;
@@ -312,20 +245,13 @@ pub async fn place(
         Err(e) => {
             // Nothing was created: the key may be used again.
             let kh = key_hash.clone();
-            let _ = state
-                .db
-                .run(move |conn| Ok(idempotency::abandon(conn, &kh)?))
-                .await;
+            let _ = state.db.run(move |conn| Ok(idempotency::abandon(conn, &kh)?)).await;
             return Err(e);
         }
     };
 
     // The processor call, outside any transaction; its answer drives the order.
-    let outcome = match state
-        .billing
-        .charge(&state.db, &payment, Some(format!("Order {}", order.number)))
-        .await
-    {
+    let outcome = match state.billing.charge(&state.db, &payment, Some(format!("Order {}", order.number))).await {
         Ok(o) => Some(o),
         Err(e) => {
             tracing::warn!(order_id = %order.id, code = e.code(), "payment refused");
@@ -355,10 +281,7 @@ fn create_order(
     sealed: &str,
 ) -> Result<(OrderRow, PaymentRow), ApiError> {
     if !cart.is_open() {
-        return Err(ApiError::conflict(
-            "cart_checked_out",
-            "this cart has already been checked out",
-        ));
+        return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
     let view = carts::view(conn, cart, policy)?;
     if !view.missing.is_empty() {
@@ -373,18 +296,12 @@ fn create_order(
     // No oversell: each line takes its units only if they are there.
     for l in &view.lines {
         if !store::take_stock(conn, &l.variant.id, l.quantity)? {
-            return Err(ApiError::conflict(
-                "insufficient_stock",
-                "not enough stock left for this order",
-            )
-            .with_extra(json!({ "variant_id": l.variant.id })));
+            return Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
+                .with_extra(json!({ "variant_id": l.variant.id })));
         }
     }
     if !crate::checkout::store::transition_cart(conn, &cart.id, "open", "checked_out", now)? {
-        return Err(ApiError::conflict(
-            "cart_checked_out",
-            "this cart has already been checked out",
-        ));
+        return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
     let number = format!("LC-{}", dialect::next_order_number(conn)?);
     let t = view.totals;
@@ -401,10 +318,7 @@ fn create_order(
         discount_total: t.discount.amount,
         total: t.total.amount,
         prices_include_tax: t.prices_include_tax,
-        email: cart
-            .email
-            .clone()
-            .ok_or_else(|| ApiError::validation("email", "required"))?,
+        email: cart.email.clone().ok_or_else(|| ApiError::validation("email", "required"))?,
         ship_name: cart.ship_name.clone(),
         ship_line1: cart.ship_line1.clone(),
         ship_line2: cart.ship_line2.clone(),
@@ -486,10 +400,7 @@ async fn finish(
         })
         .await?;
     let result = if order.status() == OrderStatus::PaymentFailed {
-        let code = payment
-            .as_ref()
-            .and_then(|p| p.failure_code.clone())
-            .unwrap_or_else(|| "card_declined".into());
+        let code = payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
         let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
         let problem = ApiError::Payment {
             status: axum::http::StatusCode::PAYMENT_REQUIRED,
@@ -498,17 +409,10 @@ async fn finish(
             extra: Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } })),
         }
         .to_problem();
-        PlaceResult::Problem {
-            status: 402,
-            body: serde_json::to_string(&problem).unwrap_or_default(),
-            replayed: false,
-        }
+        PlaceResult::Problem { status: 402, body: serde_json::to_string(&problem).unwrap_or_default(), replayed: false }
     } else {
         let next_action = outcome.and_then(|o| {
-            o.next_action_url.clone().map(|url| NextAction {
-                url,
-                client_secret: o.client_secret.clone(),
-            })
+            o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() })
         });
         PlaceResult::Created(Box::new(Placed {
             order,
@@ -524,18 +428,13 @@ async fn finish(
         PlaceResult::Problem { status, body, .. } => (*status, Some(body.clone())),
     };
     let kh = key_hash.to_owned();
-    state
-        .db
-        .run(move |conn| Ok(idempotency::complete(conn, &kh, status, body.as_deref())?))
-        .await?;
+    state.db.run(move |conn| Ok(idempotency::complete(conn, &kh, status, body.as_deref())?)).await?;
     Ok(result)
 }
 
 fn decline_detail(code: &str) -> &'static str {
     match code {
-        "insufficient_funds" => {
-            "The card has insufficient funds. The order was not paid; try another card."
-        }
+        "insufficient_funds" => "The card has insufficient funds. The order was not paid; try another card.",
         "expired_card" => "The card has expired. The order was not paid; try another card.",
         "incorrect_cvc" => "The card's security code is incorrect. The order was not paid.",
         "authentication_failed" => "The card could not be authenticated. The order was not paid.",
@@ -543,31 +442,18 @@ fn decline_detail(code: &str) -> &'static str {
     }
 }
 
-fn with_token(
-    result: PlaceResult,
-    key: &IdempotencyKey,
-    sealed: Option<&str>,
-    replayed: bool,
-) -> PlaceResult {
+fn with_token(result: PlaceResult, key: &IdempotencyKey, sealed: Option<&str>, replayed: bool) -> PlaceResult {
     match result {
         PlaceResult::Created(mut p) => {
             p.access_token = sealed.and_then(|s| key.unseal(s)).unwrap_or_default();
             p.replayed = replayed;
             PlaceResult::Created(p)
         }
-        PlaceResult::Problem { status, body, .. } => PlaceResult::Problem {
-            status,
-            body,
-            replayed,
-        },
+        PlaceResult::Problem { status, body, .. } => PlaceResult::Problem { status, body, replayed },
     }
 }
 
-async fn replay(
-    state: &AppState,
-    key: &IdempotencyKey,
-    r: idempotency::Record,
-) -> Result<PlaceResult, ApiError> {
+async fn replay(state: &AppState, key: &IdempotencyKey, r: idempotency::Record) -> Result<PlaceResult, ApiError> {
     let status = r.response_status.unwrap_or(201);
     if status != 201 {
         return Ok(PlaceResult::Problem {
@@ -595,43 +481,22 @@ async fn replay(
         && let Some(p) = &payment
         && let Ok(o) = state.billing.refresh(&state.db, &p.id).await
     {
-        next_action = o.next_action_url.map(|url| NextAction {
-            url,
-            client_secret: o.client_secret,
-        });
+        next_action = o.next_action_url.map(|url| NextAction { url, client_secret: o.client_secret });
     }
-    let placed = Placed {
-        order,
-        lines,
-        payment,
-        access_token: String::new(),
-        next_action,
-        replayed: true,
-    };
-    Ok(with_token(
-        PlaceResult::Created(Box::new(placed)),
-        key,
-        r.sealed_secret.as_deref(),
-        true,
-    ))
+    let placed = Placed { order, lines, payment, access_token: String::new(), next_action, replayed: true };
+    Ok(with_token(PlaceResult::Created(Box::new(placed)), key, r.sealed_secret.as_deref(), true))
 }
 
 pub async fn find(state: &AppState, order_id: &str) -> Result<OrderRow, ApiError> {
     let id = order_id.to_owned();
-    state
-        .db
-        .run(move |conn| store::find_order(conn, &id)?.ok_or(ApiError::NotFound))
-        .await
+    state.db.run(move |conn| store::find_order(conn, &id)?.ok_or(ApiError::NotFound)).await
 }
 
 /// The order, if `token` opens it. Unknown id and wrong token look the same (404).
 pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<OrderRow, ApiError> {
     let id = OrderId::parse(order_id).ok_or(ApiError::NotFound)?;
     let order = store::find_order(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
-    if !crate::kernel::secret::constant_time_eq(
-        order.access_token_hash.as_bytes(),
-        hash_token(token).as_bytes(),
-    ) {
+    if !crate::kernel::secret::constant_time_eq(order.access_token_hash.as_bytes(), hash_token(token).as_bytes()) {
         return Err(ApiError::NotFound);
     }
     Ok(order)
@@ -641,10 +506,7 @@ pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<Order
 /// payment may have succeeded unheard), cancel the payment if it has not, and the listener cancels the
 /// order and returns its stock. Safe to run in several processes at once.
 pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result<usize, ApiError> {
-    let due = state
-        .db
-        .run(move |conn| Ok(store::list_expired_reservations(conn, now, 100)?))
-        .await?;
+    let due = state.db.run(move |conn| Ok(store::list_expired_reservations(conn, now, 100)?)).await?;
     let mut released = 0;
     for order in due {
         let Some(payment_id) = order.payment_id.clone() else {
@@ -674,14 +536,7 @@ pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result
                 dialect::write_transaction(conn, |conn| {
                     let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
                     if o.status().holds_reservation() {
-                        transition(
-                            conn,
-                            &o,
-                            OrderStatus::Cancelled,
-                            Actor::System,
-                            "reservation expired",
-                            false,
-                        )?;
+                        transition(conn, &o, OrderStatus::Cancelled, Actor::System, "reservation expired", false)?;
                     }
                     release_stock(conn, &id)?;
                     Ok(store::find_order(conn, &id)?.is_some_and(|o| o.stock_released))
@@ -711,14 +566,7 @@ pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<Or
                     dialect::write_transaction(conn, |conn| {
                         let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
                         if o.status() != OrderStatus::Cancelled {
-                            transition(
-                                conn,
-                                &o,
-                                OrderStatus::Cancelled,
-                                Actor::Staff,
-                                &reason,
-                                true,
-                            )?;
+                            transition(conn, &o, OrderStatus::Cancelled, Actor::Staff, &reason, true)?;
                         }
                         release_stock(conn, &id)?;
                         Ok(())
@@ -738,11 +586,7 @@ pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<Or
                         // Sold stock goes back on the shelf.
                         if store::claim_stock_release(conn, &id, time::now())? {
                             for line in store::lines_of(conn, &id)? {
-                                store::return_stock(
-                                    conn,
-                                    &line.variant_id,
-                                    line.quantity - line.quantity_refunded,
-                                )?;
+                                store::return_stock(conn, &line.variant_id, line.quantity - line.quantity_refunded)?;
                             }
                         }
                         Ok(())
@@ -755,13 +599,8 @@ pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<Or
                     PaymentStatus::RequiresCapture => {
                         state.billing.cancel(&state.db, pid).await?;
                     }
-                    PaymentStatus::Succeeded
-                        if payment.amount_captured > payment.amount_refunded =>
-                    {
-                        state
-                            .billing
-                            .refund(&state.db, pid, None, Some("requested_by_customer".into()))
-                            .await?;
+                    PaymentStatus::Succeeded if payment.amount_captured > payment.amount_refunded => {
+                        state.billing.refund(&state.db, pid, None, Some("requested_by_customer".into())).await?;
                     }
                     _ => {}
                 }
@@ -786,11 +625,7 @@ pub struct RefundRequest {
 }
 
 /// Staff: refund part or all of a paid order through the processor.
-pub async fn refund(
-    state: &AppState,
-    order_id: &str,
-    req: RefundRequest,
-) -> Result<OrderRow, ApiError> {
+pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Result<OrderRow, ApiError> {
     let order = find(state, order_id).await?;
     if !matches!(
         order.status(),
@@ -800,27 +635,20 @@ pub async fn refund(
             | OrderStatus::PartiallyRefunded
             | OrderStatus::Cancelled
     ) {
-        return Err(ApiError::conflict(
-            "order_not_refundable",
-            "only a paid order can be refunded",
-        ));
+        return Err(ApiError::conflict("order_not_refundable", "only a paid order can be refunded"));
     }
     let payment_id = order
         .payment_id
         .clone()
         .ok_or_else(|| ApiError::conflict("order_not_refundable", "the order has no payment"))?;
     let amount = if req.lines.is_empty() {
-        req.amount
-            .ok_or_else(|| ApiError::validation("amount", "required"))?
+        req.amount.ok_or_else(|| ApiError::validation("amount", "required"))?
     } else {
         if req.amount.is_some() {
             return Err(ApiError::validation("amount", "not_with_lines"));
         }
         let id = order.id.clone();
-        let lines = state
-            .db
-            .run(move |conn| Ok(store::lines_of(conn, &id)?))
-            .await?;
+        let lines = state.db.run(move |conn| Ok(store::lines_of(conn, &id)?)).await?;
         let mut merchandise: i64 = 0;
         for (line_id, qty) in &req.lines {
             let line = lines
@@ -836,22 +664,13 @@ pub async fn refund(
         let tax_share = if order.prices_include_tax || order.subtotal == 0 {
             0
         } else {
-            Money::new(
-                merchandise,
-                order
-                    .currency
-                    .parse()
-                    .map_err(|_| ApiError::internal("order currency"))?,
-            )
-            .checked_mul_ratio(order.tax_total, order.subtotal + order.shipping_total)?
-            .amount
+            Money::new(merchandise, order.currency.parse().map_err(|_| ApiError::internal("order currency"))?)
+                .checked_mul_ratio(order.tax_total, order.subtotal + order.shipping_total)?
+                .amount
         };
         merchandise + tax_share
     };
-    state
-        .billing
-        .refund(&state.db, &payment_id, Some(amount), req.reason.clone())
-        .await?;
+    state.billing.refund(&state.db, &payment_id, Some(amount), req.reason.clone()).await?;
     if !req.lines.is_empty() {
         let id = order.id.clone();
         let restock = req.restock;
@@ -862,11 +681,7 @@ pub async fn refund(
                     let lines = store::lines_of(conn, &id)?;
                     for (line_id, qty) in &req.lines {
                         if let Some(line) = lines.iter().find(|l| &l.id == line_id) {
-                            store::set_refunded_quantity(
-                                conn,
-                                line_id,
-                                line.quantity_refunded + qty,
-                            )?;
+                            store::set_refunded_quantity(conn, line_id, line.quantity_refunded + qty)?;
                             if restock {
                                 store::return_stock(conn, &line.variant_id, *qty)?;
                             }

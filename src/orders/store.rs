@@ -14,25 +14,17 @@ pub fn insert_order(conn: &mut DbConn, row: &OrderRow) -> QueryResult<usize> {
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
     for row in rows {
-        n += diesel::insert_into(order_lines::table)
-            .values(row)
-            .execute(conn)?;
+        n += diesel::insert_into(order_lines::table).values(row).execute(conn)?;
     }
     Ok(n)
 }
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
-    diesel::insert_into(order_events::table)
-        .values(row)
-        .execute(conn)
+    diesel::insert_into(order_events::table).values(row).execute(conn)
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .first(conn)
-        .optional()
+    orders::table.find(id).select(OrderRow::as_select()).first(conn).optional()
 }
 
 pub fn lines_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderLineRow>> {
@@ -60,37 +52,25 @@ pub fn set_status(
     reserved_until: Option<Option<NaiveDateTime>>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let target = orders::table
-        .filter(orders::id.eq(id))
-        .filter(orders::status.eq(from));
+    let target = orders::table.filter(orders::id.eq(id)).filter(orders::status.eq(from));
     let n = match reserved_until {
         Some(r) => diesel::update(target)
-            .set((
-                orders::status.eq(to),
-                orders::reserved_until.eq(r),
-                orders::updated_at.eq(now),
-            ))
+            .set((orders::status.eq(to), orders::reserved_until.eq(r), orders::updated_at.eq(now)))
             .execute(conn)?,
-        None => diesel::update(target)
-            .set((orders::status.eq(to), orders::updated_at.eq(now)))
-            .execute(conn)?,
+        None => diesel::update(target).set((orders::status.eq(to), orders::updated_at.eq(now))).execute(conn)?,
     };
     Ok(n == 1)
 }
 
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.
 pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(
-        orders::table
-            .filter(orders::id.eq(id))
-            .filter(orders::stock_released.eq(false)),
-    )
-    .set((
-        orders::stock_released.eq(true),
-        orders::reserved_until.eq(None::<NaiveDateTime>),
-        orders::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::stock_released.eq(false)))
+        .set((
+            orders::stock_released.eq(true),
+            orders::reserved_until.eq(None::<NaiveDateTime>),
+            orders::updated_at.eq(now),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -113,22 +93,14 @@ pub fn return_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> Query
         .execute(conn)
 }
 
-pub fn set_refunded_quantity(
-    conn: &mut DbConn,
-    line_id: &str,
-    quantity_refunded: i32,
-) -> QueryResult<usize> {
+pub fn set_refunded_quantity(conn: &mut DbConn, line_id: &str, quantity_refunded: i32) -> QueryResult<usize> {
     diesel::update(order_lines::table.find(line_id))
         .set(order_lines::quantity_refunded.eq(quantity_refunded))
         .execute(conn)
 }
 
 /// Unpaid orders whose reservation has run out.
-pub fn list_expired_reservations(
-    conn: &mut DbConn,
-    now: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<OrderRow>> {
+pub fn list_expired_reservations(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<OrderRow>> {
     orders::table
         .filter(orders::status.eq_any(["pending_payment", "awaiting_payment_action"]))
         .filter(orders::reserved_until.lt(now))
@@ -160,17 +132,11 @@ pub fn search(
     }
     if let Some(e) = email {
         q = q.filter(
-            orders::email.eq(crate::kernel::pii::Email::parse(e)
-                .map(|e| e.expose().to_owned())
-                .unwrap_or_default()),
+            orders::email.eq(crate::kernel::pii::Email::parse(e).map(|e| e.expose().to_owned()).unwrap_or_default()),
         );
     }
     if let Some((t, id)) = before {
-        q = q.filter(
-            orders::created_at
-                .lt(t)
-                .or(orders::created_at.eq(t).and(orders::id.lt(id))),
-        );
+        q = q.filter(orders::created_at.lt(t).or(orders::created_at.eq(t).and(orders::id.lt(id))));
     }
     q.load(conn)
 }
@@ -184,9 +150,7 @@ pub fn enqueue_outbox(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let exists: bool = diesel::select(diesel::dsl::exists(
-        outbox::table
-            .filter(outbox::kind.eq(kind))
-            .filter(outbox::order_id.eq(order_id)),
+        outbox::table.filter(outbox::kind.eq(kind)).filter(outbox::order_id.eq(order_id)),
     ))
     .get_result(conn)?;
     if exists {
@@ -206,8 +170,5 @@ pub fn enqueue_outbox(
 }
 
 pub fn outbox_for(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<(String, String)>> {
-    outbox::table
-        .filter(outbox::order_id.eq(order_id))
-        .select((outbox::kind, outbox::status))
-        .load(conn)
+    outbox::table.filter(outbox::order_id.eq(order_id)).select((outbox::kind, outbox::status)).load(conn)
 }

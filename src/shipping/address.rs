@@ -26,14 +26,11 @@ pub struct CountryRules {
 }
 
 const US_STATES: &[&str] = &[
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
-    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
-    "WV", "WI", "WY", "PR", "GU", "VI", "AS", "MP",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA",
+    "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR",
+    "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "GU", "VI", "AS", "MP",
 ];
-const CA_PROVINCES: &[&str] = &[
-    "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
-];
+const CA_PROVINCES: &[&str] = &["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"];
 const AU_STATES: &[&str] = &["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"];
 
 pub const RULES: &[CountryRules] = &[
@@ -55,9 +52,7 @@ pub const RULES: &[CountryRules] = &[
         country: "GB",
         region: Need::NotUsed,
         postal_code: Need::Required,
-        postal_patterns: &[
-            "A9 9AA", "A99 9AA", "AA9 9AA", "AA99 9AA", "A9A 9AA", "AA9A 9AA",
-        ],
+        postal_patterns: &["A9 9AA", "A99 9AA", "AA9 9AA", "AA99 9AA", "A9A 9AA", "AA9A 9AA"],
         regions: &[],
     },
     CountryRules {
@@ -129,19 +124,13 @@ pub const DEFAULT_RULES: CountryRules = CountryRules {
 };
 
 pub fn rules_for(country: &str) -> CountryRules {
-    RULES
-        .iter()
-        .copied()
-        .find(|r| r.country == country)
-        .unwrap_or(DEFAULT_RULES)
+    RULES.iter().copied().find(|r| r.country == country).unwrap_or(DEFAULT_RULES)
 }
 
 fn matches_pattern(value: &str, pattern: &str) -> bool {
     if pattern == "*" {
         return (2..=10).contains(&value.len())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
     }
     value.len() == pattern.len()
         && value.chars().zip(pattern.chars()).all(|(v, p)| match p {
@@ -197,8 +186,7 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
         Some(c) if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()) => Some(c),
         Some(_) => {
             errors.push(
-                FieldError::new(f("country"), "invalid_format")
-                    .with_message("must be an ISO 3166-1 alpha-2 code"),
+                FieldError::new(f("country"), "invalid_format").with_message("must be an ISO 3166-1 alpha-2 code"),
             );
             None
         }
@@ -210,10 +198,7 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
     let rules = rules_for(country.as_deref().unwrap_or("*"));
     let required = |present: bool, name: &str, errors: &mut Vec<FieldError>| {
         if !present {
-            errors.push(
-                FieldError::new(f(name), "required")
-                    .with_message("is required for this destination"),
-            );
+            errors.push(FieldError::new(f(name), "required").with_message("is required for this destination"));
         }
     };
     required(input.name.is_some(), "name", &mut errors);
@@ -228,14 +213,10 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
         _ => {}
     }
     if let (Some(region), false) = (&input.region, rules.regions.is_empty())
-        && !rules
-            .regions
-            .contains(&region.expose().to_ascii_uppercase().as_str())
+        && !rules.regions.contains(&region.expose().to_ascii_uppercase().as_str())
     {
-        errors.push(
-            FieldError::new(f("region"), "invalid_choice")
-                .with_message("is not a region code of this country"),
-        );
+        errors
+            .push(FieldError::new(f("region"), "invalid_choice").with_message("is not a region code of this country"));
     }
     match rules.postal_code {
         Need::Required => required(input.postal_code.is_some(), "postal_code", &mut errors),
@@ -247,14 +228,10 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
     }
     if let Some(pc) = &input.postal_code
         && rules.postal_code != Need::NotUsed
-        && !rules
-            .postal_patterns
-            .iter()
-            .any(|p| matches_pattern(pc.expose(), p))
+        && !rules.postal_patterns.iter().any(|p| matches_pattern(pc.expose(), p))
     {
         errors.push(
-            FieldError::new(f("postal_code"), "invalid_format")
-                .with_message("is not a postal code of this country"),
+            FieldError::new(f("postal_code"), "invalid_format").with_message("is not a postal code of this country"),
         );
     }
     if !errors.is_empty() {
@@ -266,9 +243,10 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
             line1: line1.clone(),
             line2: input.line2.clone(),
             city: city.clone(),
-            region: input.region.as_ref().map(|r| {
-                AddressText::parse(&r.expose().to_ascii_uppercase()).unwrap_or_else(|_| r.clone())
-            }),
+            region: input
+                .region
+                .as_ref()
+                .map(|r| AddressText::parse(&r.expose().to_ascii_uppercase()).unwrap_or_else(|_| r.clone())),
             postal_code: input.postal_code.clone(),
             country,
         }),
@@ -293,11 +271,7 @@ mod tests {
     }
 
     fn codes(r: Result<Address, Vec<FieldError>>) -> Vec<(String, String)> {
-        r.err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.field, e.code))
-            .collect()
+        r.err().unwrap_or_default().into_iter().map(|e| (e.field, e.code)).collect()
     }
 
     #[test]
@@ -314,10 +288,7 @@ mod tests {
         );
         assert!(validate(&input("GB", None, Some("SW1A 1AA")), "a").is_ok());
         assert_eq!(
-            codes(validate(
-                &input("GB", Some("London"), Some("SW1A 1AA")),
-                "a"
-            )),
+            codes(validate(&input("GB", Some("London"), Some("SW1A 1AA")), "a")),
             vec![("a.region".into(), "not_collected".into())]
         );
         assert!(validate(&input("DE", None, Some("10115")), "a").is_ok());

@@ -62,28 +62,19 @@ pub struct PolicyError(pub String);
 
 impl ShopPolicy {
     pub fn parse(text: &str) -> Result<ShopPolicy, PolicyError> {
-        let policy: ShopPolicy =
-            toml::from_str(text).map_err(|e| PolicyError(e.message().to_owned()))?;
+        let policy: ShopPolicy = toml::from_str(text).map_err(|e| PolicyError(e.message().to_owned()))?;
         if policy.shipping_methods.is_empty() {
             return Err(PolicyError("at least one shipping method is needed".into()));
         }
         for m in &policy.shipping_methods {
             let ok = !m.code.is_empty()
                 && m.code.len() <= 40
-                && m.code
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                && m.code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
-                return Err(PolicyError(format!(
-                    "shipping method code `{}` must be short and plain",
-                    m.code
-                )));
+                return Err(PolicyError(format!("shipping method code `{}` must be short and plain", m.code)));
             }
             if let Rate::WeightBands { bands } = &m.rate
-                && (bands.is_empty()
-                    || bands
-                        .windows(2)
-                        .any(|w| w[0].up_to_grams >= w[1].up_to_grams))
+                && (bands.is_empty() || bands.windows(2).any(|w| w[0].up_to_grams >= w[1].up_to_grams))
             {
                 return Err(PolicyError(format!(
                     "shipping method `{}`: bands must be non-empty and ascending",
@@ -91,14 +82,8 @@ impl ShopPolicy {
                 )));
             }
         }
-        if policy
-            .tax_rates
-            .iter()
-            .any(|t| !(0..=10_000).contains(&t.rate_bp))
-        {
-            return Err(PolicyError(
-                "tax rates must be between 0 and 10000 basis points".into(),
-            ));
+        if policy.tax_rates.iter().any(|t| !(0..=10_000).contains(&t.rate_bp)) {
+            return Err(PolicyError("tax rates must be between 0 and 10000 basis points".into()));
         }
         Ok(policy)
     }
@@ -107,8 +92,8 @@ impl ShopPolicy {
         match path {
             None => ShopPolicy::parse(DEMO_POLICY),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| PolicyError(format!("cannot read {}: {e}", p.display())))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| PolicyError(format!("cannot read {}: {e}", p.display())))?;
                 ShopPolicy::parse(&text)
             }
         }
@@ -120,19 +105,14 @@ impl ShopPolicy {
 
     /// Methods that serve a destination.
     pub fn methods_for(&self, country: &str) -> impl Iterator<Item = &ShippingMethod> {
-        self.shipping_methods
-            .iter()
-            .filter(move |m| m.serves(country))
+        self.shipping_methods.iter().filter(move |m| m.serves(country))
     }
 
     /// The tax rate (basis points) for a destination; region-specific entries first, then the
     /// country, then `*`.
     pub fn tax_rate_bp(&self, country: Option<&str>, region: Option<&str>) -> i64 {
         let by = |c: &str, r: Option<&str>| {
-            self.tax_rates
-                .iter()
-                .find(|t| t.country == c && t.region.as_deref() == r)
-                .map(|t| t.rate_bp)
+            self.tax_rates.iter().find(|t| t.country == c && t.region.as_deref() == r).map(|t| t.rate_bp)
         };
         country
             .and_then(|c| region.and_then(|r| by(c, Some(r))).or_else(|| by(c, None)))
@@ -154,10 +134,9 @@ impl ShippingMethod {
         }
         Ok(match &self.rate {
             Rate::Flat { amount } => Some(Money::new(*amount, currency)),
-            Rate::WeightBands { bands } => bands
-                .iter()
-                .find(|b| weight_grams <= b.up_to_grams)
-                .map(|b| Money::new(b.amount, currency)),
+            Rate::WeightBands { bands } => {
+                bands.iter().find(|b| weight_grams <= b.up_to_grams).map(|b| Money::new(b.amount, currency))
+            }
         })
     }
 }
@@ -171,19 +150,10 @@ mod tests {
         let p = ShopPolicy::parse(DEMO_POLICY).unwrap();
         let usd: Currency = "USD".parse().unwrap();
         let std = p.method("standard").unwrap();
-        assert_eq!(
-            std.price(800, Money::new(1000, usd)).unwrap(),
-            Some(Money::new(495, usd))
-        );
-        assert_eq!(
-            std.price(4000, Money::new(1000, usd)).unwrap(),
-            Some(Money::new(895, usd))
-        );
+        assert_eq!(std.price(800, Money::new(1000, usd)).unwrap(), Some(Money::new(495, usd)));
+        assert_eq!(std.price(4000, Money::new(1000, usd)).unwrap(), Some(Money::new(895, usd)));
         assert_eq!(std.price(40_000, Money::new(1000, usd)).unwrap(), None);
-        assert_eq!(
-            std.price(800, Money::new(7500, usd)).unwrap(),
-            Some(Money::zero(usd))
-        );
+        assert_eq!(std.price(800, Money::new(7500, usd)).unwrap(), Some(Money::zero(usd)));
         assert!(p.method("express").unwrap().requires_phone);
         assert_eq!(p.tax_rate_bp(Some("DE"), None), 1900);
         assert_eq!(p.tax_rate_bp(Some("US"), Some("CA")), 725);

@@ -19,9 +19,7 @@ async fn lists_the_seeded_catalog_in_the_envelope() {
             assert!(v["id"].as_str().unwrap().starts_with("var_"));
             assert!(v["price"]["amount"].is_i64(), "minor units are integers");
             assert_eq!(v["price"]["currency"], "USD");
-            assert!(
-                v["sku"].is_string() && v["weight_grams"].is_i64() && v["stock_on_hand"].is_i64()
-            );
+            assert!(v["sku"].is_string() && v["weight_grams"].is_i64() && v["stock_on_hand"].is_i64());
         }
     }
 }
@@ -41,10 +39,7 @@ async fn cursor_pagination_visits_every_product_once() {
         assert_eq!(status, 200);
         pages += 1;
         for p in body["data"].as_array().unwrap() {
-            assert!(
-                seen.insert(p["id"].as_str().unwrap().to_owned()),
-                "no product twice"
-            );
+            assert!(seen.insert(p["id"].as_str().unwrap().to_owned()), "no product twice");
         }
         if body["has_more"] == false {
             assert_eq!(body["next_cursor"], Value::Null);
@@ -65,48 +60,20 @@ async fn product_by_id_and_not_found() {
     assert_eq!(product["id"], id);
     assert_eq!(product["variants"], list["data"][0]["variants"]);
 
-    expect_problem(
-        app.get("/v1/products/prod_0000000000000000000000").await,
-        404,
-        "not_found",
-    )
-    .await;
+    expect_problem(app.get("/v1/products/prod_0000000000000000000000").await, 404, "not_found").await;
     expect_problem(app.get("/v1/products/not-an-id").await, 404, "not_found").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_paging_parameters_are_problems() {
     let app = TestApp::spawn().await;
-    let body = expect_problem(
-        app.get("/v1/products?limit=0").await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    let body = expect_problem(app.get("/v1/products?limit=0").await, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "limit");
     assert_eq!(body["errors"][0]["code"], "out_of_range");
-    let body = expect_problem(
-        app.get("/v1/products?limit=abc").await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    let body = expect_problem(app.get("/v1/products?limit=abc").await, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "limit");
-    assert!(
-        !body.to_string().contains("abc"),
-        "the submitted value is not echoed"
-    );
-    expect_problem(
-        app.get("/v1/products?cursor=zzz").await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    let body = expect_problem(
-        app.get("/v1/products?limit=5&sort=price").await,
-        422,
-        "unknown_field",
-    )
-    .await;
+    assert!(!body.to_string().contains("abc"), "the submitted value is not echoed");
+    expect_problem(app.get("/v1/products?cursor=zzz").await, 422, "validation_failed").await;
+    let body = expect_problem(app.get("/v1/products?limit=5&sort=price").await, 422, "unknown_field").await;
     assert_eq!(body["errors"][0]["field"], "sort");
 }

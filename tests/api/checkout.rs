@@ -9,12 +9,7 @@ fn fields(body: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap().to_owned(),
-                        e["code"].as_str().unwrap().to_owned(),
-                    )
-                })
+                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
                 .collect()
         })
         .unwrap_or_default()
@@ -37,24 +32,11 @@ async fn cart_totals_come_from_the_catalog_and_the_policy() {
 
     // Changing and removing lines recomputes everything.
     let mug = app.variant("MUG-SAND").await;
-    let (s, body) = app
-        .cart_call(
-            &cart,
-            reqwest::Method::PUT,
-            &format!("/lines/{mug}"),
-            Some(json!({"quantity": 3})),
-        )
-        .await;
+    let (s, body) =
+        app.cart_call(&cart, reqwest::Method::PUT, &format!("/lines/{mug}"), Some(json!({"quantity": 3}))).await;
     assert_eq!(s, 200);
     assert_eq!(body["totals"]["subtotal"]["amount"], 5000 + 3 * 1400);
-    let (s, body) = app
-        .cart_call(
-            &cart,
-            reqwest::Method::DELETE,
-            &format!("/lines/{mug}"),
-            None,
-        )
-        .await;
+    let (s, body) = app.cart_call(&cart, reqwest::Method::DELETE, &format!("/lines/{mug}"), None).await;
     assert_eq!(s, 200);
     assert_eq!(body["totals"]["subtotal"]["amount"], 5000);
     // Free shipping over 75.00.
@@ -104,10 +86,7 @@ async fn stock_and_quantity_are_checked_on_every_change() {
     let cart = app.new_cart().await;
     assert_eq!(app.add(&cart, "WALLET-BRN", 2).await.0, 200);
     let (s, body) = app.add(&cart, "WALLET-BRN", 2).await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("insufficient_stock"))
-    );
+    assert_eq!((s, body["code"].as_str()), (409, Some("insufficient_stock")));
     assert_eq!(body["extra"]["available"], 3);
     let (s, _) = app.add(&cart, "WALLET-BRN", 0).await;
     assert_eq!(s, 422);
@@ -119,10 +98,7 @@ async fn stock_and_quantity_are_checked_on_every_change() {
             Some(json!({"variant_id": "var_0000000000000000000000", "quantity": 1})),
         )
         .await;
-    assert_eq!(
-        (s, fields(&body)),
-        (422, vec![("variant_id".into(), "not_found".into())])
-    );
+    assert_eq!((s, fields(&body)), (422, vec![("variant_id".into(), "not_found".into())]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,12 +108,8 @@ async fn address_fields_follow_the_destination() {
     app.add(&cart, "TEE-BLK-M", 1).await;
     let with = |addr: Value| json!({"email": "a@example.com", "shipping_address": addr, "shipping_method": "standard"});
     // US: region and ZIP required.
-    let (s, body) = app
-        .details(
-            &cart,
-            with(json!({"name": "A B", "line1": "1 Main", "city": "Austin", "country": "US"})),
-        )
-        .await;
+    let (s, body) =
+        app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "Austin", "country": "US"}))).await;
     assert_eq!(s, 422);
     assert_eq!(
         fields(&body),
@@ -149,55 +121,42 @@ async fn address_fields_follow_the_destination() {
     let (s, _) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "Austin", "region": "TX", "postal_code": "78701", "country": "US"}))).await;
     assert_eq!(s, 200);
     // GB, DE, FR, NL: no region; sending one is refused.
-    for (country, postal) in [
-        ("GB", "SW1A 1AA"),
-        ("DE", "10115"),
-        ("FR", "75008"),
-        ("NL", "1012 AB"),
-    ] {
+    for (country, postal) in [("GB", "SW1A 1AA"), ("DE", "10115"), ("FR", "75008"), ("NL", "1012 AB")] {
         let (s, body) = app
             .details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "X", "region": "Somewhere", "postal_code": postal, "country": country})))
             .await;
         assert_eq!(
             (s, fields(&body)),
-            (
-                422,
-                vec![("shipping_address.region".into(), "not_collected".into())]
-            ),
+            (422, vec![("shipping_address.region".into(), "not_collected".into())]),
             "{country}"
         );
-        let (s, _) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": postal, "country": country}))).await;
+        let (s, _) = app
+            .details(
+                &cart,
+                with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": postal, "country": country})),
+            )
+            .await;
         assert_eq!(s, 200, "{country}");
     }
     // CA, JP, AU: region required; postal codes have their own shapes.
-    for (country, region, postal) in [
-        ("CA", "ON", "K1A 0B1"),
-        ("JP", "Tokyo", "100-0001"),
-        ("AU", "NSW", "2000"),
-    ] {
-        let (s, body) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": postal, "country": country}))).await;
-        assert_eq!(
-            (s, fields(&body)),
-            (
-                422,
-                vec![("shipping_address.region".into(), "required".into())]
-            ),
-            "{country}"
-        );
+    for (country, region, postal) in [("CA", "ON", "K1A 0B1"), ("JP", "Tokyo", "100-0001"), ("AU", "NSW", "2000")] {
+        let (s, body) = app
+            .details(
+                &cart,
+                with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": postal, "country": country})),
+            )
+            .await;
+        assert_eq!((s, fields(&body)), (422, vec![("shipping_address.region".into(), "required".into())]), "{country}");
         let (s, body) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "X", "region": region, "postal_code": postal, "country": country}))).await;
         assert_eq!(s, 200, "{country} {body}");
     }
-    let (s, body) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": "ABCDE", "country": "DE"}))).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (
-            422,
-            vec![(
-                "shipping_address.postal_code".into(),
-                "invalid_format".into()
-            )]
+    let (s, body) = app
+        .details(
+            &cart,
+            with(json!({"name": "A B", "line1": "1 Main", "city": "X", "postal_code": "ABCDE", "country": "DE"})),
         )
-    );
+        .await;
+    assert_eq!((s, fields(&body)), (422, vec![("shipping_address.postal_code".into(), "invalid_format".into())]));
     // A sensible default elsewhere (Sweden).
     let (s, _) = app.details(&cart, with(json!({"name": "A B", "line1": "1 Main", "city": "Stockholm", "postal_code": "114 55", "country": "SE"}))).await;
     assert_eq!(s, 200);
@@ -206,28 +165,17 @@ async fn address_fields_follow_the_destination() {
         let mut d = german_details();
         d[extra] = json!("x");
         let (s, body) = app.details(&cart, d).await;
-        assert_eq!(
-            (s, body["code"].as_str()),
-            (422, Some("unknown_field")),
-            "{extra}"
-        );
+        assert_eq!((s, body["code"].as_str()), (422, Some("unknown_field")), "{extra}");
         let mut d = german_details();
         d["shipping_address"][extra] = json!("x");
         let (s, body) = app.details(&cart, d).await;
-        assert_eq!(
-            (s, body["code"].as_str()),
-            (422, Some("unknown_field")),
-            "address.{extra}"
-        );
+        assert_eq!((s, body["code"].as_str()), (422, Some("unknown_field")), "address.{extra}");
     }
     // The e-mail is required for the receipt.
     let mut d = german_details();
     d.as_object_mut().unwrap().remove("email");
     let (s, body) = app.details(&cart, d).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (422, vec![("email".into(), "required".into())])
-    );
+    assert_eq!((s, fields(&body)), (422, vec![("email".into(), "required".into())]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,46 +186,22 @@ async fn phone_only_when_the_carrier_needs_it() {
     let mut d = german_details();
     d["phone"] = json!("+49 30 1234567");
     let (s, body) = app.details(&cart, d.clone()).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (422, vec![("phone".into(), "not_collected".into())])
-    );
+    assert_eq!((s, fields(&body)), (422, vec![("phone".into(), "not_collected".into())]));
     d["shipping_method"] = json!("express");
     let (s, body) = app.details(&cart, d.clone()).await;
     assert_eq!(s, 200);
     assert_eq!(body["details"]["phone"], "+49301234567");
     d.as_object_mut().unwrap().remove("phone");
     let (s, body) = app.details(&cart, d).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (422, vec![("phone".into(), "required".into())])
-    );
+    assert_eq!((s, fields(&body)), (422, vec![("phone".into(), "required".into())]));
     // A method that does not serve the destination.
     let mut d = german_details();
     d["shipping_method"] = json!("economy-domestic");
     let (s, body) = app.details(&cart, d).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (
-            422,
-            vec![("shipping_method".into(), "not_available".into())]
-        )
-    );
-    let (s, methods) = app
-        .cart_call(
-            &cart,
-            reqwest::Method::GET,
-            "/shipping-methods?country=DE",
-            None,
-        )
-        .await;
+    assert_eq!((s, fields(&body)), (422, vec![("shipping_method".into(), "not_available".into())]));
+    let (s, methods) = app.cart_call(&cart, reqwest::Method::GET, "/shipping-methods?country=DE", None).await;
     assert_eq!(s, 200);
-    let codes: Vec<&str> = methods
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = methods.as_array().unwrap().iter().map(|m| m["code"].as_str().unwrap()).collect();
     assert_eq!(codes, vec!["standard", "express"]);
 }
 
@@ -289,13 +213,7 @@ async fn a_gift_needs_the_recipients_consent() {
     let mut d = german_details();
     d["ship_to_someone_else"] = json!(true);
     let (s, body) = app.details(&cart, d.clone()).await;
-    assert_eq!(
-        (s, fields(&body)),
-        (
-            422,
-            vec![("recipient_consent_confirmed".into(), "required".into())]
-        )
-    );
+    assert_eq!((s, fields(&body)), (422, vec![("recipient_consent_confirmed".into(), "required".into())]));
     d["recipient_consent_confirmed"] = json!(false);
     assert_eq!(app.details(&cart, d.clone()).await.0, 422);
     d["recipient_consent_confirmed"] = json!(true);
@@ -308,10 +226,7 @@ async fn a_gift_needs_the_recipients_consent() {
     assert_eq!(placed["order"]["ship_to_someone_else"], true);
     assert_eq!(placed["order"]["shipping_address"]["name"], "Ada Lovelace");
     // The consent is recorded with the order.
-    let order =
-        leancart::orders::service::find(&app.state, placed["order"]["id"].as_str().unwrap())
-            .await
-            .unwrap();
+    let order = leancart::orders::service::find(&app.state, placed["order"]["id"].as_str().unwrap()).await.unwrap();
     assert!(order.is_gift && order.recipient_consent_at.is_some());
 }
 
@@ -324,14 +239,9 @@ async fn digital_goods_collect_only_an_email() {
     assert_eq!(s, 422);
     assert_eq!(
         fields(&body),
-        vec![
-            ("shipping_address".into(), "not_collected".into()),
-            ("shipping_method".into(), "not_collected".into())
-        ]
+        vec![("shipping_address".into(), "not_collected".into()), ("shipping_method".into(), "not_collected".into())]
     );
-    let (s, body) = app
-        .details(&cart, json!({"email": "buyer@example.com"}))
-        .await;
+    let (s, body) = app.details(&cart, json!({"email": "buyer@example.com"})).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["requires_shipping"], false);
     assert_eq!(body["missing"], json!([]));
@@ -348,28 +258,12 @@ async fn a_cart_is_reachable_only_with_its_token() {
     let app = TestApp::spawn().await;
     let cart = app.ready_cart().await;
     let other = app.new_cart().await;
-    let res = app
-        .client
-        .get(app.url(&format!("/v1/carts/{}", cart.id)))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url(&format!("/v1/carts/{}", cart.id))).send().await.unwrap();
     expect_problem(res, 401, "unauthorized").await;
-    let res = app
-        .client
-        .get(app.url(&format!("/v1/carts/{}", cart.id)))
-        .bearer_auth(&other.token)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.get(app.url(&format!("/v1/carts/{}", cart.id))).bearer_auth(&other.token).send().await.unwrap();
     expect_problem(res, 404, "not_found").await;
-    let res = app
-        .client
-        .get(app.url(&format!("/v1/carts/{}", cart.id)))
-        .bearer_auth(&cart.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url(&format!("/v1/carts/{}", cart.id))).bearer_auth(&cart.token).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -379,31 +273,18 @@ async fn the_card_guard_holds_on_every_checkout_field() {
     let cart = app.new_cart().await;
     app.add(&cart, "TEE-BLK-M", 1).await;
     let card = "4242 4242 4242 4242";
-    for (path, field) in [
-        ("name", card),
-        ("line1", card),
-        ("line2", "4000-0000-0000-0002"),
-        ("city", "5555555555554444"),
-    ] {
+    for (path, field) in
+        [("name", card), ("line1", card), ("line2", "4000-0000-0000-0002"), ("city", "5555555555554444")]
+    {
         let mut d = german_details();
         d["shipping_address"][path] = json!(field);
         let (s, body) = app.details(&cart, d).await;
-        assert_eq!(
-            (s, body["code"].as_str()),
-            (422, Some("card_data_not_accepted")),
-            "{path}"
-        );
-        assert!(
-            !body.to_string().contains(&field.replace([' ', '-'], ""))
-                && !body.to_string().contains(field)
-        );
+        assert_eq!((s, body["code"].as_str()), (422, Some("card_data_not_accepted")), "{path}");
+        assert!(!body.to_string().contains(&field.replace([' ', '-'], "")) && !body.to_string().contains(field));
     }
     let mut d = german_details();
     d["email"] = json!("4242424242424242@example.com");
-    assert_eq!(
-        app.details(&cart, d).await.1["code"],
-        "card_data_not_accepted"
-    );
+    assert_eq!(app.details(&cart, d).await.1["code"], "card_data_not_accepted");
     app.details(&cart, german_details()).await;
     let res = app.place(&cart, "card-guard", "4242424242424242").await;
     expect_problem(res, 422, "card_data_not_accepted").await;

@@ -4,8 +4,7 @@ use std::process::{Command, Output};
 
 fn leancart(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leancart"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -32,22 +31,14 @@ fn bad_configuration_exits_2_naming_the_variable_not_the_value() {
         assert_eq!(out.status.code(), Some(2), "{var}");
         let err = stderr(&out);
         assert!(err.contains(var), "{var} named in: {err}");
-        assert!(
-            !err.contains("hunter2"),
-            "{var}: the value must not be echoed: {err}"
-        );
+        assert!(!err.contains("hunter2"), "{var}: the value must not be echoed: {err}");
     }
 }
 
 #[test]
 fn bad_usage_exits_2_and_help_is_everywhere() {
     assert_eq!(leancart(&["frobnicate"], &[]).status.code(), Some(2));
-    assert_eq!(
-        leancart(&["serve", "--tls-cert", "x.pem"], &[])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(leancart(&["serve", "--tls-cert", "x.pem"], &[]).status.code(), Some(2));
     for sub in [
         &["--help"][..],
         &["serve", "--help"],
@@ -57,10 +48,7 @@ fn bad_usage_exits_2_and_help_is_everywhere() {
     ] {
         let out = leancart(sub, &[]);
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Usage"),
-            "{sub:?}"
-        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub:?}");
     }
 }
 
@@ -76,14 +64,7 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = leancart(&["seed"], &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("seeded 12 product(s)"));
-    let again = leancart(
-        &[
-            "seed",
-            "--fixtures",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo"),
-        ],
-        &env,
-    );
+    let again = leancart(&["seed", "--fixtures", concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo")], &env);
     assert_eq!(again.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("seeded 0 product(s) and 0 variant(s)"),
@@ -92,28 +73,17 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     let out = leancart(&["check-config"], &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 migration(s) pending"));
     // A store currency that does not match the fixtures is a configuration problem.
-    let out = leancart(
-        &["seed"],
-        &[
-            ("DATABASE_URL", url.as_str()),
-            ("LEANCART_STORE_CURRENCY", "EUR"),
-        ],
-    );
+    let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn unreachable_database_is_a_runtime_failure_with_the_real_cause() {
-    let out = leancart(
-        &["check-config"],
-        &[("DATABASE_URL", "postgres://nobody:hunter2@127.0.0.1:1/shop")],
-    );
+    let out = leancart(&["check-config"], &[("DATABASE_URL", "postgres://nobody:hunter2@127.0.0.1:1/shop")]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("Connection refused")
-            || err.contains("connection refused")
-            || err.contains("failed"),
+        err.contains("Connection refused") || err.contains("connection refused") || err.contains("failed"),
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");

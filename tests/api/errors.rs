@@ -12,12 +12,7 @@ use validator::Validate;
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 struct Signup {
-    #[validate(length(
-        min = 2,
-        max = 20,
-        code = "length",
-        message = "must be 2 to 20 characters"
-    ))]
+    #[validate(length(min = 2, max = 20, code = "length", message = "must be 2 to 20 characters"))]
     nickname: String,
     #[allow(dead_code)]
     email: leancart::kernel::pii::Email,
@@ -35,15 +30,12 @@ struct Address {
 
 async fn serve_extractor() -> String {
     leancart::http::tls::install_crypto_provider();
-    let app = Router::new()
-        .route(
-            "/signup",
-            post(|ApiJson(s): ApiJson<Signup>| async move { s.nickname }),
-        )
-        .layer(axum::middleware::from_fn_with_state(
+    let app = Router::new().route("/signup", post(|ApiJson(s): ApiJson<Signup>| async move { s.nickname })).layer(
+        axum::middleware::from_fn_with_state(
             leancart::http::middleware::BodyPolicy { limit: 1024 },
             leancart::http::middleware::buffer_body,
-        ));
+        ),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -94,58 +86,28 @@ async fn json_bodies_are_strict_and_never_echoed() {
     assert_eq!(body["errors"][0]["field"], "email");
     assert_eq!(body["errors"][0]["code"], "invalid_format", "{body}");
     assert!(!body.to_string().contains("secret-not-an-email"));
-    let res = c
-        .post(format!("{base}/signup"))
-        .json(&json!({"nickname": "j", "email": "a@b.co"}))
-        .send()
-        .await
-        .unwrap();
+    let res = c.post(format!("{base}/signup")).json(&json!({"nickname": "j", "email": "a@b.co"})).send().await.unwrap();
     let body = expect_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "nickname");
     assert_eq!(body["errors"][0]["code"], "length");
-    let res = c
-        .post(format!("{base}/signup"))
-        .json(&json!({"email": "a@b.co"}))
-        .send()
-        .await
-        .unwrap();
+    let res = c.post(format!("{base}/signup")).json(&json!({"email": "a@b.co"})).send().await.unwrap();
     let body = expect_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "nickname");
     assert_eq!(body["errors"][0]["code"], "required");
-    let res = c
-        .post(format!("{base}/signup"))
-        .json(&json!({"nickname": 12345678, "email": "a@b.co"}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        c.post(format!("{base}/signup")).json(&json!({"nickname": 12345678, "email": "a@b.co"})).send().await.unwrap();
     let body = expect_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["code"], "invalid_type");
     assert!(!body.to_string().contains("12345678"));
 
     // Not JSON, wrong media type, too large.
-    let res = c
-        .post(format!("{base}/signup"))
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+    let res =
+        c.post(format!("{base}/signup")).header("content-type", "application/json").body("{nope").send().await.unwrap();
     expect_problem(res, 400, "malformed_body").await;
-    let res = c
-        .post(format!("{base}/signup"))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let res = c.post(format!("{base}/signup")).header("content-type", "text/plain").body("{}").send().await.unwrap();
     expect_problem(res, 415, "unsupported_media_type").await;
     let big = json!({"nickname": "x".repeat(4096), "email": "a@b.co"});
-    let res = c
-        .post(format!("{base}/signup"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
+    let res = c.post(format!("{base}/signup")).json(&big).send().await.unwrap();
     expect_problem(res, 413, "payload_too_large").await;
 }
 
@@ -153,23 +115,13 @@ async fn json_bodies_are_strict_and_never_echoed() {
 async fn unknown_routes_and_methods_are_problems() {
     let app = TestApp::spawn().await;
     expect_problem(app.get("/v1/nothing-here").await, 404, "not_found").await;
-    let res = app
-        .client
-        .delete(app.url("/v1/products"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.delete(app.url("/v1/products")).send().await.unwrap();
     expect_problem(res, 405, "method_not_allowed").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_bodies_are_refused_by_the_app() {
-    let app = TestApp::builder()
-        .set("LEANCART_BODY_LIMIT_BYTES", "1024")
-        .start()
-        .await;
-    let res = app
-        .post_raw("/v1/products", "application/json", "x".repeat(5000))
-        .await;
+    let app = TestApp::builder().set("LEANCART_BODY_LIMIT_BYTES", "1024").start().await;
+    let res = app.post_raw("/v1/products", "application/json", "x".repeat(5000)).await;
     expect_problem(res, 413, "payload_too_large").await;
 }

@@ -4,10 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 fn versions(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 fn objects(sql: &str) -> BTreeSet<String> {
@@ -16,9 +13,7 @@ fn objects(sql: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for w in words.windows(4) {
         match w {
-            ["create", "table", name, ..]
-            | ["create", "index", name, ..]
-            | ["create", "unique", "index", name] => {
+            ["create", "table", name, ..] | ["create", "index", name, ..] | ["create", "unique", "index", name] => {
                 out.insert(name.trim_matches(|c| c == '(' || c == '"').to_owned());
             }
             _ => {}
@@ -37,11 +32,7 @@ fn sqlite_and_postgres_migrations_are_in_step() {
         for file in ["up.sql", "down.sql"] {
             let a = std::fs::read_to_string(root.join("sqlite").join(v).join(file)).unwrap();
             let b = std::fs::read_to_string(root.join("postgres").join(v).join(file)).unwrap();
-            assert_eq!(
-                objects(&a),
-                objects(&b),
-                "{v}/{file} creates the same tables and indexes"
-            );
+            assert_eq!(objects(&a), objects(&b), "{v}/{file} creates the same tables and indexes");
         }
     }
 }

@@ -27,42 +27,26 @@ async fn openapi_document_is_valid_and_complete() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(doc["info"]["title"], "leancart");
     let paths = doc["paths"].as_object().unwrap();
-    for (path, method) in [
-        ("/v1/products", "get"),
-        ("/v1/products/{id}", "get"),
-        ("/healthz", "get"),
-        ("/readyz", "get"),
-    ] {
+    for (path, method) in
+        [("/v1/products", "get"), ("/v1/products/{id}", "get"), ("/healthz", "get"), ("/readyz", "get")]
+    {
         let op = &paths[path][method];
         assert!(op.is_object(), "{method} {path} is documented");
-        assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{path} has responses"
-        );
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{path} has responses");
     }
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());
     for r in all {
-        let name = r
-            .strip_prefix("#/components/schemas/")
-            .expect("local schema ref");
-        assert!(
-            doc["components"]["schemas"][name].is_object(),
-            "schema {name} is defined"
-        );
+        let name = r.strip_prefix("#/components/schemas/").expect("local schema ref");
+        assert!(doc["components"]["schemas"][name].is_object(), "schema {name} is defined");
     }
     // Every documented operation is really served (no stale entries).
     for (path, item) in paths {
         let concrete = path.replace("{id}", "prod_0000000000000000000000");
         for method in item.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let res = app
-                .client
-                .request(m, app.url(&concrete))
-                .send()
-                .await
-                .unwrap();
+            let res = app.client.request(m, app.url(&concrete)).send().await.unwrap();
             assert_ne!(res.status().as_u16(), 405, "{method} {path}");
             if res.status() == 404 {
                 let body: Value = res.json().await.unwrap();

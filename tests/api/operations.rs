@@ -22,23 +22,11 @@ async fn request_ids_are_minted_or_echoed() {
     let minted = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(minted.starts_with("req_") && minted.len() == 26, "{minted}");
 
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "abc-123.def")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123.def").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123.def");
 
     // A malformed incoming id is replaced, not echoed.
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "<script>x</script>")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "<script>x</script>").send().await.unwrap();
     let id = res.headers()["x-request-id"].to_str().unwrap();
     assert!(id.starts_with("req_"));
 }

@@ -63,29 +63,13 @@ async fn happy_path_pays_reserves_and_queues_the_receipt() {
     assert_eq!(mine["phone"], Value::Null);
     // The receipt waits in the outbox as a reference, not a copy of personal data.
     let oid = id.to_owned();
-    let outbox = app
-        .state
-        .db
-        .run(move |c| Ok(leancart::orders::store::outbox_for(c, &oid)?))
-        .await
-        .unwrap();
-    assert_eq!(
-        outbox,
-        vec![("order_confirmation".to_owned(), "pending".to_owned())]
-    );
+    let outbox = app.state.db.run(move |c| Ok(leancart::orders::store::outbox_for(c, &oid)?)).await.unwrap();
+    assert_eq!(outbox, vec![("order_confirmation".to_owned(), "pending".to_owned())]);
     // The exact amount was charged once.
-    assert_eq!(
-        app.sandbox()
-            .inspect(|e| e.charges.values().map(|c| c.amount_captured).sum::<i64>()),
-        8205
-    );
+    assert_eq!(app.sandbox().inspect(|e| e.charges.values().map(|c| c.amount_captured).sum::<i64>()), 8205);
     // No personal data in the log.
     let log = logs::all();
-    assert!(
-        !log.contains("ada.lovelace@example.org")
-            && !log.contains("Analytical Row")
-            && !log.contains(token)
-    );
+    assert!(!log.contains("ada.lovelace@example.org") && !log.contains("Analytical Row") && !log.contains(token));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,10 +79,7 @@ async fn every_decline_fails_the_order_releases_stock_and_reopens_the_cart() {
     let before = app.stock("TEE-BLK-M").await;
     for (i, (pm, code)) in [
         ("pm_card_chargeDeclined", "card_declined"),
-        (
-            "pm_card_chargeDeclinedInsufficientFunds",
-            "insufficient_funds",
-        ),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
         (expired.as_str(), "expired_card"),
     ]
     .into_iter()
@@ -110,15 +91,9 @@ async fn every_decline_fails_the_order_releases_stock_and_reopens_the_cart() {
         let order_id = problem["extra"]["order"]["id"].as_str().unwrap().to_owned();
         assert_eq!(problem["extra"]["order"]["status"], "payment_failed");
         assert_eq!(app.order_status(&order_id).await, "payment_failed");
-        assert_eq!(
-            app.stock("TEE-BLK-M").await,
-            before,
-            "stock released after {code}"
-        );
+        assert_eq!(app.stock("TEE-BLK-M").await, before, "stock released after {code}");
         // The shopper can try again with another card and a new key.
-        let res = app
-            .place(&cart, &format!("decline-{i}-retry"), "pm_card_visa")
-            .await;
+        let res = app.place(&cart, &format!("decline-{i}-retry"), "pm_card_visa").await;
         assert_eq!(res.status(), 201);
         let placed: Value = res.json().await.unwrap();
         assert_eq!(placed["order"]["status"], "paid");
@@ -132,42 +107,19 @@ async fn three_d_secure_then_paid_or_failed() {
     let before = app.stock("MUG-SAND").await;
     for (complete, expected) in [(true, "paid"), (false, "payment_failed")] {
         let cart = app.ready_cart().await;
-        let res = app
-            .place(
-                &cart,
-                &format!("3ds-{complete}"),
-                "pm_card_authenticationRequired",
-            )
-            .await;
+        let res = app.place(&cart, &format!("3ds-{complete}"), "pm_card_authenticationRequired").await;
         assert_eq!(res.status(), 201);
         let placed: Value = res.json().await.unwrap();
         assert_eq!(placed["order"]["status"], "awaiting_payment_action");
         let url = placed["next_action"]["url"].as_str().unwrap();
-        assert!(
-            placed["next_action"]["client_secret"]
-                .as_str()
-                .unwrap()
-                .contains("_secret_")
-        );
+        assert!(placed["next_action"]["client_secret"].as_str().unwrap().contains("_secret_"));
         let action = if complete { "complete" } else { "fail" };
-        let res = app
-            .client
-            .post(url.replace('?', &format!("/{action}?")))
-            .send()
-            .await
-            .unwrap();
+        let res = app.client.post(url.replace('?', &format!("/{action}?"))).send().await.unwrap();
         assert_eq!(res.status(), 200);
         let id = placed["order"]["id"].as_str().unwrap().to_owned();
-        eventually("the webhook settles the order", || async {
-            app.order_status(&id).await == expected
-        })
-        .await;
+        eventually("the webhook settles the order", || async { app.order_status(&id).await == expected }).await;
     }
-    assert_eq!(
-        app.stock("MUG-SAND").await,
-        before - 1,
-        "only the paid order keeps its stock"
-    );
+    assert_eq!(app.stock("MUG-SAND").await, before - 1, "only the paid order keeps its stock");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -183,10 +135,7 @@ async fn idempotency_replay_conflict_in_flight_and_missing_key() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["order"]["id"], first["order"]["id"]);
-    assert_eq!(
-        again["access_token"], first["access_token"],
-        "the replay returns the same access"
-    );
+    assert_eq!(again["access_token"], first["access_token"], "the replay returns the same access");
     assert_eq!(app.sandbox_count("intents"), 1, "no second charge");
     // Same key, different body.
     let res = app.place(&cart, "same-key", "pm_card_mastercard").await;
@@ -203,11 +152,7 @@ async fn idempotency_replay_conflict_in_flight_and_missing_key() {
     expect_problem(res, 400, "idempotency_key_missing").await;
     // In flight: the processor is slow; a second request with the same key meanwhile gets 409.
     let cart2 = app.ready_cart().await;
-    app.sandbox_post(
-        "/v1/sandbox/faults",
-        &[("delay_next", "1"), ("delay_ms", "1500")],
-    )
-    .await;
+    app.sandbox_post("/v1/sandbox/faults", &[("delay_next", "1"), ("delay_ms", "1500")]).await;
     let slow = {
         let client = app.client.clone();
         let url = app.url("/v1/orders");
@@ -230,13 +175,9 @@ async fn idempotency_replay_conflict_in_flight_and_missing_key() {
     assert_eq!(slow.await.unwrap(), 201);
     // A declined placement replays as the same problem.
     let cart3 = app.ready_cart().await;
-    let a = app
-        .place(&cart3, "declined-key", "pm_card_chargeDeclined")
-        .await;
+    let a = app.place(&cart3, "declined-key", "pm_card_chargeDeclined").await;
     let a = expect_problem(a, 402, "card_declined").await;
-    let b = app
-        .place(&cart3, "declined-key", "pm_card_chargeDeclined")
-        .await;
+    let b = app.place(&cart3, "declined-key", "pm_card_chargeDeclined").await;
     assert_eq!(b.headers()["idempotent-replayed"], "true");
     let b = expect_problem(b, 402, "card_declined").await;
     assert_eq!(a, b);
@@ -244,10 +185,7 @@ async fn idempotency_replay_conflict_in_flight_and_missing_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_buyers_ten_units_exactly_ten_orders() {
-    let app = TestApp::builder()
-        .set("LEANCART_DB_POOL_SIZE", "8")
-        .start()
-        .await;
+    let app = TestApp::builder().set("LEANCART_DB_POOL_SIZE", "8").start().await;
     app.set_stock("LAMP-WHT", 10).await;
     let mut carts = Vec::new();
     for _ in 0..50 {
@@ -291,127 +229,59 @@ async fn fifty_buyers_ten_units_exactly_ten_orders() {
         }
     }
     assert_eq!((paid, refused), (10, 40));
-    assert_eq!(
-        app.stock("LAMP-WHT").await,
-        0,
-        "never negative, never oversold"
-    );
+    assert_eq!(app.stock("LAMP-WHT").await, 0, "never negative, never oversold");
     assert_eq!(app.sandbox_count("charges"), 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unpaid_reservations_are_released_and_nothing_stays_in_limbo() {
-    let app = TestApp::builder()
-        .set("LEANCART_STRIPE_TIMEOUT_SECS", "1")
-        .start()
-        .await;
+    let app = TestApp::builder().set("LEANCART_STRIPE_TIMEOUT_SECS", "1").start().await;
     let before = app.stock("TEE-BLK-M").await;
     // 3-D Secure never completed: after the reservation time the payment is canceled, stock returns.
     let cart = app.ready_cart().await;
-    let placed: Value = app
-        .place(&cart, "abandoned", "pm_card_authenticationRequired")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let placed: Value = app.place(&cart, "abandoned", "pm_card_authenticationRequired").await.json().await.unwrap();
     let abandoned = placed["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
     let later = leancart::kernel::time::now() + chrono::Duration::hours(1);
-    let released = leancart::orders::service::expire_reservations(&app.state, later)
-        .await
-        .unwrap();
+    let released = leancart::orders::service::expire_reservations(&app.state, later).await.unwrap();
     assert_eq!(released, 1);
     assert_eq!(app.order_status(&abandoned).await, "cancelled");
     assert_eq!(app.stock("TEE-BLK-M").await, before);
     // Processor unreachable: the order stays pending_payment with its stock, then the sweep settles it.
     let cart = app.ready_cart().await;
-    app.sandbox_post("/v1/sandbox/faults", &[("fail_next", "3")])
-        .await;
+    app.sandbox_post("/v1/sandbox/faults", &[("fail_next", "3")]).await;
     let res = app.place(&cart, "processor-down", "pm_card_visa").await;
     assert_eq!(res.status(), 201);
     let placed: Value = res.json().await.unwrap();
     assert_eq!(placed["order"]["status"], "pending_payment");
     let pending = placed["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
-    app.state
-        .billing
-        .reconcile(&app.state.db, std::time::Duration::ZERO, 10)
-        .await
-        .unwrap();
+    app.state.billing.reconcile(&app.state.db, std::time::Duration::ZERO, 10).await.unwrap();
     assert_eq!(app.order_status(&pending).await, "paid");
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
     // Declines release at once (covered above); expired reservations of paid orders are untouched.
-    assert_eq!(
-        leancart::orders::service::expire_reservations(&app.state, later)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(leancart::orders::service::expire_reservations(&app.state, later).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_is_invisible_without_its_token() {
     let app = TestApp::spawn().await;
     let cart = app.ready_cart().await;
-    let placed: Value = app
-        .place(&cart, "private", "pm_card_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let placed: Value = app.place(&cart, "private", "pm_card_visa").await.json().await.unwrap();
     let id = placed["order"]["id"].as_str().unwrap();
     let url = app.url(&format!("/v1/orders/{id}"));
-    expect_problem(
-        app.client.get(&url).send().await.unwrap(),
-        401,
-        "unauthorized",
-    )
-    .await;
-    expect_problem(
-        app.client
-            .get(&url)
-            .bearer_auth(&cart.token)
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    expect_problem(
-        app.client
-            .get(&url)
-            .bearer_auth("ot_00")
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    expect_problem(app.client.get(&url).send().await.unwrap(), 401, "unauthorized").await;
+    expect_problem(app.client.get(&url).bearer_auth(&cart.token).send().await.unwrap(), 404, "not_found").await;
+    expect_problem(app.client.get(&url).bearer_auth("ot_00").send().await.unwrap(), 404, "not_found").await;
     let other = app.url("/v1/orders/ord_0000000000000000000000");
     expect_problem(
-        app.client
-            .get(&other)
-            .bearer_auth(placed["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap(),
+        app.client.get(&other).bearer_auth(placed["access_token"].as_str().unwrap()).send().await.unwrap(),
         404,
         "not_found",
     )
     .await;
     // Without the admin token the staff API is closed.
-    expect_problem(
-        app.client
-            .get(app.url("/v1/admin/orders"))
-            .send()
-            .await
-            .unwrap(),
-        403,
-        "forbidden",
-    )
-    .await;
+    expect_problem(app.client.get(app.url("/v1/admin/orders")).send().await.unwrap(), 403, "forbidden").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -420,12 +290,7 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     let before = app.stock("TEE-BLK-M").await;
     // Cancel a paid, unfulfilled order: refunded in full, restocked.
     let cart = app.ready_cart().await;
-    let placed: Value = app
-        .place(&cart, "to-cancel", "pm_card_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let placed: Value = app.place(&cart, "to-cancel", "pm_card_visa").await.json().await.unwrap();
     let id = placed["order"]["id"].as_str().unwrap().to_owned();
     let (s, body) = app
         .admin(
@@ -442,12 +307,7 @@ async fn staff_cancel_refund_and_illegal_transitions() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            (
-                e["to_status"].as_str().unwrap().to_owned(),
-                e["actor"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|e| (e["to_status"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(
         history,
@@ -459,32 +319,15 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     );
     // Illegal: cancelling twice, refunding a cancelled order beyond what was paid.
     let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{id}/cancel"),
-            Some(json!({"reason": "again"})),
-        )
+        .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "again"})))
         .await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("illegal_transition"))
-    );
+    assert_eq!((s, body["code"].as_str()), (409, Some("illegal_transition")));
 
     // Partial refund by line, then the rest by amount.
     let cart = app.ready_cart().await;
-    let placed: Value = app
-        .place(&cart, "to-refund", "pm_card_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let placed: Value = app.place(&cart, "to-refund", "pm_card_visa").await.json().await.unwrap();
     let id = placed["order"]["id"].as_str().unwrap().to_owned();
-    let tee_line = placed["order"]["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["sku"] == "TEE-BLK-M")
-        .unwrap()["id"]
+    let tee_line = placed["order"]["lines"].as_array().unwrap().iter().find(|l| l["sku"] == "TEE-BLK-M").unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -498,41 +341,19 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["order"]["status"], "partially_refunded");
     // 25.00 plus its share of the 13.10 tax over 68.95 of taxable value: 4.75.
-    assert_eq!(
-        body["order"]["payment"]["amount_refunded"]["amount"],
-        2500 + 475
-    );
+    assert_eq!(body["order"]["payment"]["amount_refunded"]["amount"], 2500 + 475);
     let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{id}/refunds"),
-            Some(json!({"amount": 8205 - 2975})),
-        )
+        .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/refunds"), Some(json!({"amount": 8205 - 2975})))
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["order"]["status"], "refunded");
+    let (s, body) =
+        app.admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/refunds"), Some(json!({"amount": 1}))).await;
+    assert_eq!((s, body["code"].as_str()), (409, Some("order_not_refundable")));
     let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{id}/refunds"),
-            Some(json!({"amount": 1})),
-        )
+        .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "late"})))
         .await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("order_not_refundable"))
-    );
-    let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{id}/cancel"),
-            Some(json!({"reason": "late"})),
-        )
-        .await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("illegal_transition"))
-    );
+    assert_eq!((s, body["code"].as_str()), (409, Some("illegal_transition")));
 
     // Refunding an unpaid order is refused.
     let cart = app.ready_cart().await;
@@ -540,62 +361,25 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     let failed = expect_problem(failed, 402, "card_declined").await;
     let fid = failed["extra"]["order"]["id"].as_str().unwrap();
     let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{fid}/refunds"),
-            Some(json!({"amount": 100})),
-        )
+        .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{fid}/refunds"), Some(json!({"amount": 100})))
         .await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("order_not_refundable"))
-    );
-    let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{fid}/cancel"),
-            Some(json!({"reason": "x"})),
-        )
-        .await;
-    assert_eq!(
-        (s, body["code"].as_str()),
-        (409, Some("illegal_transition"))
-    );
+    assert_eq!((s, body["code"].as_str()), (409, Some("order_not_refundable")));
+    let (s, body) =
+        app.admin(reqwest::Method::POST, &format!("/v1/admin/orders/{fid}/cancel"), Some(json!({"reason": "x"}))).await;
+    assert_eq!((s, body["code"].as_str()), (409, Some("illegal_transition")));
 
     // Search by number and e-mail; every staff read is audited.
     let number = placed["order"]["number"].as_str().unwrap();
-    let (s, body) = app
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/admin/orders?number={number}"),
-            None,
-        )
-        .await;
+    let (s, body) = app.admin(reqwest::Method::GET, &format!("/v1/admin/orders?number={number}"), None).await;
     assert_eq!((s, body["data"].as_array().unwrap().len()), (200, 1));
-    let (_, body) = app
-        .admin(
-            reqwest::Method::GET,
-            "/v1/admin/orders?email=ada.lovelace@example.org&limit=2",
-            None,
-        )
-        .await;
+    let (_, body) =
+        app.admin(reqwest::Method::GET, "/v1/admin/orders?email=ada.lovelace@example.org&limit=2", None).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
     assert_eq!(body["has_more"], true);
-    let (_, body) = app
-        .admin(
-            reqwest::Method::GET,
-            "/v1/admin/orders?status=refunded",
-            None,
-        )
-        .await;
+    let (_, body) = app.admin(reqwest::Method::GET, "/v1/admin/orders?status=refunded", None).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     let oid = id.clone();
-    let audited = app
-        .state
-        .db
-        .run(move |c| Ok(leancart::audit::count_for(c, &oid)?))
-        .await
-        .unwrap();
+    let audited = app.state.db.run(move |c| Ok(leancart::audit::count_for(c, &oid)?)).await.unwrap();
     assert!(audited >= 2, "staff reads of the order are recorded");
 }
 
@@ -607,22 +391,11 @@ async fn manual_capture_is_captured_by_staff() {
         .start()
         .await;
     let cart = app.ready_cart().await;
-    let placed: Value = app
-        .place(&cart, "manual", "pm_card_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let placed: Value = app.place(&cart, "manual", "pm_card_visa").await.json().await.unwrap();
     assert_eq!(placed["order"]["status"], "paid");
     assert_eq!(placed["order"]["payment"]["status"], "requires_capture");
     let id = placed["order"]["id"].as_str().unwrap();
-    let (s, body) = app
-        .admin(
-            reqwest::Method::POST,
-            &format!("/v1/admin/orders/{id}/capture"),
-            Some(json!({})),
-        )
-        .await;
+    let (s, body) = app.admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/capture"), Some(json!({}))).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["order"]["payment"]["status"], "succeeded");
 }

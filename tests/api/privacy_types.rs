@@ -14,17 +14,9 @@ fn redacted_types_never_print_their_content() {
     let postal = PostalCode::parse("SW1A 1AA").unwrap();
     let secret = SecretString::new("sk_test_supersecret");
 
-    let printed = format!(
-        "{email} {email:?} {name} {name:?} {phone} {phone:?} {line:?} {postal:?} {secret:?} {secret}"
-    );
-    for needle in [
-        "ada.lovelace",
-        "Lovelace",
-        "7946",
-        "Analytical",
-        "SW1A",
-        "supersecret",
-    ] {
+    let printed =
+        format!("{email} {email:?} {name} {name:?} {phone} {phone:?} {line:?} {postal:?} {secret:?} {secret}");
+    for needle in ["ada.lovelace", "Lovelace", "7946", "Analytical", "SW1A", "supersecret"] {
         assert!(!printed.contains(needle), "{needle} leaked in {printed}");
     }
     assert!(printed.contains("[redacted:email]") && printed.contains("[redacted:name]"));
@@ -36,8 +28,5 @@ fn redacted_types_never_print_their_content() {
 
     let panic = std::panic::catch_unwind(|| panic!("failed for {email:?} / {name}")).unwrap_err();
     let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(
-        msg.contains("[redacted:email]") && !msg.contains("ada.lovelace"),
-        "{msg}"
-    );
+    assert!(msg.contains("[redacted:email]") && !msg.contains("ada.lovelace"), "{msg}");
 }

@@ -19,14 +19,8 @@ async fn serves_https_with_tls12_and_tls13_and_hsts() {
     let ca = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
 
     for (min, max) in [
-        (
-            reqwest::tls::Version::TLS_1_2,
-            reqwest::tls::Version::TLS_1_2,
-        ),
-        (
-            reqwest::tls::Version::TLS_1_3,
-            reqwest::tls::Version::TLS_1_3,
-        ),
+        (reqwest::tls::Version::TLS_1_2, reqwest::tls::Version::TLS_1_2),
+        (reqwest::tls::Version::TLS_1_3, reqwest::tls::Version::TLS_1_3),
     ] {
         let client = reqwest::Client::builder()
             .tls_certs_only([ca.clone()])
@@ -34,21 +28,14 @@ async fn serves_https_with_tls12_and_tls13_and_hsts() {
             .tls_version_max(max)
             .build()
             .unwrap();
-        let res = client
-            .get(app.url("/v1/products?limit=1"))
-            .send()
-            .await
-            .expect("TLS handshake succeeds");
+        let res = client.get(app.url("/v1/products?limit=1")).send().await.expect("TLS handshake succeeds");
         assert_eq!(res.status(), 200);
         let hsts = res.headers()["strict-transport-security"].to_str().unwrap();
         assert!(hsts.starts_with("max-age=31536000"), "{hsts}");
     }
 
     // Plain HTTP to the TLS port gets no HTTP response.
-    let plain = reqwest::Client::new()
-        .get(app.url("/healthz").replace("https://", "http://"))
-        .send()
-        .await;
+    let plain = reqwest::Client::new().get(app.url("/healthz").replace("https://", "http://")).send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
 

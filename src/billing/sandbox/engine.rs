@@ -16,9 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const OBJECTS: &str = include_str!("stripe_objects.json");
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn new_id(prefix: &str) -> String {
@@ -40,29 +38,12 @@ pub enum Behaviour {
 
 fn behaviour_of_number(digits: &str) -> Behaviour {
     match digits {
-        "4000000000000002" => Behaviour::Decline {
-            code: "card_declined",
-            decline_code: "generic_decline",
-        },
-        "4000000000009995" => Behaviour::Decline {
-            code: "card_declined",
-            decline_code: "insufficient_funds",
-        },
-        "4000000000009987" => Behaviour::Decline {
-            code: "card_declined",
-            decline_code: "lost_card",
-        },
-        "4000000000000069" => Behaviour::Decline {
-            code: "expired_card",
-            decline_code: "expired_card",
-        },
-        "4000000000000127" => Behaviour::Decline {
-            code: "incorrect_cvc",
-            decline_code: "incorrect_cvc",
-        },
-        "4000002500003155" | "4000002760003184" | "4000000000003220" => {
-            Behaviour::RequireAuthentication
-        }
+        "4000000000000002" => Behaviour::Decline { code: "card_declined", decline_code: "generic_decline" },
+        "4000000000009995" => Behaviour::Decline { code: "card_declined", decline_code: "insufficient_funds" },
+        "4000000000009987" => Behaviour::Decline { code: "card_declined", decline_code: "lost_card" },
+        "4000000000000069" => Behaviour::Decline { code: "expired_card", decline_code: "expired_card" },
+        "4000000000000127" => Behaviour::Decline { code: "incorrect_cvc", decline_code: "incorrect_cvc" },
+        "4000002500003155" | "4000002760003184" | "4000000000003220" => Behaviour::RequireAuthentication,
         "4000000000000259" => Behaviour::Dispute,
         _ => Behaviour::Succeed,
     }
@@ -85,52 +66,28 @@ fn brand_name(b: card::Brand) -> &'static str {
 const SHORTCUTS: &[(&str, &str, &str, Behaviour)] = &[
     ("pm_card_visa", "visa", "4242", Behaviour::Succeed),
     ("pm_card_visa_debit", "visa", "5556", Behaviour::Succeed),
-    (
-        "pm_card_mastercard",
-        "mastercard",
-        "4444",
-        Behaviour::Succeed,
-    ),
+    ("pm_card_mastercard", "mastercard", "4444", Behaviour::Succeed),
     ("pm_card_amex", "amex", "8431", Behaviour::Succeed),
     (
         "pm_card_chargeDeclined",
         "visa",
         "0002",
-        Behaviour::Decline {
-            code: "card_declined",
-            decline_code: "generic_decline",
-        },
+        Behaviour::Decline { code: "card_declined", decline_code: "generic_decline" },
     ),
     (
         "pm_card_chargeDeclinedInsufficientFunds",
         "visa",
         "9995",
-        Behaviour::Decline {
-            code: "card_declined",
-            decline_code: "insufficient_funds",
-        },
+        Behaviour::Decline { code: "card_declined", decline_code: "insufficient_funds" },
     ),
     (
         "pm_card_chargeDeclinedExpiredCard",
         "visa",
         "0069",
-        Behaviour::Decline {
-            code: "expired_card",
-            decline_code: "expired_card",
-        },
+        Behaviour::Decline { code: "expired_card", decline_code: "expired_card" },
     ),
-    (
-        "pm_card_authenticationRequired",
-        "visa",
-        "3184",
-        Behaviour::RequireAuthentication,
-    ),
-    (
-        "pm_card_threeDSecure2Required",
-        "visa",
-        "3220",
-        Behaviour::RequireAuthentication,
-    ),
+    ("pm_card_authenticationRequired", "visa", "3184", Behaviour::RequireAuthentication),
+    ("pm_card_threeDSecure2Required", "visa", "3220", Behaviour::RequireAuthentication),
     ("pm_card_createDispute", "visa", "0259", Behaviour::Dispute),
 ];
 
@@ -270,10 +227,7 @@ impl StripeError {
     }
 
     pub fn state(message: impl Into<String>) -> Self {
-        StripeError {
-            code: Some("payment_intent_unexpected_state".into()),
-            ..StripeError::invalid(message, None)
-        }
+        StripeError { code: Some("payment_intent_unexpected_state".into()), ..StripeError::invalid(message, None) }
     }
 
     pub fn body(&self) -> Value {
@@ -329,10 +283,7 @@ pub struct FeeModel {
 
 impl Default for FeeModel {
     fn default() -> Self {
-        FeeModel {
-            percent_bp: 290,
-            fixed: 30,
-        }
+        FeeModel { percent_bp: 290, fixed: 30 }
     }
 }
 
@@ -365,10 +316,7 @@ pub type Form = BTreeMap<String, String>;
 fn form_i64(form: &Form, key: &str) -> Result<Option<i64>, StripeError> {
     match form.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| StripeError::invalid(format!("Invalid integer: {key}"), Some(key))),
+        Some(v) => v.parse().map(Some).map_err(|_| StripeError::invalid(format!("Invalid integer: {key}"), Some(key))),
     }
 }
 
@@ -379,25 +327,19 @@ fn form_bool(form: &Form, key: &str) -> bool {
 fn metadata_of(form: &Form) -> BTreeMap<String, String> {
     form.iter()
         .filter_map(|(k, v)| {
-            k.strip_prefix("metadata[")
-                .and_then(|r| r.strip_suffix(']'))
-                .map(|k| (k.to_owned(), v.clone()))
+            k.strip_prefix("metadata[").and_then(|r| r.strip_suffix(']')).map(|k| (k.to_owned(), v.clone()))
         })
         .collect()
 }
 
 /// The `expand[]` values of a request.
 pub fn expansions(form: &Form) -> Vec<String> {
-    form.iter()
-        .filter(|(k, _)| k.starts_with("expand["))
-        .map(|(_, v)| v.clone())
-        .collect()
+    form.iter().filter(|(k, _)| k.starts_with("expand[")).map(|(_, v)| v.clone()).collect()
 }
 
 impl Engine {
     pub fn new(base_url: String, fees: FeeModel) -> Engine {
-        let templates =
-            serde_json::from_str::<BTreeMap<String, Value>>(OBJECTS).unwrap_or_default();
+        let templates = serde_json::from_str::<BTreeMap<String, Value>>(OBJECTS).unwrap_or_default();
         Engine {
             templates,
             base_url,
@@ -417,10 +359,7 @@ impl Engine {
     }
 
     fn template(&self, name: &str) -> Value {
-        self.templates
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| json!({}))
+        self.templates.get(name).cloned().unwrap_or_else(|| json!({}))
     }
 
     fn emit(&mut self, type_: &str, object: Value) {
@@ -440,27 +379,15 @@ impl Engine {
     /// Tokenize a card as Stripe.js does. Keeps brand, last 4, expiry, fingerprint, behaviour.
     pub fn create_payment_method(&mut self, form: &Form) -> Result<Value, StripeError> {
         if form.get("type").map(String::as_str) != Some("card") {
-            return Err(StripeError::invalid(
-                "Only type=card is supported by the sandbox",
-                Some("type"),
-            ));
+            return Err(StripeError::invalid("Only type=card is supported by the sandbox", Some("type")));
         }
         let number: String = form
             .get("card[number]")
-            .ok_or_else(|| {
-                StripeError::invalid(
-                    "Missing required param: card[number].",
-                    Some("card[number]"),
-                )
-            })?
+            .ok_or_else(|| StripeError::invalid("Missing required param: card[number].", Some("card[number]")))?
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
-        let digits: Vec<u8> = number
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .map(|b| b - b'0')
-            .collect();
+        let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
         if digits.len() != number.len() || !card::is_card_number(&digits) {
             return Err(StripeError {
                 status: 402,
@@ -476,28 +403,18 @@ impl Engine {
             return Err(StripeError {
                 status: 402,
                 type_: "card_error",
-                ..StripeError::invalid(
-                    "Your card's expiration month is invalid.",
-                    Some("card[exp_month]"),
-                )
-                .with_code("invalid_expiry_month")
+                ..StripeError::invalid("Your card's expiration month is invalid.", Some("card[exp_month]"))
+                    .with_code("invalid_expiry_month")
             });
         }
-        let year = if exp_year < 100 {
-            2000 + exp_year
-        } else {
-            exp_year
-        };
+        let year = if exp_year < 100 { 2000 + exp_year } else { exp_year };
         let this_year = 1970 + now() / 31_556_952;
         if year < this_year {
             return Err(StripeError {
                 status: 402,
                 type_: "card_error",
-                ..StripeError::invalid(
-                    "Your card's expiration year is invalid.",
-                    Some("card[exp_year]"),
-                )
-                .with_code("invalid_expiry_year")
+                ..StripeError::invalid("Your card's expiration year is invalid.", Some("card[exp_year]"))
+                    .with_code("invalid_expiry_year")
             });
         }
         let fingerprint = hex::encode(&Sha256::digest(number.as_bytes())[..8]);
@@ -580,18 +497,16 @@ impl Engine {
         v["metadata"] = json!(pi.metadata);
         v["description"] = json!(pi.description);
         v["payment_method"] = match &pi.payment_method {
-            Some(pm) if expand.iter().any(|e| e == "payment_method") => self
-                .payment_methods
-                .get(pm)
-                .map_or(json!(pm), |p| self.render_payment_method(p)),
+            Some(pm) if expand.iter().any(|e| e == "payment_method") => {
+                self.payment_methods.get(pm).map_or(json!(pm), |p| self.render_payment_method(p))
+            }
             Some(pm) => json!(pm),
             None => Value::Null,
         };
         v["latest_charge"] = match &pi.latest_charge {
-            Some(ch) if expand.iter().any(|e| e == "latest_charge") => self
-                .charges
-                .get(ch)
-                .map_or(json!(ch), |c| self.render_charge(c)),
+            Some(ch) if expand.iter().any(|e| e == "latest_charge") => {
+                self.charges.get(ch).map_or(json!(ch), |c| self.render_charge(c))
+            }
             Some(ch) => json!(ch),
             None => Value::Null,
         };
@@ -599,9 +514,7 @@ impl Engine {
     }
 
     fn intent_mut(&mut self, id: &str) -> Result<&mut PaymentIntent, StripeError> {
-        self.intents
-            .get_mut(id)
-            .ok_or_else(|| StripeError::missing("payment_intent", id))
+        self.intents.get_mut(id).ok_or_else(|| StripeError::missing("payment_intent", id))
     }
 
     pub fn intent(&self, id: &str, expand: &[String]) -> Result<Value, StripeError> {
@@ -612,38 +525,26 @@ impl Engine {
     }
 
     pub fn create_intent(&mut self, form: &Form) -> Result<Value, StripeError> {
-        let amount = form_i64(form, "amount")?.ok_or_else(|| {
-            StripeError::invalid("Missing required param: amount.", Some("amount"))
-        })?;
+        let amount = form_i64(form, "amount")?
+            .ok_or_else(|| StripeError::invalid("Missing required param: amount.", Some("amount")))?;
         if amount < 50 {
-            return Err(StripeError::invalid(
-                "Amount must be at least 50 minor units",
-                Some("amount"),
-            )
-            .with_code("amount_too_small"));
+            return Err(StripeError::invalid("Amount must be at least 50 minor units", Some("amount"))
+                .with_code("amount_too_small"));
         }
         if amount > 99_999_999 {
-            return Err(StripeError::invalid(
-                "Amount must be no more than 999,999.99",
-                Some("amount"),
-            )
-            .with_code("amount_too_large"));
+            return Err(StripeError::invalid("Amount must be no more than 999,999.99", Some("amount"))
+                .with_code("amount_too_large"));
         }
         let currency = form
             .get("currency")
             .filter(|c| c.len() == 3 && c.chars().all(|ch| ch.is_ascii_lowercase()))
-            .ok_or_else(|| {
-                StripeError::invalid("Missing or invalid param: currency.", Some("currency"))
-            })?
+            .ok_or_else(|| StripeError::invalid("Missing or invalid param: currency.", Some("currency")))?
             .clone();
         let capture_method = match form.get("capture_method").map(String::as_str) {
             None | Some("automatic") | Some("automatic_async") => "automatic",
             Some("manual") => "manual",
             Some(_) => {
-                return Err(StripeError::invalid(
-                    "Invalid capture_method",
-                    Some("capture_method"),
-                ));
+                return Err(StripeError::invalid("Invalid capture_method", Some("capture_method")));
             }
         };
         let payment_method = match form.get("payment_method") {
@@ -656,12 +557,7 @@ impl Engine {
             id: id.clone(),
             amount,
             currency,
-            status: if payment_method.is_some() {
-                "requires_confirmation"
-            } else {
-                "requires_payment_method"
-            }
-            .into(),
+            status: if payment_method.is_some() { "requires_confirmation" } else { "requires_payment_method" }.into(),
             capture_method: capture_method.into(),
             payment_method,
             amount_capturable: 0,
@@ -691,33 +587,19 @@ impl Engine {
         };
         let expand = expansions(form);
         let pi = self.intent_mut(id)?;
-        if !matches!(
-            pi.status.as_str(),
-            "requires_confirmation" | "requires_payment_method" | "requires_action"
-        ) {
-            let msg = format!(
-                "This PaymentIntent's status is {}; it cannot be confirmed.",
-                pi.status
-            );
+        if !matches!(pi.status.as_str(), "requires_confirmation" | "requires_payment_method" | "requires_action") {
+            let msg = format!("This PaymentIntent's status is {}; it cannot be confirmed.", pi.status);
             return Err(StripeError::state(msg));
         }
         if let Some(pm) = new_pm {
             pi.payment_method = Some(pm);
         }
         let pm_id = pi.payment_method.clone().ok_or_else(|| {
-            StripeError::invalid(
-                "You must provide a payment method to confirm.",
-                Some("payment_method"),
-            )
+            StripeError::invalid("You must provide a payment method to confirm.", Some("payment_method"))
         })?;
-        let behaviour = self
-            .payment_methods
-            .get(&pm_id)
-            .map_or(Behaviour::Succeed, |p| p.behaviour);
+        let behaviour = self.payment_methods.get(&pm_id).map_or(Behaviour::Succeed, |p| p.behaviour);
         match behaviour {
-            Behaviour::Succeed | Behaviour::Dispute => {
-                self.authorize(id, &pm_id, behaviour == Behaviour::Dispute)?
-            }
+            Behaviour::Succeed | Behaviour::Dispute => self.authorize(id, &pm_id, behaviour == Behaviour::Dispute)?,
             Behaviour::Decline { code, decline_code } => {
                 return Err(self.decline(id, &pm_id, code, decline_code, &expand));
             }
@@ -783,20 +665,12 @@ impl Engine {
         Ok(())
     }
 
-    fn capture_charge(
-        &mut self,
-        id: &str,
-        charge_id: &str,
-        amount: i64,
-    ) -> Result<(), StripeError> {
-        let currency = self.intent_mut(id)?.currency.clone();
-        let txn = self.add_balance(
-            amount,
-            self.fees.fee(amount),
-            &currency,
-            "charge",
-            charge_id,
-        );
+    fn capture_charge(&mut self, id: &str, charge_id: &str, amount: i64) -> Result<(), StripeError> {
+        let (currency, manual) = {
+            let pi = self.intent_mut(id)?;
+            (pi.currency.clone(), pi.capture_method == "manual")
+        };
+        let txn = self.add_balance(amount, self.fees.fee(amount), &currency, "charge", charge_id);
         if let Some(ch) = self.charges.get_mut(charge_id) {
             ch.captured = true;
             ch.amount_captured = amount;
@@ -806,26 +680,18 @@ impl Engine {
         pi.status = "succeeded".into();
         pi.amount_capturable = 0;
         pi.amount_received = amount;
-        let charge = self
-            .charges
-            .get(charge_id)
-            .map(|c| self.render_charge(c))
-            .unwrap_or(Value::Null);
-        self.emit("charge.succeeded", charge.clone());
-        self.emit("charge.captured", charge);
+        let charge = self.charges.get(charge_id).map(|c| self.render_charge(c)).unwrap_or(Value::Null);
+        if manual {
+            self.emit("charge.captured", charge);
+        } else {
+            self.emit("charge.succeeded", charge);
+        }
         let rendered = self.intent(id, &[])?;
         self.emit("payment_intent.succeeded", rendered);
         Ok(())
     }
 
-    fn decline(
-        &mut self,
-        id: &str,
-        pm_id: &str,
-        code: &str,
-        decline_code: &str,
-        expand: &[String],
-    ) -> StripeError {
+    fn decline(&mut self, id: &str, pm_id: &str, code: &str, decline_code: &str, expand: &[String]) -> StripeError {
         let message = match decline_code {
             "insufficient_funds" => "Your card has insufficient funds.",
             "expired_card" => "Your card has expired.",
@@ -833,10 +699,7 @@ impl Engine {
             "authentication_failed" => "We are unable to authenticate your payment method.",
             _ => "Your card was declined.",
         };
-        let (amount, currency) = self
-            .intents
-            .get(id)
-            .map_or((0, "usd".into()), |p| (p.amount, p.currency.clone()));
+        let (amount, currency) = self.intents.get(id).map_or((0, "usd".into()), |p| (p.amount, p.currency.clone()));
         let charge = Charge {
             id: new_id("ch"),
             amount,
@@ -870,16 +733,9 @@ impl Engine {
             pi.last_payment_error = Some(error);
         }
         let rendered = self.intent(id, expand).unwrap_or(Value::Null);
-        let failed_charge = self
-            .charges
-            .get(&charge_id)
-            .map(|c| self.render_charge(c))
-            .unwrap_or(Value::Null);
+        let failed_charge = self.charges.get(&charge_id).map(|c| self.render_charge(c)).unwrap_or(Value::Null);
         self.emit("charge.failed", failed_charge);
-        self.emit(
-            "payment_intent.payment_failed",
-            self.intent(id, &[]).unwrap_or(Value::Null),
-        );
+        self.emit("payment_intent.payment_failed", self.intent(id, &[]).unwrap_or(Value::Null));
         StripeError {
             status: 402,
             type_: "card_error",
@@ -896,21 +752,13 @@ impl Engine {
     pub fn authenticate(&mut self, id: &str, succeed: bool) -> Result<Value, StripeError> {
         let pi = self.intent_mut(id)?;
         if pi.status != "requires_action" {
-            return Err(StripeError::state(
-                "This PaymentIntent does not require authentication.",
-            ));
+            return Err(StripeError::state("This PaymentIntent does not require authentication."));
         }
         let pm_id = pi.payment_method.clone().unwrap_or_default();
         if succeed {
             self.authorize(id, &pm_id, false)?;
         } else {
-            let _ = self.decline(
-                id,
-                &pm_id,
-                "payment_intent_authentication_failure",
-                "authentication_failed",
-                &[],
-            );
+            let _ = self.decline(id, &pm_id, "payment_intent_authentication_failure", "authentication_failed", &[]);
             if let Some(pi) = self.intents.get_mut(id)
                 && let Some(e) = pi.last_payment_error.as_mut()
             {
@@ -925,10 +773,7 @@ impl Engine {
     pub fn capture_intent(&mut self, id: &str, form: &Form) -> Result<Value, StripeError> {
         let pi = self.intent_mut(id)?;
         if pi.status != "requires_capture" {
-            let msg = format!(
-                "This PaymentIntent could not be captured because it has a status of {}.",
-                pi.status
-            );
+            let msg = format!("This PaymentIntent could not be captured because it has a status of {}.", pi.status);
             return Err(StripeError::state(msg));
         }
         let capturable = pi.amount_capturable;
@@ -948,10 +793,7 @@ impl Engine {
         let reason = form.get("cancellation_reason").cloned();
         let pi = self.intent_mut(id)?;
         if matches!(pi.status.as_str(), "succeeded" | "canceled" | "processing") {
-            let msg = format!(
-                "You cannot cancel this PaymentIntent because it has a status of {}.",
-                pi.status
-            );
+            let msg = format!("You cannot cancel this PaymentIntent because it has a status of {}.", pi.status);
             return Err(StripeError::state(msg));
         }
         pi.status = "canceled".into();
@@ -989,7 +831,8 @@ impl Engine {
         v["source"] = Value::Null;
         v["shipping"] = Value::Null;
         v["transfer_data"] = Value::Null;
-        v["refunds"] = json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{}/refunds", c.id)});
+        v["refunds"] =
+            json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{}/refunds", c.id)});
         if let Some(pm) = self.payment_methods.get(&c.payment_method) {
             let card = &mut v["payment_method_details"]["card"];
             card["brand"] = json!(pm.brand);
@@ -1003,17 +846,13 @@ impl Engine {
         if c.failure.is_some() {
             v["outcome"]["type"] = json!("issuer_declined");
             v["outcome"]["network_status"] = json!("declined_by_network");
-            v["outcome"]["seller_message"] =
-                json!("The bank did not return any further details with this decline.");
+            v["outcome"]["seller_message"] = json!("The bank did not return any further details with this decline.");
         }
         v
     }
 
     pub fn charge(&self, id: &str) -> Result<Value, StripeError> {
-        self.charges
-            .get(id)
-            .map(|c| self.render_charge(c))
-            .ok_or_else(|| StripeError::missing("charge", id))
+        self.charges.get(id).map(|c| self.render_charge(c)).ok_or_else(|| StripeError::missing("charge", id))
     }
 
     pub fn render_refund(&self, r: &Refund) -> Value {
@@ -1034,14 +873,9 @@ impl Engine {
     pub fn create_refund(&mut self, form: &Form) -> Result<Value, StripeError> {
         let charge_id = match (form.get("payment_intent"), form.get("charge")) {
             (Some(pi), _) => {
-                let pi = self
-                    .intents
-                    .get(pi)
-                    .ok_or_else(|| StripeError::missing("payment_intent", pi))?;
+                let pi = self.intents.get(pi).ok_or_else(|| StripeError::missing("payment_intent", pi))?;
                 if pi.status != "succeeded" {
-                    return Err(StripeError::state(
-                        "This PaymentIntent does not have a successful charge to refund.",
-                    ));
+                    return Err(StripeError::state("This PaymentIntent does not have a successful charge to refund."));
                 }
                 pi.latest_charge.clone().unwrap_or_default()
             }
@@ -1053,25 +887,19 @@ impl Engine {
                 ));
             }
         };
-        let charge = self
-            .charges
-            .get(&charge_id)
-            .cloned()
-            .ok_or_else(|| StripeError::missing("charge", &charge_id))?;
+        let charge = self.charges.get(&charge_id).cloned().ok_or_else(|| StripeError::missing("charge", &charge_id))?;
         let refundable = charge.amount_captured - charge.amount_refunded;
         let amount = form_i64(form, "amount")?.unwrap_or(refundable);
         if refundable <= 0 {
-            return Err(StripeError::invalid(
-                format!("Charge {charge_id} has already been refunded."),
-                None,
-            )
-            .with_code("charge_already_refunded"));
+            return Err(StripeError::invalid(format!("Charge {charge_id} has already been refunded."), None)
+                .with_code("charge_already_refunded"));
         }
         if amount <= 0 || amount > refundable {
             return Err(StripeError::invalid(
                 format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})"),
                 Some("amount"),
-            ).with_code("amount_too_large"));
+            )
+            .with_code("amount_too_large"));
         }
         let refund_id = new_id("re");
         let txn = self.add_balance(-amount, 0, &charge.currency, "refund", &refund_id);
@@ -1100,24 +928,14 @@ impl Engine {
     }
 
     pub fn refund(&self, id: &str) -> Result<Value, StripeError> {
-        self.refunds
-            .get(id)
-            .map(|r| self.render_refund(r))
-            .ok_or_else(|| StripeError::missing("refund", id))
+        self.refunds.get(id).map(|r| self.render_refund(r)).ok_or_else(|| StripeError::missing("refund", id))
     }
 
     /// Open a dispute on a charge (test helper; also what the dispute test card does).
     pub fn dispute(&mut self, charge_id: &str) -> Result<Value, StripeError> {
-        let charge = self
-            .charges
-            .get_mut(charge_id)
-            .ok_or_else(|| StripeError::missing("charge", charge_id))?;
+        let charge = self.charges.get_mut(charge_id).ok_or_else(|| StripeError::missing("charge", charge_id))?;
         charge.disputed = true;
-        let (amount, currency, pi) = (
-            charge.amount_captured,
-            charge.currency.clone(),
-            charge.payment_intent.clone(),
-        );
+        let (amount, currency, pi) = (charge.amount_captured, charge.currency.clone(), charge.payment_intent.clone());
         let mut v = self.template("dispute");
         v["id"] = json!(new_id("dp"));
         v["amount"] = json!(amount);
@@ -1134,14 +952,7 @@ impl Engine {
 
     // ---------------------------------------------------------------- balance and payouts
 
-    fn add_balance(
-        &mut self,
-        amount: i64,
-        fee: i64,
-        currency: &str,
-        kind: &str,
-        source: &str,
-    ) -> String {
+    fn add_balance(&mut self, amount: i64, fee: i64, currency: &str, kind: &str, source: &str) -> String {
         let id = new_id("txn");
         self.balance.push(BalanceTransaction {
             id: id.clone(),
@@ -1186,10 +997,8 @@ impl Engine {
             .collect();
         let total: i64 = pending.iter().map(|&i| self.balance[i].net).sum();
         if total <= 0 {
-            return Err(
-                StripeError::invalid("There is no available balance to pay out.", None)
-                    .with_code("balance_insufficient"),
-            );
+            return Err(StripeError::invalid("There is no available balance to pay out.", None)
+                .with_code("balance_insufficient"));
         }
         let currency = self.balance[pending[0]].currency.clone();
         let payout_id = new_id("po");
@@ -1200,13 +1009,7 @@ impl Engine {
         if let Some(t) = self.balance.iter_mut().find(|t| t.id == txn) {
             t.payout = Some(payout_id.clone());
         }
-        let payout = Payout {
-            id: payout_id,
-            amount: total,
-            currency,
-            balance_transaction: txn,
-            created: now(),
-        };
+        let payout = Payout { id: payout_id, amount: total, currency, balance_transaction: txn, created: now() };
         let rendered = self.render_payout(&payout);
         self.payouts.push(payout);
         self.emit("payout.created", rendered.clone());
@@ -1253,10 +1056,7 @@ pub fn list<T>(
 ) -> Result<Value, StripeError> {
     let limit = form_i64(form, "limit")?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
-        return Err(StripeError::invalid(
-            "limit must be between 1 and 100",
-            Some("limit"),
-        ));
+        return Err(StripeError::invalid("limit must be between 1 and 100", Some("limit")));
     }
     let newest_first: Vec<&T> = items.iter().rev().collect();
     let start = match form.get("starting_after") {
@@ -1267,12 +1067,7 @@ pub fn list<T>(
             .ok_or_else(|| StripeError::missing("object", after))?,
         None => 0,
     };
-    let page: Vec<Value> = newest_first
-        .iter()
-        .skip(start)
-        .take(limit as usize)
-        .map(|t| render(t))
-        .collect();
+    let page: Vec<Value> = newest_first.iter().skip(start).take(limit as usize).map(|t| render(t)).collect();
     let has_more = newest_first.len() > start + page.len();
     Ok(json!({ "object": "list", "data": page, "has_more": has_more, "url": url }))
 }

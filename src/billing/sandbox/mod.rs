@@ -39,6 +39,7 @@ struct Shared {
     webhook: Mutex<Option<WebhookTarget>>,
     deliveries: mpsc::UnboundedSender<Event>,
     retry_delays: Vec<Duration>,
+    enabled_events: Option<Vec<String>>,
 }
 
 /// A running sandbox. Cheap to clone.
@@ -55,16 +56,18 @@ pub struct SandboxOptions {
     pub retry_delays: Vec<Duration>,
     /// Extra root certificate (PEM) to trust when delivering webhooks over HTTPS to a self-signed server.
     pub webhook_ca_pem: Option<Vec<u8>>,
+    /// Event types delivered to the webhook URL (a Stripe endpoint's `enabled_events`); `None`: all.
+    /// Every event stays listable at `GET /v1/events`.
+    pub enabled_events: Option<Vec<String>>,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             fees: FeeModel::default(),
-            retry_delays: [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000]
-                .map(Duration::from_millis)
-                .to_vec(),
+            retry_delays: [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000].map(Duration::from_millis).to_vec(),
             webhook_ca_pem: None,
+            enabled_events: None,
         }
     }
 }
@@ -81,6 +84,7 @@ impl Sandbox {
             webhook: Mutex::new(None),
             deliveries: tx,
             retry_delays: options.retry_delays.clone(),
+            enabled_events: options.enabled_events.clone(),
         });
         let sandbox = Sandbox { shared, base_url };
         let client = webhook_client(options.webhook_ca_pem.as_deref());
@@ -100,10 +104,7 @@ impl Sandbox {
     /// Deliver events to `url`, signed with `secret`.
     pub fn set_webhook(&self, url: impl Into<String>, secret: SecretString) {
         if let Ok(mut w) = self.shared.webhook.lock() {
-            *w = Some(WebhookTarget {
-                url: url.into(),
-                secret,
-            });
+            *w = Some(WebhookTarget { url: url.into(), secret });
         }
     }
 
@@ -134,11 +135,7 @@ fn webhook_client(extra_ca: Option<&[u8]>) -> reqwest::Client {
     builder.build().unwrap_or_default()
 }
 
-async fn deliver_events(
-    sandbox: Sandbox,
-    mut rx: mpsc::UnboundedReceiver<Event>,
-    client: reqwest::Client,
-) {
+async fn deliver_events(sandbox: Sandbox, mut rx: mpsc::UnboundedReceiver<Event>, client: reqwest::Client) {
     while let Some(event) = rx.recv().await {
         let dropped = {
             let mut engine = sandbox.engine();
@@ -202,9 +199,7 @@ fn router(sandbox: Sandbox) -> Router {
         .route("/v1/sandbox/3ds/{id}/fail", post(three_ds_fail))
         .route("/v1/sandbox/charges/{id}/dispute", post(create_dispute))
         .route("/v1/sandbox/faults", post(set_faults))
-        .fallback(|| async {
-            error_response(&StripeError::missing("route", "unknown").with_code("resource_missing"))
-        })
+        .fallback(|| async { error_response(&StripeError::missing("route", "unknown").with_code("resource_missing")) })
         .with_state(sandbox)
 }
 
@@ -214,25 +209,16 @@ fn error_response(e: &StripeError) -> Response {
 
 fn json_response(status: u16, body: &Value, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response();
-    res.headers_mut()
-        .insert("request-id", HeaderValue::from_static("req_sandbox"));
+    let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    res.headers_mut().insert("request-id", HeaderValue::from_static("req_sandbox"));
     if replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
 }
 
 fn parse_form(raw: &[u8]) -> Form {
-    url::form_urlencoded::parse(raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    url::form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -245,15 +231,9 @@ enum Auth {
 
 fn authorized(headers: &HeaderMap, auth: Auth) -> bool {
     use base64::Engine as _;
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     // Like Stripe: `Bearer KEY`, or HTTP Basic with the key as the user name (`curl -u KEY:`).
-    let key = match (
-        header.strip_prefix("Bearer "),
-        header.strip_prefix("Basic "),
-    ) {
+    let key = match (header.strip_prefix("Bearer "), header.strip_prefix("Basic ")) {
         (Some(k), _) => k.to_owned(),
         (None, Some(b)) => base64::engine::general_purpose::STANDARD
             .decode(b.trim())
@@ -266,9 +246,7 @@ fn authorized(headers: &HeaderMap, auth: Auth) -> bool {
     match auth {
         Auth::None => true,
         Auth::Secret => key.starts_with("sk_test_") && key.len() > 8,
-        Auth::SecretOrPublishable => {
-            (key.starts_with("sk_test_") || key.starts_with("pk_test_")) && key.len() > 8
-        }
+        Auth::SecretOrPublishable => (key.starts_with("sk_test_") || key.starts_with("pk_test_")) && key.len() > 8,
     }
 }
 
@@ -287,18 +265,12 @@ async fn execute(
         let e = StripeError {
             status: 401,
             code: None,
-            ..StripeError::invalid(
-                "Invalid API Key provided. The sandbox expects Bearer sk_test_…",
-                None,
-            )
+            ..StripeError::invalid("Invalid API Key provided. The sandbox expects Bearer sk_test_…", None)
         };
         return error_response(&e);
     }
     let form = parse_form(raw);
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (status, body, replayed, delay, events) = {
         let mut engine = sandbox.engine();
         if auth != Auth::None && engine.faults.fail_next > 0 {
@@ -329,9 +301,7 @@ async fn execute(
         if method == Method::POST
             && let Some(k) = &key
         {
-            engine
-                .idempotency
-                .retain(|_, r| now - r.created < 24 * 3600 + 60);
+            engine.idempotency.retain(|_, r| now - r.created < 24 * 3600 + 60);
             match engine.idempotency.get(k) {
                 Some(r) if r.fingerprint != fingerprint => {
                     let e = StripeError::invalid(
@@ -340,11 +310,8 @@ async fn execute(
                         ),
                         None,
                     );
-                    let e = StripeError {
-                        type_: "idempotency_error",
-                        code: Some("idempotency_key_in_use".into()),
-                        ..e
-                    };
+                    let e =
+                        StripeError { type_: "idempotency_error", code: Some("idempotency_key_in_use".into()), ..e };
                     return error_response(&e);
                 }
                 Some(IdempotencyRecord { response: None, .. }) => {
@@ -358,19 +325,11 @@ async fn execute(
                     };
                     return error_response(&e);
                 }
-                Some(IdempotencyRecord {
-                    response: Some((s, b)),
-                    ..
-                }) => replay = Some((*s, b.clone())),
+                Some(IdempotencyRecord { response: Some((s, b)), .. }) => replay = Some((*s, b.clone())),
                 None => {
-                    engine.idempotency.insert(
-                        k.clone(),
-                        IdempotencyRecord {
-                            fingerprint,
-                            response: None,
-                            created: now,
-                        },
-                    );
+                    engine
+                        .idempotency
+                        .insert(k.clone(), IdempotencyRecord { fingerprint, response: None, created: now });
                 }
             }
         }
@@ -395,7 +354,10 @@ async fn execute(
         }
     };
     for e in events {
-        let _ = sandbox.shared.deliveries.send(e);
+        let enabled = sandbox.shared.enabled_events.as_ref().is_none_or(|types| types.contains(&e.type_));
+        if enabled {
+            let _ = sandbox.shared.deliveries.send(e);
+        }
     }
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -406,286 +368,100 @@ async fn execute(
 type Ctx = State<Sandbox>;
 
 async fn create_payment_method(State(s): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    execute(
-        &s,
-        Method::POST,
-        "/v1/payment_methods",
-        &headers,
-        &body,
-        Auth::SecretOrPublishable,
-        |e, f| e.create_payment_method(f),
-    )
+    execute(&s, Method::POST, "/v1/payment_methods", &headers, &body, Auth::SecretOrPublishable, |e, f| {
+        e.create_payment_method(f)
+    })
     .await
 }
 
-async fn retrieve_payment_method(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> Response {
+async fn retrieve_payment_method(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, q: RawQuery) -> Response {
     let q = q.0.unwrap_or_default();
-    execute(
-        &s,
-        Method::GET,
-        "/v1/payment_methods",
-        &headers,
-        q.as_bytes(),
-        Auth::Secret,
-        |e, _| e.payment_method(&id),
-    )
-    .await
+    execute(&s, Method::GET, "/v1/payment_methods", &headers, q.as_bytes(), Auth::Secret, |e, _| e.payment_method(&id))
+        .await
 }
 
 async fn create_intent(State(s): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    execute(
-        &s,
-        Method::POST,
-        "/v1/payment_intents",
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, f| e.create_intent(f),
-    )
-    .await
+    execute(&s, Method::POST, "/v1/payment_intents", &headers, &body, Auth::Secret, |e, f| e.create_intent(f)).await
 }
 
-async fn retrieve_intent(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    q: RawQuery,
-) -> Response {
+async fn retrieve_intent(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, q: RawQuery) -> Response {
     let q = q.0.unwrap_or_default();
-    execute(
-        &s,
-        Method::GET,
-        "/v1/payment_intents/{id}",
-        &headers,
-        q.as_bytes(),
-        Auth::Secret,
-        |e, f| e.intent(&id, &engine::expansions(f)),
-    )
+    execute(&s, Method::GET, "/v1/payment_intents/{id}", &headers, q.as_bytes(), Auth::Secret, |e, f| {
+        e.intent(&id, &engine::expansions(f))
+    })
     .await
 }
 
-async fn confirm_intent(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn confirm_intent(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v1/payment_intents/{id}/confirm");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, f| e.confirm_intent(&id, f),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, &body, Auth::Secret, |e, f| e.confirm_intent(&id, f)).await
 }
 
-async fn capture_intent(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn capture_intent(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v1/payment_intents/{id}/capture");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, f| e.capture_intent(&id, f),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, &body, Auth::Secret, |e, f| e.capture_intent(&id, f)).await
 }
 
-async fn cancel_intent(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn cancel_intent(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v1/payment_intents/{id}/cancel");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, f| e.cancel_intent(&id, f),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, &body, Auth::Secret, |e, f| e.cancel_intent(&id, f)).await
 }
 
 async fn retrieve_charge(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    execute(
-        &s,
-        Method::GET,
-        "/v1/charges/{id}",
-        &headers,
-        b"",
-        Auth::Secret,
-        |e, _| e.charge(&id),
-    )
-    .await
+    execute(&s, Method::GET, "/v1/charges/{id}", &headers, b"", Auth::Secret, |e, _| e.charge(&id)).await
 }
 
 async fn create_refund(State(s): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    execute(
-        &s,
-        Method::POST,
-        "/v1/refunds",
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, f| e.create_refund(f),
-    )
-    .await
+    execute(&s, Method::POST, "/v1/refunds", &headers, &body, Auth::Secret, |e, f| e.create_refund(f)).await
 }
 
 async fn retrieve_refund(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    execute(
-        &s,
-        Method::GET,
-        "/v1/refunds/{id}",
-        &headers,
-        b"",
-        Auth::Secret,
-        |e, _| e.refund(&id),
-    )
-    .await
+    execute(&s, Method::GET, "/v1/refunds/{id}", &headers, b"", Auth::Secret, |e, _| e.refund(&id)).await
 }
 
 async fn list_balance_transactions(State(s): Ctx, headers: HeaderMap, q: RawQuery) -> Response {
     let q = q.0.unwrap_or_default();
-    execute(
-        &s,
-        Method::GET,
-        "/v1/balance_transactions",
-        &headers,
-        q.as_bytes(),
-        Auth::Secret,
-        |e, f| {
-            let items: Vec<_> = match f.get("payout") {
-                Some(po) => e
-                    .balance
-                    .iter()
-                    .filter(|t| t.payout.as_deref() == Some(po.as_str()))
-                    .cloned()
-                    .collect(),
-                None => e.balance.clone(),
-            };
-            engine::list(
-                &items,
-                |t| &t.id,
-                |t| e.render_balance_transaction(t),
-                f,
-                "/v1/balance_transactions",
-            )
-        },
-    )
+    execute(&s, Method::GET, "/v1/balance_transactions", &headers, q.as_bytes(), Auth::Secret, |e, f| {
+        let items: Vec<_> = match f.get("payout") {
+            Some(po) => e.balance.iter().filter(|t| t.payout.as_deref() == Some(po.as_str())).cloned().collect(),
+            None => e.balance.clone(),
+        };
+        engine::list(&items, |t| &t.id, |t| e.render_balance_transaction(t), f, "/v1/balance_transactions")
+    })
     .await
 }
 
 async fn list_payouts(State(s): Ctx, headers: HeaderMap, q: RawQuery) -> Response {
     let q = q.0.unwrap_or_default();
-    execute(
-        &s,
-        Method::GET,
-        "/v1/payouts",
-        &headers,
-        q.as_bytes(),
-        Auth::Secret,
-        |e, f| {
-            engine::list(
-                &e.payouts,
-                |p| &p.id,
-                |p| e.render_payout(p),
-                f,
-                "/v1/payouts",
-            )
-        },
-    )
+    execute(&s, Method::GET, "/v1/payouts", &headers, q.as_bytes(), Auth::Secret, |e, f| {
+        engine::list(&e.payouts, |p| &p.id, |p| e.render_payout(p), f, "/v1/payouts")
+    })
     .await
 }
 
 async fn list_events(State(s): Ctx, headers: HeaderMap, q: RawQuery) -> Response {
     let q = q.0.unwrap_or_default();
-    execute(
-        &s,
-        Method::GET,
-        "/v1/events",
-        &headers,
-        q.as_bytes(),
-        Auth::Secret,
-        |e, f| {
-            let items: Vec<_> = match f.get("type") {
-                Some(t) => e
-                    .events
-                    .iter()
-                    .filter(|ev| &ev.type_ == t)
-                    .cloned()
-                    .collect(),
-                None => e.events.clone(),
-            };
-            engine::list(
-                &items,
-                |ev| &ev.id,
-                |ev| e.render_event(ev),
-                f,
-                "/v1/events",
-            )
-        },
-    )
+    execute(&s, Method::GET, "/v1/events", &headers, q.as_bytes(), Auth::Secret, |e, f| {
+        let items: Vec<_> = match f.get("type") {
+            Some(t) => e.events.iter().filter(|ev| &ev.type_ == t).cloned().collect(),
+            None => e.events.clone(),
+        };
+        engine::list(&items, |ev| &ev.id, |ev| e.render_event(ev), f, "/v1/events")
+    })
     .await
 }
 
 async fn create_payout(State(s): Ctx, headers: HeaderMap, body: Bytes) -> Response {
-    execute(
-        &s,
-        Method::POST,
-        "/v1/sandbox/payouts",
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, _| e.create_payout(),
-    )
-    .await
+    execute(&s, Method::POST, "/v1/sandbox/payouts", &headers, &body, Auth::Secret, |e, _| e.create_payout()).await
 }
 
-async fn create_dispute(
-    State(s): Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create_dispute(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v1/sandbox/charges/{id}/dispute");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        &body,
-        Auth::Secret,
-        |e, _| e.dispute(&id),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, &body, Auth::Secret, |e, _| e.dispute(&id)).await
 }
 
 async fn three_ds_page(Path(id): Path<String>) -> Response {
-    let id = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect::<String>();
+    let id = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
     let html = format!(
         "<!doctype html><title>3-D Secure (sandbox)</title><h1>Authenticate payment {id}</h1>\
          <form method=post action=\"/v1/sandbox/3ds/{id}/complete\"><button>Complete authentication</button></form>\
@@ -696,30 +472,12 @@ async fn three_ds_page(Path(id): Path<String>) -> Response {
 
 async fn three_ds_complete(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let path = format!("/v1/sandbox/3ds/{id}/complete");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        b"",
-        Auth::None,
-        |e, _| e.authenticate(&id, true),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, b"", Auth::None, |e, _| e.authenticate(&id, true)).await
 }
 
 async fn three_ds_fail(State(s): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let path = format!("/v1/sandbox/3ds/{id}/fail");
-    execute(
-        &s,
-        Method::POST,
-        &path,
-        &headers,
-        b"",
-        Auth::None,
-        |e, _| e.authenticate(&id, false),
-    )
-    .await
+    execute(&s, Method::POST, &path, &headers, b"", Auth::None, |e, _| e.authenticate(&id, false)).await
 }
 
 /// `POST /v1/sandbox/faults` with form fields `fail_next`, `delay_next`, `delay_ms`, `drop_webhooks`.

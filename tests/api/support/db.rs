@@ -23,14 +23,8 @@ pub fn backend() -> Backend {
 }
 
 pub enum TestDb {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-    },
-    Postgres {
-        name: String,
-        url: String,
-    },
+    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
+    Postgres { name: String, url: String },
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -39,8 +33,7 @@ fn prepare_template(url: &str) {
     let url = DatabaseUrl::parse(url).expect("template url");
     let mut conn = Manager::new(url).connect().expect("connect to template");
     db::run_migrations(&mut conn).expect("migrate template");
-    leancart::catalog::seed::seed_if_empty(&mut conn, "USD".parse().expect("USD"))
-        .expect("seed template");
+    leancart::catalog::seed::seed_if_empty(&mut conn, "USD".parse().expect("USD")).expect("seed template");
 }
 
 // ---------- SQLite ----------
@@ -68,9 +61,8 @@ fn pg_server() -> String {
 }
 
 fn pg_admin() -> PgConnection {
-    PgConnection::establish(&format!("{}/postgres", pg_server())).expect(
-        "connect to PostgreSQL (LEANCART_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432)",
-    )
+    PgConnection::establish(&format!("{}/postgres", pg_server()))
+        .expect("connect to PostgreSQL (LEANCART_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432)")
 }
 
 static PG_TEMPLATE: OnceLock<String> = OnceLock::new();
@@ -84,8 +76,7 @@ extern "C" fn drop_pg_template() {
     if let Some(name) = PG_TEMPLATE.get()
         && let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_server()))
     {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin);
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin);
     }
 }
 
@@ -96,20 +87,13 @@ fn drop_stale(admin: &mut PgConnection) {
         #[diesel(sql_type = diesel::sql_types::Text)]
         datname: String,
     }
-    let names: Vec<Name> =
-        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'lc\\_%'")
-            .load(admin)
-            .unwrap_or_default();
+    let names: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'lc\\_%'")
+        .load(admin)
+        .unwrap_or_default();
     for Name { datname } in names {
-        let pid = datname
-            .split('_')
-            .nth(2)
-            .and_then(|p| p.parse::<u32>().ok());
+        let pid = datname.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"
-            ))
-            .execute(admin);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)")).execute(admin);
         }
     }
 }
@@ -122,9 +106,7 @@ fn pg_template() -> &'static str {
         diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&mut admin)
             .expect("drop");
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .expect("create template");
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).expect("create template");
         prepare_template(&format!("{}/{name}", pg_server()));
         // SAFETY: registering a plain extern "C" function with no captured state.
         unsafe {
@@ -146,18 +128,12 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let template = pg_template();
-                let name = format!(
-                    "lc_t_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::SeqCst)
-                );
+                let name = format!("lc_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
                 let _guard = PG_CREATE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
                 let mut admin = pg_admin();
-                diesel::sql_query(format!(
-                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-                ))
-                .execute(&mut admin)
-                .expect("create test database");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+                    .execute(&mut admin)
+                    .expect("create test database");
                 let url = format!("{}/{name}", pg_server());
                 TestDb::Postgres { name, url }
             }
@@ -207,8 +183,7 @@ impl Drop for TestDb {
             let _ = std::thread::spawn(move || {
                 let mut admin = pg_admin();
                 let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin);
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin);
             })
             .join();
         }

@@ -46,11 +46,5 @@ pub fn init() {
 
 /// Everything logged so far by every app in this test binary.
 pub fn all() -> String {
-    SINK.get()
-        .and_then(|b| {
-            b.lock()
-                .ok()
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-        })
-        .unwrap_or_default()
+    SINK.get().and_then(|b| b.lock().ok().map(|v| String::from_utf8_lossy(&v).into_owned())).unwrap_or_default()
 }

@@ -12,10 +12,7 @@ pub struct Cart {
 
 impl TestApp {
     pub async fn staff() -> TestApp {
-        TestApp::builder()
-            .set("LEANCART_ADMIN_TOKEN", ADMIN)
-            .start()
-            .await
+        TestApp::builder().set("LEANCART_ADMIN_TOKEN", ADMIN).start().await
     }
 
     /// The id of the variant with this SKU.
@@ -60,18 +57,10 @@ impl TestApp {
     }
 
     pub async fn new_cart(&self) -> Cart {
-        let res = self
-            .client
-            .post(self.url("/v1/carts"))
-            .send()
-            .await
-            .unwrap();
+        let res = self.client.post(self.url("/v1/carts")).send().await.unwrap();
         assert_eq!(res.status(), 201);
         let body: Value = res.json().await.unwrap();
-        Cart {
-            id: body["cart"]["id"].as_str().unwrap().to_owned(),
-            token: body["token"].as_str().unwrap().to_owned(),
-        }
+        Cart { id: body["cart"]["id"].as_str().unwrap().to_owned(), token: body["token"].as_str().unwrap().to_owned() }
     }
 
     pub async fn cart_call(
@@ -81,10 +70,8 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, self.url(&format!("/v1/carts/{}{path}", cart.id)))
-            .bearer_auth(&cart.token);
+        let mut req =
+            self.client.request(method, self.url(&format!("/v1/carts/{}{path}", cart.id))).bearer_auth(&cart.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -95,18 +82,12 @@ impl TestApp {
 
     pub async fn add(&self, cart: &Cart, sku: &str, quantity: i64) -> (u16, Value) {
         let v = self.variant(sku).await;
-        self.cart_call(
-            cart,
-            reqwest::Method::POST,
-            "/lines",
-            Some(json!({"variant_id": v, "quantity": quantity})),
-        )
-        .await
+        self.cart_call(cart, reqwest::Method::POST, "/lines", Some(json!({"variant_id": v, "quantity": quantity})))
+            .await
     }
 
     pub async fn details(&self, cart: &Cart, details: Value) -> (u16, Value) {
-        self.cart_call(cart, reqwest::Method::PUT, "/details", Some(details))
-            .await
+        self.cart_call(cart, reqwest::Method::PUT, "/details", Some(details)).await
     }
 
     /// A cart with two shippable lines and complete details for Germany.
@@ -130,16 +111,8 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(ADMIN);
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -149,10 +122,7 @@ impl TestApp {
     }
 
     pub async fn order_status(&self, order_id: &str) -> String {
-        leancart::orders::service::find(&self.state, order_id)
-            .await
-            .unwrap()
-            .status
+        leancart::orders::service::find(&self.state, order_id).await.unwrap().status
     }
 }
 

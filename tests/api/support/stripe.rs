@@ -8,10 +8,7 @@ pub const KEY: &str = "sk_test_leancart_tests";
 
 impl TestApp {
     pub fn sandbox(&self) -> &leancart::billing::sandbox::Sandbox {
-        self.state
-            .sandbox
-            .as_ref()
-            .expect("the app runs the in-process sandbox")
+        self.state.sandbox.as_ref().expect("the app runs the in-process sandbox")
     }
 
     /// A form POST to the sandbox, as Stripe.js or a curl user would send it.
@@ -48,20 +45,13 @@ impl TestApp {
 
     /// An async-stripe client pointed at the sandbox.
     pub fn stripe_client(&self) -> stripe::Client {
-        stripe::ClientBuilder::new(KEY)
-            .url(format!("{}/", self.sandbox().base_url()))
-            .build()
-            .unwrap()
+        stripe::ClientBuilder::new(KEY).url(format!("{}/", self.sandbox().base_url())).build().unwrap()
     }
 
     pub fn sandbox_count(&self, what: &str) -> usize {
         self.sandbox().inspect(|e| match what {
             "intents" => e.intents.len(),
-            "charges" => e
-                .charges
-                .values()
-                .filter(|c| c.status == "succeeded")
-                .count(),
+            "charges" => e.charges.values().filter(|c| c.status == "succeeded").count(),
             "refunds" => e.refunds.len(),
             _ => 0,
         })
