@@ -444,12 +444,14 @@ impl Billing {
         let object_id = object["id"].as_str().map(str::to_owned);
         let listeners = self.listeners.clone();
         let result = dialect::write_transaction(conn, |conn| {
-            if store::event_seen(conn, &event_id)? {
+            // Recording the event id first makes a redelivery a single-statement no-op.
+            if !store::record_event(conn, &event_id, &event_type, object_id.as_deref(), "applied", time::now())? {
                 return Ok(false);
             }
-            let applied = apply_event_object(conn, &listeners, &event_type, object)?;
-            let outcome = if applied { "applied" } else { "ignored" };
-            Ok(store::record_event(conn, &event_id, &event_type, object_id.as_deref(), outcome, time::now())?)
+            if !apply_event_object(conn, &listeners, &event_type, object)? {
+                store::set_event_outcome(conn, &event_id, "ignored")?;
+            }
+            Ok(true)
         });
         match result {
             // A concurrent delivery of the same event won the race: it is applied once.
@@ -472,7 +474,18 @@ pub fn apply_facts(
     payment_id: &str,
     f: &IntentFacts,
 ) -> Result<PaymentRow, ApiError> {
-    let mut row = store::find_payment(conn, payment_id)?.ok_or(ApiError::NotFound)?;
+    let row = store::find_payment(conn, payment_id)?.ok_or(ApiError::NotFound)?;
+    apply_facts_to(conn, listeners, row, f)
+}
+
+/// [`apply_facts`] on a row already read in this transaction. Writes only when something changed.
+fn apply_facts_to(
+    conn: &mut DbConn,
+    listeners: &[PaymentListener],
+    mut row: PaymentRow,
+    f: &IntentFacts,
+) -> Result<PaymentRow, ApiError> {
+    let before = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
     let from = row.status();
     if row.payment_intent_id.is_none() && !f.payment_intent_id.is_empty() {
         row.payment_intent_id = Some(f.payment_intent_id.clone());
@@ -498,6 +511,11 @@ pub fn apply_facts(
     }
     if row.status() == PaymentStatus::Succeeded {
         row.amount_captured = row.amount_captured.max(f.amount_received);
+    }
+    let after = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
+    if changed_status.is_none() && before == after {
+        // A replay or a late event: nothing to write.
+        return Ok(row);
     }
     row.updated_at = time::now();
     store::update_payment(conn, &row)?;
@@ -593,7 +611,7 @@ fn apply_event_object(
                 next_action_url: None,
                 client_secret: None,
             };
-            apply_facts(conn, listeners, &payment.id, &facts)?;
+            apply_facts_to(conn, listeners, payment, &facts)?;
             Ok(true)
         }
         "refund.created" | "refund.updated" => {

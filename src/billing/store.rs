@@ -11,14 +11,14 @@ pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize>
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
-    payments::table.find(id).select(PaymentRow::as_select()).first(conn).optional()
+    payments::table.find(id).select(PaymentRow::as_select()).get_result(conn).optional()
 }
 
 pub fn find_payment_by_intent(conn: &mut DbConn, intent: &str) -> QueryResult<Option<PaymentRow>> {
     payments::table
         .filter(payments::payment_intent_id.eq(intent))
         .select(PaymentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -66,11 +66,15 @@ pub fn insert_refund(conn: &mut DbConn, row: &RefundRow) -> QueryResult<usize> {
 }
 
 pub fn find_refund(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
-    refunds::table.find(id).select(RefundRow::as_select()).first(conn).optional()
+    refunds::table.find(id).select(RefundRow::as_select()).get_result(conn).optional()
 }
 
 pub fn find_refund_by_processor_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
-    refunds::table.filter(refunds::processor_refund_id.eq(id)).select(RefundRow::as_select()).first(conn).optional()
+    refunds::table
+        .filter(refunds::processor_refund_id.eq(id))
+        .select(RefundRow::as_select())
+        .get_result(conn)
+        .optional()
 }
 
 pub fn refunds_of_payment(conn: &mut DbConn, payment_id: &str) -> QueryResult<Vec<RefundRow>> {
@@ -93,7 +97,8 @@ pub fn update_refund(
         .execute(conn)
 }
 
-/// Record an event id; `false` when it was already recorded (a redelivery).
+/// Record an event id; `false` when it was already recorded (a redelivery). One statement:
+/// `INSERT … ON CONFLICT DO NOTHING` (SQLite and PostgreSQL share the syntax).
 pub fn record_event(
     conn: &mut DbConn,
     event_id: &str,
@@ -102,20 +107,22 @@ pub fn record_event(
     outcome: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let exists: bool = diesel::select(diesel::dsl::exists(webhook_events::table.find(event_id))).get_result(conn)?;
-    if exists {
-        return Ok(false);
-    }
-    diesel::insert_into(webhook_events::table)
-        .values((
-            webhook_events::event_id.eq(event_id),
-            webhook_events::event_type.eq(event_type),
-            webhook_events::object_id.eq(object_id),
-            webhook_events::outcome.eq(outcome),
-            webhook_events::received_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let n = diesel::sql_query(
+        "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind::<Text, _>(event_id)
+    .bind::<Text, _>(event_type)
+    .bind::<Nullable<Text>, _>(object_id)
+    .bind::<Text, _>(outcome)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn set_event_outcome(conn: &mut DbConn, event_id: &str, outcome: &str) -> QueryResult<usize> {
+    diesel::update(webhook_events::table.find(event_id)).set(webhook_events::outcome.eq(outcome)).execute(conn)
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -291,6 +291,7 @@ async fn main() {
     };
     let server = Server { child };
     let pid = server.child.id();
+    leancart::http::tls::install_crypto_provider();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap_or_default();
     for _ in 0..100 {
         if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {

@@ -26,7 +26,7 @@ pub fn find_active(conn: &mut DbConn, id: &str) -> QueryResult<Option<Product>> 
         .filter(products::id.eq(id))
         .filter(products::status.eq("active"))
         .select(ProductRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(with_variants(conn, row.into_iter().collect())?.pop())
 }
@@ -59,7 +59,7 @@ pub fn count_products(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 pub fn find_product_id_by_handle(conn: &mut DbConn, handle: &str) -> QueryResult<Option<String>> {
-    products::table.filter(products::handle.eq(handle)).select(products::id).first(conn).optional()
+    products::table.filter(products::handle.eq(handle)).select(products::id).get_result(conn).optional()
 }
 
 pub fn sku_exists(conn: &mut DbConn, sku: &str) -> QueryResult<bool> {

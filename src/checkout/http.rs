@@ -140,10 +140,11 @@ pub fn cart_dto(v: CartView) -> Result<CartDto, ApiError> {
     })
 }
 
-/// Run a cart operation in one write transaction and answer with the cart as it is afterwards.
+/// Run a cart operation in one write transaction and answer with the cart as it is afterwards. An
+/// operation that already knows the cart's lines returns them (saving a query).
 async fn with_cart<F>(state: &AppState, id: String, token: BearerToken, op: F) -> Result<Json<CartDto>, ApiError>
 where
-    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<(), ApiError> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
 {
     let policy = state.policy.clone();
     let view = state
@@ -151,9 +152,10 @@ where
         .run(move |conn| {
             dialect::write_transaction(conn, |conn| {
                 let mut cart = service::authorize(conn, &id, token.0.expose())?;
-                op(conn, &mut cart)?;
-                let cart = super::store::find_cart(conn, &cart.id)?.ok_or(ApiError::NotFound)?;
-                service::view(conn, cart, &policy)
+                match op(conn, &mut cart)? {
+                    Some(lines) => service::view_of(cart, lines, &policy),
+                    None => service::view(conn, cart, &policy),
+                }
             })
         })
         .await?;
@@ -186,7 +188,15 @@ pub async fn get_cart(
     Path(id): Path<String>,
     token: BearerToken,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, |_, _| Ok(())).await
+    let policy = state.policy.clone();
+    let view = state
+        .db
+        .run(move |conn| {
+            let cart = service::authorize(conn, &id, token.0.expose())?;
+            service::view(conn, cart, &policy)
+        })
+        .await?;
+    Ok(Json(cart_dto(view)?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -210,7 +220,10 @@ pub async fn add_line(
     token: BearerToken,
     ApiJson(body): ApiJson<AddLine>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| service::add_line(conn, cart, &body.variant_id, body.quantity)).await
+    with_cart(&state, id, token, move |conn, cart| {
+        service::add_line(conn, cart, &body.variant_id, body.quantity).map(Some)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -233,7 +246,10 @@ pub async fn set_line(
     token: BearerToken,
     ApiJson(body): ApiJson<SetQuantity>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| service::set_quantity(conn, cart, &variant_id, body.quantity)).await
+    with_cart(&state, id, token, move |conn, cart| {
+        service::set_quantity(conn, cart, &variant_id, body.quantity).map(|()| None)
+    })
+    .await
 }
 
 /// Remove a line.
@@ -247,7 +263,7 @@ pub async fn remove_line(
     Path((id, variant_id)): Path<(String, String)>,
     token: BearerToken,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| service::remove_line(conn, cart, &variant_id)).await
+    with_cart(&state, id, token, move |conn, cart| service::remove_line(conn, cart, &variant_id).map(|()| None)).await
 }
 
 /// Set the checkout details (replacing earlier ones). Only the fields each purpose needs are
@@ -265,7 +281,7 @@ pub async fn set_details(
     ApiJson(body): ApiJson<DetailsInput>,
 ) -> Result<Json<CartDto>, ApiError> {
     let policy = state.policy.clone();
-    with_cart(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy)).await
+    with_cart(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy).map(Some)).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -65,16 +65,26 @@ fn insufficient_stock(variant_id: &str, available: i32) -> ApiError {
         .with_extra(serde_json::json!({ "variant_id": variant_id, "available": available }))
 }
 
-/// Add `quantity` units of a variant (merging with an existing line).
-pub fn add_line(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
+/// Add `quantity` units of a variant (merging with an existing line). Returns the cart's lines after
+/// the change, so the caller need not read them again.
+pub fn add_line(
+    conn: &mut DbConn,
+    cart: &mut CartRow,
+    variant_id: &str,
+    quantity: i32,
+) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
-    let variant = store::find_sellable_variant(conn, variant_id)?
-        .ok_or_else(|| ApiError::validation("variant_id", "not_found"))?;
+    let mut lines = priced_lines(conn, cart)?;
+    let existing = lines.iter().position(|l| l.variant.id == variant_id);
+    let (variant, product_title) = match existing {
+        Some(i) => (lines[i].variant.clone(), lines[i].product_title.clone()),
+        None => store::find_sellable_variant(conn, variant_id)?
+            .ok_or_else(|| ApiError::validation("variant_id", "not_found"))?,
+    };
     if variant.currency != cart.currency {
         return Err(ApiError::validation("variant_id", "currency_mismatch"));
     }
-    let existing = store::line_quantity(conn, &cart.id, variant_id)?;
-    let total = existing.unwrap_or(0).saturating_add(quantity);
+    let total = existing.map_or(0, |i| lines[i].quantity).saturating_add(quantity);
     if !(1..=MAX_LINE_QUANTITY).contains(&total) {
         return Err(ApiError::validation("quantity", "out_of_range"));
     }
@@ -82,25 +92,32 @@ pub fn add_line(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantity: i
         return Err(insufficient_stock(variant_id, variant.stock_on_hand));
     }
     let now = time::now();
+    let line_total = variant.price()?.checked_mul(i64::from(total))?;
     match existing {
-        Some(_) => store::set_line_quantity(conn, &cart.id, variant_id, total)?,
+        Some(i) => {
+            store::set_line_quantity(conn, &cart.id, variant_id, total)?;
+            lines[i].quantity = total;
+            lines[i].line_total = line_total;
+        }
         None => {
-            if store::count_lines(conn, &cart.id)? >= MAX_LINES as i64 {
+            if lines.len() >= MAX_LINES {
                 return Err(ApiError::Unprocessable {
                     code: "cart_full",
                     detail: "the cart has too many lines".into(),
                     extra: None,
                 });
             }
-            store::insert_line(conn, &cart.id, variant_id, total, now)?
+            store::insert_line(conn, &cart.id, variant_id, total, now)?;
+            lines.push(PricedLine { variant, product_title, quantity: total, line_total });
         }
-    };
+    }
     store::touch_cart(conn, &cart.id, now)?;
-    Ok(())
+    cart.updated_at = now;
+    Ok(lines)
 }
 
 /// Set a line's quantity; 0 removes it.
-pub fn set_quantity(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
+pub fn set_quantity(conn: &mut DbConn, cart: &mut CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
     require_open(cart)?;
     if store::line_quantity(conn, &cart.id, variant_id)?.is_none() {
         return Err(ApiError::NotFound);
@@ -111,22 +128,26 @@ pub fn set_quantity(conn: &mut DbConn, cart: &CartRow, variant_id: &str, quantit
         if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
             return Err(ApiError::validation("quantity", "out_of_range"));
         }
-        let variant = store::find_sellable_variant(conn, variant_id)?.ok_or(ApiError::NotFound)?;
+        let (variant, _) = store::find_sellable_variant(conn, variant_id)?.ok_or(ApiError::NotFound)?;
         if quantity > variant.stock_on_hand {
             return Err(insufficient_stock(variant_id, variant.stock_on_hand));
         }
         store::set_line_quantity(conn, &cart.id, variant_id, quantity)?;
     }
-    store::touch_cart(conn, &cart.id, time::now())?;
+    let now = time::now();
+    store::touch_cart(conn, &cart.id, now)?;
+    cart.updated_at = now;
     Ok(())
 }
 
-pub fn remove_line(conn: &mut DbConn, cart: &CartRow, variant_id: &str) -> Result<(), ApiError> {
+pub fn remove_line(conn: &mut DbConn, cart: &mut CartRow, variant_id: &str) -> Result<(), ApiError> {
     require_open(cart)?;
     if store::delete_line(conn, &cart.id, variant_id)? == 0 {
         return Err(ApiError::NotFound);
     }
-    store::touch_cart(conn, &cart.id, time::now())?;
+    let now = time::now();
+    store::touch_cart(conn, &cart.id, now)?;
+    cart.updated_at = now;
     Ok(())
 }
 
@@ -173,7 +194,7 @@ pub fn set_details(
     cart: &mut CartRow,
     input: DetailsInput,
     policy: &ShopPolicy,
-) -> Result<(), ApiError> {
+) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
     let lines = priced_lines(conn, cart)?;
     if lines.is_empty() {
@@ -281,7 +302,7 @@ pub fn set_details(
     cart.recipient_consent_at = if cart.is_gift { Some(now) } else { None };
     cart.updated_at = now;
     store::update_cart(conn, cart)?;
-    Ok(())
+    Ok(lines)
 }
 
 /// A cart with its priced lines, totals and what is still missing for checkout.
@@ -304,6 +325,11 @@ pub fn destination(cart: &CartRow) -> Destination {
 
 pub fn view(conn: &mut DbConn, cart: CartRow, policy: &ShopPolicy) -> Result<CartView, ApiError> {
     let lines = priced_lines(conn, &cart)?;
+    view_of(cart, lines, policy)
+}
+
+/// The view of a cart whose lines are already known.
+pub fn view_of(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Result<CartView, ApiError> {
     let currency = cart.currency()?;
     let requires_shipping = lines.iter().any(|l| l.variant.requires_shipping);
     let mut missing = Vec::new();

@@ -12,7 +12,7 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
-    carts::table.find(id).select(CartRow::as_select()).first(conn).optional()
+    carts::table.find(id).select(CartRow::as_select()).get_result(conn).optional()
 }
 
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
@@ -42,7 +42,7 @@ pub fn lines_with_variants(conn: &mut DbConn, cart_id: &str) -> QueryResult<Vec<
 }
 
 pub fn line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<Option<i32>> {
-    cart_lines::table.find((cart_id, variant_id)).select(cart_lines::quantity).first(conn).optional()
+    cart_lines::table.find((cart_id, variant_id)).select(cart_lines::quantity).get_result(conn).optional()
 }
 
 pub fn count_lines(conn: &mut DbConn, cart_id: &str) -> QueryResult<i64> {
@@ -74,13 +74,32 @@ pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryR
     diesel::delete(cart_lines::table.find((cart_id, variant_id))).execute(conn)
 }
 
-/// An active product's variant.
-pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult<Option<VariantRow>> {
+/// An active product's variant, with the product's title.
+pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult<Option<(VariantRow, String)>> {
     product_variants::table
         .inner_join(products::table)
         .filter(product_variants::id.eq(variant_id))
         .filter(products::status.eq("active"))
-        .select(VariantRow::as_select())
-        .first(conn)
+        .select((VariantRow::as_select(), products::title))
+        .get_result(conn)
         .optional()
+}
+
+/// Forget a checked-out cart's personal data once its order no longer needs the cart (paid).
+pub fn clear_details(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(carts::table.find(id))
+        .set((
+            carts::email.eq(None::<String>),
+            carts::ship_name.eq(None::<String>),
+            carts::ship_line1.eq(None::<String>),
+            carts::ship_line2.eq(None::<String>),
+            carts::ship_city.eq(None::<String>),
+            carts::ship_region.eq(None::<String>),
+            carts::ship_postal_code.eq(None::<String>),
+            carts::ship_country.eq(None::<String>),
+            carts::ship_phone.eq(None::<String>),
+            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
+            carts::updated_at.eq(now),
+        ))
+        .execute(conn)
 }

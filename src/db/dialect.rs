@@ -35,6 +35,8 @@ pub fn with_global_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Res
     }
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
 /// front (a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency instead of
 /// waiting); on PostgreSQL it is an ordinary transaction (row locks and conditional updates do the rest).
@@ -45,6 +47,10 @@ where
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(c) => {
+            // SQLite admits one writer at a time. Queue writers of this process on a lock instead of
+            // letting them poll the file lock through the busy handler, whose sleeps (up to 100 ms)
+            // turn contention into long tail latencies. Other processes still meet the busy timeout.
+            let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(c) = conn else {

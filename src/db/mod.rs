@@ -62,7 +62,8 @@ impl Manager {
                     .map_err(|e| DbError::Connect(format!("cannot open SQLite database {}: {e}", path.display())))?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA busy_timeout = 10000;",
+                     PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 10000; \
+                     PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
                 Ok(DbConn::Sqlite(conn))

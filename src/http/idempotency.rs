@@ -103,7 +103,7 @@ pub fn begin(
     ttl: chrono::Duration,
 ) -> Result<Begin, ApiError> {
     let existing: Option<Record> =
-        idempotency_keys::table.find(key_hash).select(Record::as_select()).first(conn).optional()?;
+        idempotency_keys::table.find(key_hash).select(Record::as_select()).get_result(conn).optional()?;
     if let Some(r) = existing {
         if r.expires_at > now {
             if r.scope != scope || r.request_hash != request_hash {

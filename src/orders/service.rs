@@ -105,6 +105,8 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                         &order.id,
                         time::now(),
                     )?;
+                    // The order holds what it needs; the cart's copy of the details has served its purpose.
+                    crate::checkout::store::clear_details(conn, &order.cart_id, time::now())?;
                 }
             }
             PaymentStatus::RequiresAction => {
@@ -136,6 +138,9 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
         }
     }
     // Refunds (the payment stays `succeeded`; its refunded amount grows).
+    if p.amount_refunded == 0 {
+        return Ok(());
+    }
     let order = store::find_order(conn, order_id)?.unwrap_or(order);
     if p.amount_refunded > 0
         && matches!(
@@ -187,6 +192,11 @@ fn request_hash(cart_id: &str, cart_token: &str, payment_method: &str) -> String
     hash_token(&format!("{cart_id}\0{}\0{payment_method}", hash_token(cart_token)))
 }
 
+enum Claimed {
+    Created(Box<(OrderRow, Vec<OrderLineRow>, PaymentRow)>),
+    Earlier(Begin),
+}
+
 /// Place an order from a cart, exactly once per Idempotency-Key.
 pub async fn place(
     state: &AppState,
@@ -198,30 +208,6 @@ pub async fn place(
     let key_hash = key.hash("orders");
     let fingerprint = request_hash(&cart_id, &cart_token, &payment_method);
     let ttl = chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24));
-    let kh = key_hash.clone();
-    let begun = state
-        .db
-        .run(move |conn| {
-            dialect::write_transaction(conn, |conn| {
-                idempotency::begin(conn, &kh, "orders", &fingerprint, time::now(), ttl)
-            })
-        })
-        .await?;
-    match begun {
-        Begin::Completed(r) => return replay(state, &key, r).await,
-        Begin::Resume(r) => {
-            let order_id = r.resource_id.clone().unwrap_or_default();
-            let order = find(state, &order_id).await?;
-            if let Some(pid) = &order.payment_id {
-                let _ = state.billing.refresh(&state.db, pid).await;
-            }
-            let result = finish(state, &key_hash, &order_id, None).await?;
-            return Ok(with_token(result, &key, r.sealed_secret.as_deref(), true));
-        }
-        Begin::New => {}
-    }
-
-    // Reserve stock and create the order (one transaction).
     let policy = state.policy.clone();
     let billing = state.billing.clone();
     let ttl_reservation =
@@ -231,23 +217,43 @@ pub async fn place(
     let sealed = key.seal(token.plaintext.expose());
     let kh = key_hash.clone();
     let pm = payment_method.clone();
-    let created = state
+    // One transaction: claim the key, reserve stock, create the order. If anything fails, nothing is
+    // kept — not even the key, which may then be used again.
+    let begun = state
         .db
         .run(move |conn| {
             dialect::write_transaction(conn, |conn| {
+                match idempotency::begin(conn, &kh, "orders", &fingerprint, time::now(), ttl)? {
+                    Begin::New => {}
+                    other => return Ok(Claimed::Earlier(other)),
+                }
                 let cart = carts::authorize(conn, &cart_id, &cart_token)?;
                 create_order(conn, cart, &policy, &billing, &pm, token_hash, ttl_reservation, &kh, &sealed)
+                    .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
         })
-        .await;
-    let (order, payment) = match created {
-        Ok(v) => v,
-        Err(e) => {
-            // Nothing was created: the key may be used again.
-            let kh = key_hash.clone();
-            let _ = state.db.run(move |conn| Ok(idempotency::abandon(conn, &kh)?)).await;
-            return Err(e);
+        .await
+        .map_err(|e| match e {
+            // A concurrent request with the same key committed its claim first (PostgreSQL).
+            ApiError::Internal(cause) if cause.contains("idempotency_keys") => ApiError::conflict(
+                "idempotency_key_in_flight",
+                "a request with this Idempotency-Key is being processed",
+            ),
+            other => other,
+        })?;
+    let (order, lines, payment) = match begun {
+        Claimed::Created(created) => *created,
+        Claimed::Earlier(Begin::Completed(r)) => return replay(state, &key, r).await,
+        Claimed::Earlier(Begin::Resume(r)) => {
+            let order_id = r.resource_id.clone().unwrap_or_default();
+            let order = find(state, &order_id).await?;
+            if let Some(pid) = &order.payment_id {
+                let _ = state.billing.refresh(&state.db, pid).await;
+            }
+            let result = finish(state, &key_hash, &order_id, None, None).await?;
+            return Ok(with_token(result, &key, r.sealed_secret.as_deref(), true));
         }
+        Claimed::Earlier(Begin::New) => return Err(ApiError::internal("idempotency claim inconsistent")),
     };
 
     // The processor call, outside any transaction; its answer drives the order.
@@ -258,7 +264,7 @@ pub async fn place(
             None
         }
     };
-    let result = finish(state, &key_hash, &order.id, outcome.as_ref()).await?;
+    let result = finish(state, &key_hash, &order.id, Some(lines), outcome.as_ref()).await?;
     Ok(match result {
         PlaceResult::Created(mut placed) => {
             placed.access_token = token.plaintext.expose().to_owned();
@@ -279,7 +285,7 @@ fn create_order(
     reservation: chrono::Duration,
     key_hash: &str,
     sealed: &str,
-) -> Result<(OrderRow, PaymentRow), ApiError> {
+) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
@@ -376,7 +382,7 @@ fn create_order(
     )?;
     crate::billing::store::insert_payment(conn, &payment)?;
     idempotency::attach(conn, key_hash, &order.id, sealed)?;
-    Ok((order, payment))
+    Ok((order, lines, payment))
 }
 
 /// Build the answer from the order as it now is, and complete the idempotency record.
@@ -384,52 +390,57 @@ async fn finish(
     state: &AppState,
     key_hash: &str,
     order_id: &str,
+    known_lines: Option<Vec<OrderLineRow>>,
     outcome: Option<&PaymentOutcome>,
 ) -> Result<PlaceResult, ApiError> {
     let id = order_id.to_owned();
-    let (order, lines, payment) = state
+    let kh = key_hash.to_owned();
+    let next_action = outcome
+        .and_then(|o| o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() }));
+    let known_payment = outcome.map(|o| o.payment.clone());
+    // Read the order as it now is (its status may have moved by webhook meanwhile) and complete the
+    // idempotency record. No transaction needed: the record is written once, after the order settled.
+    state
         .db
         .run(move |conn| {
             let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let lines = store::lines_of(conn, &id)?;
-            let payment = match &order.payment_id {
-                Some(p) => crate::billing::store::find_payment(conn, p)?,
-                None => None,
+            let lines = match known_lines {
+                Some(l) => l,
+                None => store::lines_of(conn, &id)?,
             };
-            Ok((order, lines, payment))
+            let payment = match (known_payment, &order.payment_id) {
+                (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
+                (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
+                (_, None) => None,
+            };
+            let result = if order.status() == OrderStatus::PaymentFailed {
+                let code =
+                    payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
+                let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+                let problem = ApiError::Payment {
+                    status: axum::http::StatusCode::PAYMENT_REQUIRED,
+                    code: stable,
+                    detail: decline_detail(stable).into(),
+                    extra: Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } })),
+                }
+                .to_problem();
+                let body = serde_json::to_string(&problem).unwrap_or_default();
+                idempotency::complete(conn, &kh, 402, Some(&body))?;
+                PlaceResult::Problem { status: 402, body, replayed: false }
+            } else {
+                idempotency::complete(conn, &kh, 201, None)?;
+                PlaceResult::Created(Box::new(Placed {
+                    order,
+                    lines,
+                    payment,
+                    access_token: String::new(),
+                    next_action,
+                    replayed: false,
+                }))
+            };
+            Ok(result)
         })
-        .await?;
-    let result = if order.status() == OrderStatus::PaymentFailed {
-        let code = payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
-        let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
-        let problem = ApiError::Payment {
-            status: axum::http::StatusCode::PAYMENT_REQUIRED,
-            code: stable,
-            detail: decline_detail(stable).into(),
-            extra: Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } })),
-        }
-        .to_problem();
-        PlaceResult::Problem { status: 402, body: serde_json::to_string(&problem).unwrap_or_default(), replayed: false }
-    } else {
-        let next_action = outcome.and_then(|o| {
-            o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() })
-        });
-        PlaceResult::Created(Box::new(Placed {
-            order,
-            lines,
-            payment,
-            access_token: String::new(),
-            next_action,
-            replayed: false,
-        }))
-    };
-    let (status, body) = match &result {
-        PlaceResult::Created(_) => (201, None),
-        PlaceResult::Problem { status, body, .. } => (*status, Some(body.clone())),
-    };
-    let kh = key_hash.to_owned();
-    state.db.run(move |conn| Ok(idempotency::complete(conn, &kh, status, body.as_deref())?)).await?;
-    Ok(result)
+        .await
 }
 
 fn decline_detail(code: &str) -> &'static str {

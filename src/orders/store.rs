@@ -24,7 +24,7 @@ pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
-    orders::table.find(id).select(OrderRow::as_select()).first(conn).optional()
+    orders::table.find(id).select(OrderRow::as_select()).get_result(conn).optional()
 }
 
 pub fn lines_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderLineRow>> {
@@ -141,7 +141,7 @@ pub fn search(
     q.load(conn)
 }
 
-/// Queue a transactional message once per (kind, order).
+/// Queue a transactional message once per (kind, order): one `INSERT … ON CONFLICT DO NOTHING`.
 pub fn enqueue_outbox(
     conn: &mut DbConn,
     id: &str,
@@ -149,24 +149,17 @@ pub fn enqueue_outbox(
     order_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let exists: bool = diesel::select(diesel::dsl::exists(
-        outbox::table.filter(outbox::kind.eq(kind)).filter(outbox::order_id.eq(order_id)),
-    ))
-    .get_result(conn)?;
-    if exists {
-        return Ok(false);
-    }
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(id),
-            outbox::kind.eq(kind),
-            outbox::order_id.eq(order_id),
-            outbox::status.eq("pending"),
-            outbox::attempts.eq(0),
-            outbox::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    use diesel::sql_types::{Text, Timestamp};
+    let n = diesel::sql_query(
+        "INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4) ON CONFLICT (kind, order_id) DO NOTHING",
+    )
+    .bind::<Text, _>(id)
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(order_id)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 pub fn outbox_for(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<(String, String)>> {

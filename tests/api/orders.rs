@@ -399,3 +399,14 @@ async fn manual_capture_is_captured_by_staff() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["order"]["payment"]["status"], "succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_cart_forgets_the_shoppers_details() {
+    let app = TestApp::spawn().await;
+    let cart = app.ready_cart().await;
+    assert_eq!(app.place(&cart, "forget", "pm_card_visa").await.status(), 201);
+    let id = cart.id.clone();
+    let row = app.state.db.run(move |c| Ok(leancart::checkout::store::find_cart(c, &id)?)).await.unwrap().unwrap();
+    assert!(row.email.is_none() && row.ship_name.is_none() && row.ship_line1.is_none() && row.ship_country.is_none());
+    assert_eq!(row.status, "checked_out");
+}
