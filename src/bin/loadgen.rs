@@ -26,6 +26,7 @@ struct Args {
     variants: usize,
     server: String,
     port: u16,
+    pool: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         variants: 400,
         server: String::new(),
         port: 18080,
+        pool: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,9 +53,10 @@ fn parse_args() -> Result<Args, String> {
             "--variants" => a.variants = val()?.parse().map_err(|_| "--variants: a number")?,
             "--server" => a.server = val()?,
             "--port" => a.port = val()?.parse().map_err(|_| "--port: a number")?,
+            "--pool" => a.pool = val()?.parse().map_err(|_| "--pool: a number")?,
             "-h" | "--help" => {
                 println!(
-                    "loadgen [--db sqlite|postgres] [--postgres-url URL] [--checkouts N] [--warmup N] [--concurrency C] [--variants V] [--server PATH] [--port P]"
+                    "loadgen [--db sqlite|postgres] [--postgres-url URL] [--checkouts N] [--warmup N] [--concurrency C] [--variants V] [--pool DB_CONNECTIONS] [--server PATH] [--port P]"
                 );
                 std::process::exit(0);
             }
@@ -263,11 +266,21 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Connections: SQLite readers are cheap; a PostgreSQL backend per in-flight request only adds
+    // contention on 2 cores, a few connections keep both cores busy.
+    let pool = if args.pool > 0 {
+        args.pool
+    } else if args.db == "postgres" {
+        8
+    } else {
+        16
+    }
+    .to_string();
     let env = [
         ("DATABASE_URL", database_url.as_str()),
         ("LEANCART_LOG", "warn"),
         ("LEANCART_AUTO_SEED", "false"),
-        ("LEANCART_DB_POOL_SIZE", "32"),
+        ("LEANCART_DB_POOL_SIZE", pool.as_str()),
     ];
     let seed = Command::new(&args.server)
         .args(["seed", "--fixtures", &dir.join("fixtures").display().to_string()])

@@ -171,7 +171,8 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
         .db
         .run(move |conn| {
             let (cart, token) = service::create_cart(conn, currency)?;
-            Ok((service::view(conn, cart, &policy)?, token))
+            // A new cart has no lines.
+            Ok((service::view_of(cart, Vec::new(), &policy)?, token))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(NewCartDto { token: token.plaintext.expose().to_owned(), cart: cart_dto(view)? })))

@@ -89,64 +89,71 @@ pub enum Begin {
     New,
     /// Already completed: replay.
     Completed(Record),
-    /// A earlier attempt attached its work but never completed (crash): resume from the resource.
+    /// An earlier attempt created its resource but never completed (crash): resume from the resource.
     Resume(Record),
 }
 
-/// Claim the key for this request, in its own write transaction.
+/// What a request claims its key for: the resource it will create and the secret a replay returns.
+pub struct Claim<'a> {
+    pub key_hash: &'a str,
+    pub scope: &'a str,
+    pub request_hash: &'a str,
+    pub resource_id: &'a str,
+    pub sealed_secret: &'a str,
+}
+
+/// Claim the key, inside the transaction that creates the resource: if that transaction rolls back,
+/// the claim goes with it. The common case is one statement (`INSERT … ON CONFLICT DO NOTHING`).
 pub fn begin(
     conn: &mut DbConn,
-    key_hash: &str,
-    scope: &str,
-    request_hash: &str,
+    claim: &Claim<'_>,
     now: NaiveDateTime,
     ttl: chrono::Duration,
 ) -> Result<Begin, ApiError> {
-    let existing: Option<Record> =
-        idempotency_keys::table.find(key_hash).select(Record::as_select()).get_result(conn).optional()?;
-    if let Some(r) = existing {
-        if r.expires_at > now {
-            if r.scope != scope || r.request_hash != request_hash {
-                return Err(ApiError::Unprocessable {
-                    code: "idempotency_key_reused",
-                    detail: "this Idempotency-Key was used for a different request; use a new key".into(),
-                    extra: None,
-                });
-            }
-            if r.state == "completed" {
-                return Ok(Begin::Completed(r));
-            }
-            let stale = (now - r.created_at).num_seconds() > STALE_SECS;
-            if !stale {
-                return Err(ApiError::conflict(
-                    "idempotency_key_in_flight",
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                ));
-            }
-            if r.resource_id.is_some() {
-                return Ok(Begin::Resume(r));
-            }
-        }
-        diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)?;
+    if insert_claim(conn, claim, now, ttl)? {
+        return Ok(Begin::New);
     }
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::key_hash.eq(key_hash),
-            idempotency_keys::scope.eq(scope),
-            idempotency_keys::request_hash.eq(request_hash),
-            idempotency_keys::state.eq("in_flight"),
-            idempotency_keys::created_at.eq(now),
-            idempotency_keys::expires_at.eq(now + ttl),
-        ))
-        .execute(conn)?;
+    let r: Record = idempotency_keys::table.find(claim.key_hash).select(Record::as_select()).get_result(conn)?;
+    if r.expires_at > now {
+        if r.scope != claim.scope || r.request_hash != claim.request_hash {
+            return Err(ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                detail: "this Idempotency-Key was used for a different request; use a new key".into(),
+                extra: None,
+            });
+        }
+        if r.state == "completed" {
+            return Ok(Begin::Completed(r));
+        }
+        if (now - r.created_at).num_seconds() <= STALE_SECS {
+            return Err(ApiError::conflict(
+                "idempotency_key_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+        // Committed with its resource but never completed (the process died): resume.
+        return Ok(Begin::Resume(r));
+    }
+    diesel::delete(idempotency_keys::table.find(claim.key_hash)).execute(conn)?;
+    insert_claim(conn, claim, now, ttl)?;
     Ok(Begin::New)
 }
 
-/// Attach the created resource (in the transaction that creates it).
-pub fn attach(conn: &mut DbConn, key_hash: &str, resource_id: &str, sealed_secret: &str) -> QueryResult<usize> {
-    diesel::update(idempotency_keys::table.find(key_hash))
-        .set((idempotency_keys::resource_id.eq(resource_id), idempotency_keys::sealed_secret.eq(sealed_secret)))
-        .execute(conn)
+fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chrono::Duration) -> QueryResult<bool> {
+    use diesel::sql_types::{Text, Timestamp};
+    let n = diesel::sql_query(
+        "INSERT INTO idempotency_keys (key_hash, scope, request_hash, state, resource_id, sealed_secret, \
+         created_at, expires_at) VALUES ($1, $2, $3, 'in_flight', $4, $5, $6, $7) ON CONFLICT (key_hash) DO NOTHING",
+    )
+    .bind::<Text, _>(c.key_hash)
+    .bind::<Text, _>(c.scope)
+    .bind::<Text, _>(c.request_hash)
+    .bind::<Text, _>(c.resource_id)
+    .bind::<Text, _>(c.sealed_secret)
+    .bind::<Timestamp, _>(now)
+    .bind::<Timestamp, _>(now + ttl)
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Store the response to replay. `body` only for problem documents (they hold no personal data);

@@ -217,18 +217,26 @@ pub async fn place(
     let sealed = key.seal(token.plaintext.expose());
     let kh = key_hash.clone();
     let pm = payment_method.clone();
+    let order_id = OrderId::generate();
     // One transaction: claim the key, reserve stock, create the order. If anything fails, nothing is
     // kept — not even the key, which may then be used again.
     let begun = state
         .db
         .run(move |conn| {
             dialect::write_transaction(conn, |conn| {
-                match idempotency::begin(conn, &kh, "orders", &fingerprint, time::now(), ttl)? {
+                let claim = idempotency::Claim {
+                    key_hash: &kh,
+                    scope: "orders",
+                    request_hash: &fingerprint,
+                    resource_id: order_id.as_str(),
+                    sealed_secret: &sealed,
+                };
+                match idempotency::begin(conn, &claim, time::now(), ttl)? {
                     Begin::New => {}
                     other => return Ok(Claimed::Earlier(other)),
                 }
                 let cart = carts::authorize(conn, &cart_id, &cart_token)?;
-                create_order(conn, cart, &policy, &billing, &pm, token_hash, ttl_reservation, &kh, &sealed)
+                create_order(conn, cart, &policy, &billing, &pm, order_id, token_hash, ttl_reservation)
                     .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
         })
@@ -281,10 +289,9 @@ fn create_order(
     policy: &crate::shipping::policy::ShopPolicy,
     billing: &Billing,
     payment_method: &str,
+    order_id: OrderId,
     token_hash: String,
     reservation: chrono::Duration,
-    key_hash: &str,
-    sealed: &str,
 ) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
@@ -312,7 +319,7 @@ fn create_order(
     let number = format!("LC-{}", dialect::next_order_number(conn)?);
     let t = view.totals;
     let order = OrderRow {
-        id: OrderId::generate().into_string(),
+        id: order_id.into_string(),
         number,
         access_token_hash: token_hash,
         cart_id: cart.id.clone(),
@@ -381,7 +388,6 @@ fn create_order(
         },
     )?;
     crate::billing::store::insert_payment(conn, &payment)?;
-    idempotency::attach(conn, key_hash, &order.id, sealed)?;
     Ok((order, lines, payment))
 }
 
