@@ -81,6 +81,45 @@ fn cpu_ms(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) * 1000.0 / 100.0
 }
 
+/// CPU of the local PostgreSQL cluster: the postmaster, its reaped children, and its live children.
+fn postgres_cpu_ms() -> Option<f64> {
+    let stat = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    let fields = |s: &str| -> (String, Vec<f64>) {
+        let (head, rest) = s.rsplit_once(')').unwrap_or(("", ""));
+        let name = head.rsplit_once('(').map(|(_, n)| n.to_owned()).unwrap_or_default();
+        (name, rest.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0)).collect())
+    };
+    let mut postmaster: Option<(String, Vec<f64>)> = None;
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(s) = stat(&pid) {
+            let (name, f) = fields(&s);
+            if name == "postgres" {
+                procs.push((pid, f));
+            }
+        }
+    }
+    // The postmaster is the postgres process whose parent is not a postgres process.
+    let pids: Vec<String> = procs.iter().map(|(p, _)| p.clone()).collect();
+    for (pid, f) in &procs {
+        let ppid = f.get(1).map(|v| v.to_string()).unwrap_or_default();
+        if !pids.contains(&ppid) {
+            postmaster = Some((pid.clone(), f.clone()));
+        }
+    }
+    let (pm, pmf) = postmaster?;
+    let ticks = |f: &Vec<f64>, i: usize| f.get(i).copied().unwrap_or(0.0);
+    let mut total = ticks(&pmf, 11) + ticks(&pmf, 12) + ticks(&pmf, 13) + ticks(&pmf, 14);
+    for (_, f) in procs.iter().filter(|(_, f)| f.get(1).map(|v| v.to_string()) == Some(pm.clone())) {
+        total += ticks(f, 11) + ticks(f, 12);
+    }
+    Some(total * 10.0)
+}
+
 fn psql(url: &str, sql: &str) {
     let _ = Command::new("psql").args([url, "-q", "-c", sql]).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
@@ -356,8 +395,15 @@ async fn main() {
         println!("ran VACUUM (ANALYZE) on the benchmark database before the measured run");
     }
     let cpu_before = cpu_ms(pid);
+    let own_before = cpu_ms(std::process::id());
+    let pg_before = if args.db == "postgres" { postgres_cpu_ms() } else { None };
     let (samples, errors, elapsed) = run(&client, &base, variants, args.checkouts, args.concurrency, args.warmup).await;
     let cpu = cpu_ms(pid) - cpu_before;
+    let own = cpu_ms(std::process::id()) - own_before;
+    let pg = match (pg_before, postgres_cpu_ms()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let done = samples.len();
     println!("errors: {} (warm-up {})", errors, warm_errors);
     println!(
@@ -366,6 +412,10 @@ async fn main() {
         done as f64 / elapsed.as_secs_f64()
     );
     println!("server CPU: {:.0} ms total, {:.2} ms per complete checkout", cpu, cpu / done.max(1) as f64);
+    if let Some(pg) = pg {
+        println!("PostgreSQL CPU (same machine): {:.0} ms total, {:.2} ms per checkout", pg, pg / done.max(1) as f64);
+    }
+    println!("load driver CPU (same machine): {:.2} ms per checkout", own / done.max(1) as f64);
     println!("{:<14} {:>9} {:>9} {:>9}", "latency (ms)", "p50", "p95", "p99");
     for (i, name) in STEPS.iter().enumerate() {
         let mut d: Vec<Duration> = samples.iter().map(|t| t[i]).collect();

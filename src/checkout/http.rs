@@ -146,17 +146,39 @@ async fn with_cart<F>(state: &AppState, id: String, token: BearerToken, op: F) -
 where
     F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
 {
+    cart_operation(state, id, token, true, op).await
+}
+
+/// [`with_cart`] for operations whose single write is atomic by itself (no transaction on PostgreSQL).
+async fn with_cart_unit<F>(state: &AppState, id: String, token: BearerToken, op: F) -> Result<Json<CartDto>, ApiError>
+where
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
+{
+    cart_operation(state, id, token, false, op).await
+}
+
+async fn cart_operation<F>(
+    state: &AppState,
+    id: String,
+    token: BearerToken,
+    transactional: bool,
+    op: F,
+) -> Result<Json<CartDto>, ApiError>
+where
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
+{
     let policy = state.policy.clone();
     let view = state
         .db
         .run(move |conn| {
-            dialect::write_transaction(conn, |conn| {
+            let unit = |conn: &mut crate::db::DbConn| {
                 let mut cart = service::authorize(conn, &id, token.0.expose())?;
                 match op(conn, &mut cart)? {
                     Some(lines) => service::view_of(cart, lines, &policy),
                     None => service::view(conn, cart, &policy),
                 }
-            })
+            };
+            if transactional { dialect::write_transaction(conn, unit) } else { dialect::write_unit(conn, unit) }
         })
         .await?;
     Ok(Json(cart_dto(view)?))
@@ -221,7 +243,7 @@ pub async fn add_line(
     token: BearerToken,
     ApiJson(body): ApiJson<AddLine>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| {
+    with_cart_unit(&state, id, token, move |conn, cart| {
         service::add_line(conn, cart, &body.variant_id, body.quantity).map(Some)
     })
     .await
@@ -282,7 +304,7 @@ pub async fn set_details(
     ApiJson(body): ApiJson<DetailsInput>,
 ) -> Result<Json<CartDto>, ApiError> {
     let policy = state.policy.clone();
-    with_cart(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy).map(Some)).await
+    with_cart_unit(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy).map(Some)).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

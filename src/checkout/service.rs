@@ -66,7 +66,8 @@ fn insufficient_stock(variant_id: &str, available: i32) -> ApiError {
 }
 
 /// Add `quantity` units of a variant (merging with an existing line). Returns the cart's lines after
-/// the change, so the caller need not read them again.
+/// the change, so the caller need not read them again. The write is one atomic upsert, so this needs no
+/// transaction; placement re-validates everything under its own.
 pub fn add_line(
     conn: &mut DbConn,
     cart: &mut CartRow,
@@ -95,7 +96,7 @@ pub fn add_line(
     let line_total = variant.price()?.checked_mul(i64::from(total))?;
     match existing {
         Some(i) => {
-            store::set_line_quantity(conn, &cart.id, variant_id, total)?;
+            store::upsert_line(conn, &cart.id, variant_id, total, now)?;
             lines[i].quantity = total;
             lines[i].line_total = line_total;
         }
@@ -107,12 +108,10 @@ pub fn add_line(
                     extra: None,
                 });
             }
-            store::insert_line(conn, &cart.id, variant_id, total, now)?;
+            store::upsert_line(conn, &cart.id, variant_id, total, now)?;
             lines.push(PricedLine { variant, product_title, quantity: total, line_total });
         }
     }
-    store::touch_cart(conn, &cart.id, now)?;
-    cart.updated_at = now;
     Ok(lines)
 }
 

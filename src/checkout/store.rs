@@ -66,6 +66,26 @@ pub fn insert_line(
         .execute(conn)
 }
 
+/// Insert a line or set its quantity, in one atomic statement.
+pub fn upsert_line(
+    conn: &mut DbConn,
+    cart_id: &str,
+    variant_id: &str,
+    quantity: i32,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Integer, Text, Timestamp};
+    diesel::sql_query(
+        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity",
+    )
+    .bind::<Text, _>(cart_id)
+    .bind::<Text, _>(variant_id)
+    .bind::<Integer, _>(quantity)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)
+}
+
 pub fn set_line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str, quantity: i32) -> QueryResult<usize> {
     diesel::update(cart_lines::table.find((cart_id, variant_id))).set(cart_lines::quantity.eq(quantity)).execute(conn)
 }

@@ -73,6 +73,20 @@ where
     }
 }
 
+/// A unit of work whose statements are each atomic on their own and need no isolation from each other
+/// (e.g. read a cart, then upsert one of its lines). PostgreSQL: plain autocommit statements, saving the
+/// BEGIN/COMMIT round trips; SQLite: a write transaction all the same, because there every write must
+/// queue on the writer lock anyway.
+pub fn write_unit<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(_) => f(conn),
+        DbConn::Sqlite(_) => write_transaction(conn, f),
+    }
+}
+
 /// The next human-friendly order number. PostgreSQL: a sequence (no hot row shared by concurrent
 /// checkouts); SQLite: a counter row (writers are serialised anyway).
 pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error> {
