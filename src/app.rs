@@ -6,7 +6,7 @@ use crate::billing::sandbox::{Sandbox, SandboxOptions};
 use crate::billing::service::Billing;
 use crate::catalog;
 use crate::config::{Config, ConfigError};
-use crate::db::{self, Db, DbError, Manager};
+use crate::db::{self, Db, DbError, Manager, dialect};
 use crate::health;
 use crate::http::middleware::{self, BodyPolicy};
 use crate::http::openapi::ApiDoc;
@@ -317,8 +317,14 @@ pub async fn sweep_once(state: &AppState) {
         Ok(n) => tracing::info!(released = n, "released expired stock reservations"),
         Err(e) => tracing::warn!(code = e.code(), "releasing expired reservations failed"),
     }
-    let purged =
-        state.db.run(|conn| Ok(crate::http::idempotency::purge_expired(conn, crate::kernel::time::now())?)).await;
+    let purged = state
+        .db
+        .run(|conn| {
+            dialect::write_unit(conn, |conn| {
+                Ok(crate::http::idempotency::purge_expired(conn, crate::kernel::time::now())?)
+            })
+        })
+        .await;
     if let Err(e) = purged {
         tracing::warn!(code = e.code(), "purging idempotency keys failed");
     }

@@ -189,7 +189,7 @@ impl Billing {
         validate_payment_method(&req.payment_method)?;
         let row = self.new_payment_row(&req);
         let insert = row.clone();
-        db.run(move |conn| Ok(store::insert_payment(conn, &insert)?)).await?;
+        db.run(move |conn| dialect::write_unit(conn, |conn| Ok(store::insert_payment(conn, &insert)?))).await?;
         self.charge(db, &row, req.description).await
     }
 
@@ -423,7 +423,12 @@ impl Billing {
             Err(ProcessorError::Unavailable(_)) => Ok(refund),
             Err(e) => {
                 let refund_id = refund.id.clone();
-                db.run(move |conn| Ok(store::update_refund(conn, &refund_id, None, "failed", time::now())?)).await?;
+                db.run(move |conn| {
+                    dialect::write_unit(conn, |conn| {
+                        Ok(store::update_refund(conn, &refund_id, None, "failed", time::now())?)
+                    })
+                })
+                .await?;
                 Err(e.into())
             }
         }

@@ -192,7 +192,7 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
     let (view, token) = state
         .db
         .run(move |conn| {
-            let (cart, token) = service::create_cart(conn, currency)?;
+            let (cart, token) = dialect::write_unit(conn, |conn| service::create_cart(conn, currency))?;
             // A new cart has no lines.
             Ok((service::view_of(cart, Vec::new(), &policy)?, token))
         })

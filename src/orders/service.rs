@@ -409,42 +409,46 @@ async fn finish(
     state
         .db
         .run(move |conn| {
-            let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let lines = match known_lines {
-                Some(l) => l,
-                None => store::lines_of(conn, &id)?,
-            };
-            let payment = match (known_payment, &order.payment_id) {
-                (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
-                (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
-                (_, None) => None,
-            };
-            let result = if order.status() == OrderStatus::PaymentFailed {
-                let code =
-                    payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
-                let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
-                let problem = ApiError::Payment {
-                    status: axum::http::StatusCode::PAYMENT_REQUIRED,
-                    code: stable,
-                    detail: decline_detail(stable).into(),
-                    extra: Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } })),
-                }
-                .to_problem();
-                let body = serde_json::to_string(&problem).unwrap_or_default();
-                idempotency::complete(conn, &kh, 402, Some(&body))?;
-                PlaceResult::Problem { status: 402, body, replayed: false }
-            } else {
-                idempotency::complete(conn, &kh, 201, None)?;
-                PlaceResult::Created(Box::new(Placed {
-                    order,
-                    lines,
-                    payment,
-                    access_token: String::new(),
-                    next_action,
-                    replayed: false,
-                }))
-            };
-            Ok(result)
+            dialect::write_unit(conn, |conn| {
+                let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+                let lines = match known_lines {
+                    Some(l) => l,
+                    None => store::lines_of(conn, &id)?,
+                };
+                let payment = match (known_payment, &order.payment_id) {
+                    (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
+                    (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
+                    (_, None) => None,
+                };
+                let result = if order.status() == OrderStatus::PaymentFailed {
+                    let code =
+                        payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
+                    let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+                    let problem = ApiError::Payment {
+                        status: axum::http::StatusCode::PAYMENT_REQUIRED,
+                        code: stable,
+                        detail: decline_detail(stable).into(),
+                        extra: Some(
+                            json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }),
+                        ),
+                    }
+                    .to_problem();
+                    let body = serde_json::to_string(&problem).unwrap_or_default();
+                    idempotency::complete(conn, &kh, 402, Some(&body))?;
+                    PlaceResult::Problem { status: 402, body, replayed: false }
+                } else {
+                    idempotency::complete(conn, &kh, 201, None)?;
+                    PlaceResult::Created(Box::new(Placed {
+                        order,
+                        lines,
+                        payment,
+                        access_token: String::new(),
+                        next_action,
+                        replayed: false,
+                    }))
+                };
+                Ok(result)
+            })
         })
         .await
 }
