@@ -66,18 +66,24 @@ impl Processor {
     }
 
     /// Run `call` with the idempotency key, retrying transient failures with the same key.
-    async fn with_retries<T, F, Fut>(&self, key: &str, call: F) -> Result<T, ProcessorError>
+    /// Reads (`key: None`) are retried as they are; writes carry the same idempotency key on every try.
+    async fn with_retries<T, F, Fut>(&self, key: Option<&str>, call: F) -> Result<T, ProcessorError>
     where
         F: Fn(RequestStrategy) -> Fut,
         Fut: std::future::Future<Output = Result<T, StripeError>>,
     {
-        let key = IdempotencyKey::new(key).map_err(|e| ProcessorError::Integration(e.to_string()))?;
+        let strategy = match key {
+            Some(k) => RequestStrategy::Idempotent(
+                IdempotencyKey::new(k).map_err(|e| ProcessorError::Integration(e.to_string()))?,
+            ),
+            None => RequestStrategy::Once,
+        };
         let mut last = ProcessorError::Unavailable("no attempt made".into());
         for attempt in 0..self.attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
             }
-            match call(RequestStrategy::Idempotent(key.clone())).await {
+            match call(strategy.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let (mapped, retry) = classify(e);
@@ -120,7 +126,7 @@ impl Processor {
         }
         let key = format!("{}:create", req.payment_id);
         let pi = self
-            .with_retries(&key, |s| {
+            .with_retries(Some(&key), |s| {
                 let create = &create;
                 async move { create.customize().request_strategy(s).send(&self.client).await }
             })
@@ -131,30 +137,20 @@ impl Processor {
     pub async fn retrieve(&self, intent: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let req = RetrievePaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
-        let mut last = ProcessorError::Unavailable("no attempt made".into());
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                tokio::time::sleep(self.backoff * 2u32.pow(attempt - 1)).await;
-            }
-            match req.send(&self.client).await {
-                Ok(pi) => return Ok(facts(&pi)),
-                Err(e) => {
-                    let (mapped, retry) = classify(e);
-                    if !retry {
-                        return Err(mapped);
-                    }
-                    last = mapped;
-                }
-            }
-        }
-        Err(last)
+        let pi = self
+            .with_retries(None, |s| {
+                let req = &req;
+                async move { req.customize().request_strategy(s).send(&self.client).await }
+            })
+            .await?;
+        Ok(facts(&pi))
     }
 
     pub async fn confirm(&self, intent: &str, key: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let req = ConfirmPaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
         let pi = self
-            .with_retries(key, |s| {
+            .with_retries(Some(key), |s| {
                 let req = &req;
                 async move { req.customize().request_strategy(s).send(&self.client).await }
             })
@@ -169,7 +165,7 @@ impl Processor {
             req = req.amount_to_capture(a);
         }
         let pi = self
-            .with_retries(key, |s| {
+            .with_retries(Some(key), |s| {
                 let req = &req;
                 async move { req.customize().request_strategy(s).send(&self.client).await }
             })
@@ -181,7 +177,7 @@ impl Processor {
         let id = checked_id(intent, "pi_")?;
         let req = CancelPaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
         let pi = self
-            .with_retries(key, |s| {
+            .with_retries(Some(key), |s| {
                 let req = &req;
                 async move { req.customize().request_strategy(s).send(&self.client).await }
             })
@@ -197,7 +193,7 @@ impl Processor {
         let req = CreateRefund::new().payment_intent(intent.to_owned()).amount(amount).metadata(metadata);
         let key = format!("{refund_id}:create");
         let refund = self
-            .with_retries(&key, |s| {
+            .with_retries(Some(&key), |s| {
                 let req = &req;
                 async move { req.customize().request_strategy(s).send(&self.client).await }
             })

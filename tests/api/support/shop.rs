@@ -15,8 +15,8 @@ impl TestApp {
         TestApp::builder().set("LEANCART_ADMIN_TOKEN", ADMIN).start().await
     }
 
-    /// The id of the variant with this SKU.
-    pub async fn variant(&self, sku: &str) -> String {
+    /// The catalog's variant with this SKU, as the API shows it.
+    async fn variant_json(&self, sku: &str) -> Value {
         let (_, body) = self.get_json("/v1/products?limit=100").await;
         body["data"]
             .as_array()
@@ -24,20 +24,17 @@ impl TestApp {
             .iter()
             .flat_map(|p| p["variants"].as_array().unwrap().iter())
             .find(|v| v["sku"] == sku)
-            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .cloned()
             .unwrap_or_else(|| panic!("no variant {sku}"))
     }
 
+    /// The id of the variant with this SKU.
+    pub async fn variant(&self, sku: &str) -> String {
+        self.variant_json(sku).await["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn stock(&self, sku: &str) -> i64 {
-        let (_, body) = self.get_json("/v1/products?limit=100").await;
-        body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|p| p["variants"].as_array().unwrap().iter())
-            .find(|v| v["sku"] == sku)
-            .map(|v| v["stock_on_hand"].as_i64().unwrap())
-            .unwrap()
+        self.variant_json(sku).await["stock_on_hand"].as_i64().unwrap()
     }
 
     pub async fn set_stock(&self, sku: &str, n: i32) {
