@@ -235,11 +235,21 @@ impl Billing {
                 tracing::warn!(payment_id, %cause, "processor did not answer; payment left pending for reconciliation");
                 (None, None, true)
             }
+            Err(ProcessorError::RateLimited) => {
+                // Still limited after the retries: whether the request took effect is unknown until
+                // the same idempotent request is answered.
+                tracing::warn!(payment_id, "processor rate limit; payment left pending for reconciliation");
+                (None, None, true)
+            }
             Err(other) => {
                 // A refusal: the payment will not happen.
+                let code = match &other {
+                    ProcessorError::Invalid { code, .. } if code == "resource_missing" => "payment_method_invalid",
+                    _ => "payment_refused",
+                };
                 let f = IntentFacts {
                     status: Some(PaymentStatus::Failed),
-                    failure_code: Some("refused".into()),
+                    failure_code: Some(code.into()),
                     ..Default::default()
                 };
                 let id = payment_id.to_owned();

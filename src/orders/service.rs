@@ -423,19 +423,34 @@ async fn finish(
                 let result = if order.status() == OrderStatus::PaymentFailed {
                     let code =
                         payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
-                    let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
-                    let problem = ApiError::Payment {
-                        status: axum::http::StatusCode::PAYMENT_REQUIRED,
-                        code: stable,
-                        detail: decline_detail(stable).into(),
-                        extra: Some(
-                            json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }),
-                        ),
-                    }
-                    .to_problem();
-                    let body = serde_json::to_string(&problem).unwrap_or_default();
-                    idempotency::complete(conn, &kh, 402, Some(&body))?;
-                    PlaceResult::Problem { status: 402, body, replayed: false }
+                    let extra =
+                        Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }));
+                    let problem = match code.as_str() {
+                        // Not the card's fault: the processor refused the request itself.
+                        "payment_method_invalid" => ApiError::Unprocessable {
+                            code: "payment_method_invalid",
+                            detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+                            extra,
+                        },
+                        "payment_refused" => ApiError::Unprocessable {
+                            code: "payment_refused",
+                            detail: "The payment processor refused the request; the order was not paid.".into(),
+                            extra,
+                        },
+                        _ => {
+                            let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+                            ApiError::Payment {
+                                status: axum::http::StatusCode::PAYMENT_REQUIRED,
+                                code: stable,
+                                detail: decline_detail(stable).into(),
+                                extra,
+                            }
+                        }
+                    };
+                    let status = problem.status().as_u16();
+                    let body = serde_json::to_string(&problem.to_problem()).unwrap_or_default();
+                    idempotency::complete(conn, &kh, status, Some(&body))?;
+                    PlaceResult::Problem { status, body, replayed: false }
                 } else {
                     idempotency::complete(conn, &kh, 201, None)?;
                     PlaceResult::Created(Box::new(Placed {

@@ -410,3 +410,17 @@ async fn a_paid_cart_forgets_the_shoppers_details() {
     assert!(row.email.is_none() && row.ship_name.is_none() && row.ship_line1.is_none() && row.ship_country.is_none());
     assert_eq!(row.status, "checked_out");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processor_refusals_are_not_reported_as_declines() {
+    let app = TestApp::spawn().await;
+    let before = app.stock("TEE-BLK-M").await;
+    let cart = app.ready_cart().await;
+    let res = app.place(&cart, "unknown-pm", "pm_doesnotexist").await;
+    let problem = expect_problem(res, 422, "payment_method_invalid").await;
+    assert_eq!(problem["extra"]["order"]["status"], "payment_failed");
+    assert_eq!(app.stock("TEE-BLK-M").await, before, "stock released");
+    // The cart can be retried with a valid payment method.
+    let res = app.place(&cart, "unknown-pm-retry", "pm_card_visa").await;
+    assert_eq!(res.status(), 201);
+}
