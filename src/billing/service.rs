@@ -214,6 +214,33 @@ impl Billing {
         self.settle(db, &row.id, result).await
     }
 
+    /// [`Billing::charge`], then `then` on the same connection right after the settlement commits — in
+    /// the same blocking hop (the caller's follow-up work costs no extra thread hand-off).
+    pub async fn charge_then<T, F>(
+        &self,
+        db: &Db,
+        row: &PaymentRow,
+        description: Option<String>,
+        then: F,
+    ) -> Result<(PaymentOutcome, T), ApiError>
+    where
+        F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let currency = row.currency.parse().map_err(|_| ApiError::internal("payment with unknown currency"))?;
+        let capture = if row.capture_method == "manual" { CaptureMethod::Manual } else { CaptureMethod::Automatic };
+        let request = ChargeRequest {
+            payment_id: row.id.clone(),
+            order_id: row.order_id.clone(),
+            amount: Money::new(row.amount, currency),
+            payment_method: row.payment_method_id.clone(),
+            capture,
+            description,
+        };
+        let result = self.processor.create_and_confirm(&request).await;
+        self.settle_then(db, &row.id, result, then).await
+    }
+
     /// Apply a processor answer (or failure) to a payment and describe the outcome.
     async fn settle(
         &self,
@@ -221,6 +248,20 @@ impl Billing {
         payment_id: &str,
         result: Result<IntentFacts, ProcessorError>,
     ) -> Result<PaymentOutcome, ApiError> {
+        self.settle_then(db, payment_id, result, |_, _| Ok(())).await.map(|(o, ())| o)
+    }
+
+    async fn settle_then<T, F>(
+        &self,
+        db: &Db,
+        payment_id: &str,
+        result: Result<IntentFacts, ProcessorError>,
+        then: F,
+    ) -> Result<(PaymentOutcome, T), ApiError>
+    where
+        F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let (facts, decline, unresolved) = match result {
             Ok(f) => (Some(f), None, false),
             Err(ProcessorError::Declined { code, decline_code: dc, facts, .. }) => {
@@ -265,22 +306,23 @@ impl Billing {
         let client_secret = facts.as_ref().and_then(|f| f.client_secret.clone());
         let id = payment_id.to_owned();
         let listeners = self.listeners.clone();
-        let payment = db
-            .run(move |conn| {
-                dialect::write_transaction(conn, |conn| match &facts {
-                    Some(f) => apply_facts(conn, &listeners, &id, f),
-                    None => store::find_payment(conn, &id)?.ok_or(ApiError::NotFound),
-                })
-            })
-            .await?;
-        let requires_action = payment.status() == PaymentStatus::RequiresAction;
-        Ok(PaymentOutcome {
-            next_action_url: if requires_action { next_action_url } else { None },
-            client_secret: if requires_action { client_secret } else { None },
-            payment,
-            decline,
-            unresolved,
+        db.run(move |conn| {
+            let payment = dialect::write_transaction(conn, |conn| match &facts {
+                Some(f) => apply_facts(conn, &listeners, &id, f),
+                None => store::find_payment(conn, &id)?.ok_or(ApiError::NotFound),
+            })?;
+            let requires_action = payment.status() == PaymentStatus::RequiresAction;
+            let outcome = PaymentOutcome {
+                next_action_url: if requires_action { next_action_url } else { None },
+                client_secret: if requires_action { client_secret } else { None },
+                payment,
+                decline,
+                unresolved,
+            };
+            let t = then(conn, &outcome)?;
+            Ok((outcome, t))
         })
+        .await
     }
 
     pub async fn find(&self, db: &Db, payment_id: &str) -> Result<PaymentRow, ApiError> {
@@ -597,12 +639,16 @@ fn apply_event_object(
         | "payment_intent.requires_action"
         | "payment_intent.amount_capturable_updated" => {
             let pi = str_of(&object["id"]).unwrap_or_default();
-            let payment = match store::find_payment_by_intent(conn, &pi)? {
+            // Our own id (metadata) first: a primary-key hit even when the event outruns the API
+            // answer that records the intent id; a foreign or mismatched id falls back to the intent.
+            let by_metadata = match object["metadata"]["leancart_payment_id"].as_str() {
+                Some(id) => store::find_payment(conn, id)?
+                    .filter(|p| p.payment_intent_id.as_deref().is_none_or(|known| known == pi)),
+                None => None,
+            };
+            let payment = match by_metadata {
                 Some(p) => Some(p),
-                None => match object["metadata"]["leancart_payment_id"].as_str() {
-                    Some(id) => store::find_payment(conn, id)?,
-                    None => None,
-                },
+                None => store::find_payment_by_intent(conn, &pi)?,
             };
             let Some(payment) = payment else {
                 return Ok(false);

@@ -105,6 +105,28 @@ pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult
         .optional()
 }
 
+/// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
+/// keeps what it needs). `false` if the cart was not open (a concurrent checkout).
+pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(carts::table.filter(carts::id.eq(id)).filter(carts::status.eq("open")))
+        .set((
+            carts::status.eq("checked_out"),
+            carts::email.eq(None::<String>),
+            carts::ship_name.eq(None::<String>),
+            carts::ship_line1.eq(None::<String>),
+            carts::ship_line2.eq(None::<String>),
+            carts::ship_city.eq(None::<String>),
+            carts::ship_region.eq(None::<String>),
+            carts::ship_postal_code.eq(None::<String>),
+            carts::ship_country.eq(None::<String>),
+            carts::ship_phone.eq(None::<String>),
+            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
+            carts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Forget a checked-out cart's personal data once its order no longer needs the cart (paid).
 pub fn clear_details(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(carts::table.find(id))

@@ -69,6 +69,29 @@ pub fn transition(
     Ok(true)
 }
 
+/// After a failed payment the shopper may try another card: reopen the cart with the details the order
+/// took from it (they were cleared from the cart at checkout).
+fn reopen_cart(conn: &mut DbConn, order: &OrderRow) -> Result<(), ApiError> {
+    let Some(mut cart) = crate::checkout::store::find_cart(conn, &order.cart_id)? else { return Ok(()) };
+    if cart.status != "checked_out" {
+        return Ok(());
+    }
+    cart.status = "open".into();
+    cart.email = Some(order.email.clone());
+    cart.ship_name = order.ship_name.clone();
+    cart.ship_line1 = order.ship_line1.clone();
+    cart.ship_line2 = order.ship_line2.clone();
+    cart.ship_city = order.ship_city.clone();
+    cart.ship_region = order.ship_region.clone();
+    cart.ship_postal_code = order.ship_postal_code.clone();
+    cart.ship_country = order.ship_country.clone();
+    cart.ship_phone = order.ship_phone.clone();
+    cart.recipient_consent_at = order.recipient_consent_at;
+    cart.updated_at = time::now();
+    crate::checkout::store::update_cart(conn, &cart)?;
+    Ok(())
+}
+
 /// Put an unpaid order's reserved stock back, exactly once.
 pub fn release_stock(conn: &mut DbConn, order_id: &str) -> Result<bool, ApiError> {
     if !store::claim_stock_release(conn, order_id, time::now())? {
@@ -105,8 +128,6 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                         &order.id,
                         time::now(),
                     )?;
-                    // The order holds what it needs; the cart's copy of the details has served its purpose.
-                    crate::checkout::store::clear_details(conn, &order.cart_id, time::now())?;
                 }
             }
             PaymentStatus::RequiresAction => {
@@ -124,7 +145,7 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                 if transition(conn, &order, OrderStatus::PaymentFailed, Actor::Processor, &reason, false)? {
                     release_stock(conn, &order.id)?;
                     // The shopper may try again with another card.
-                    crate::checkout::store::transition_cart(conn, &order.cart_id, "checked_out", "open", time::now())?;
+                    reopen_cart(conn, &order)?;
                 }
             }
             PaymentStatus::Canceled => {
@@ -265,14 +286,21 @@ pub async fn place(
     };
 
     // The processor call, outside any transaction; its answer drives the order.
-    let outcome = match state.billing.charge(&state.db, &payment, Some(format!("Order {}", order.number))).await {
-        Ok(o) => Some(o),
+    // The answer is written and the response built in the same blocking hop as the settlement.
+    let (kh, oid) = (key_hash.clone(), order.id.clone());
+    let charged = state
+        .billing
+        .charge_then(&state.db, &payment, Some(format!("Order {}", order.number)), move |conn, outcome| {
+            finish_in(conn, &kh, &oid, Some(lines), Some(outcome))
+        })
+        .await;
+    let result = match charged {
+        Ok((_, result)) => result,
         Err(e) => {
             tracing::warn!(order_id = %order.id, code = e.code(), "payment refused");
-            None
+            finish(state, &key_hash, &order.id, None, None).await?
         }
     };
-    let result = finish(state, &key_hash, &order.id, Some(lines), outcome.as_ref()).await?;
     Ok(match result {
         PlaceResult::Created(mut placed) => {
             placed.access_token = token.plaintext.expose().to_owned();
@@ -313,7 +341,7 @@ fn create_order(
                 .with_extra(json!({ "variant_id": l.variant.id })));
         }
     }
-    if !crate::checkout::store::transition_cart(conn, &cart.id, "open", "checked_out", now)? {
+    if !crate::checkout::store::check_out(conn, &cart.id, now)? {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
     let number = format!("LC-{}", dialect::next_order_number(conn)?);
@@ -399,73 +427,75 @@ async fn finish(
     known_lines: Option<Vec<OrderLineRow>>,
     outcome: Option<&PaymentOutcome>,
 ) -> Result<PlaceResult, ApiError> {
-    let id = order_id.to_owned();
-    let kh = key_hash.to_owned();
+    let (kh, id, outcome) = (key_hash.to_owned(), order_id.to_owned(), outcome.cloned());
+    state.db.run(move |conn| finish_in(conn, &kh, &id, known_lines, outcome.as_ref())).await
+}
+
+/// Read the order as it now is (a webhook may have moved it meanwhile) and complete the idempotency
+/// record. No transaction needed: the record is written once, after the order settled.
+fn finish_in(
+    conn: &mut DbConn,
+    kh: &str,
+    id: &str,
+    known_lines: Option<Vec<OrderLineRow>>,
+    outcome: Option<&PaymentOutcome>,
+) -> Result<PlaceResult, ApiError> {
     let next_action = outcome
         .and_then(|o| o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() }));
     let known_payment = outcome.map(|o| o.payment.clone());
-    // Read the order as it now is (its status may have moved by webhook meanwhile) and complete the
-    // idempotency record. No transaction needed: the record is written once, after the order settled.
-    state
-        .db
-        .run(move |conn| {
-            dialect::write_unit(conn, |conn| {
-                let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
-                let lines = match known_lines {
-                    Some(l) => l,
-                    None => store::lines_of(conn, &id)?,
-                };
-                let payment = match (known_payment, &order.payment_id) {
-                    (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
-                    (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
-                    (_, None) => None,
-                };
-                let result = if order.status() == OrderStatus::PaymentFailed {
-                    let code =
-                        payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
-                    let extra =
-                        Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }));
-                    let problem = match code.as_str() {
-                        // Not the card's fault: the processor refused the request itself.
-                        "payment_method_invalid" => ApiError::Unprocessable {
-                            code: "payment_method_invalid",
-                            detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
-                            extra,
-                        },
-                        "payment_refused" => ApiError::Unprocessable {
-                            code: "payment_refused",
-                            detail: "The payment processor refused the request; the order was not paid.".into(),
-                            extra,
-                        },
-                        _ => {
-                            let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
-                            ApiError::Payment {
-                                status: axum::http::StatusCode::PAYMENT_REQUIRED,
-                                code: stable,
-                                detail: decline_detail(stable).into(),
-                                extra,
-                            }
-                        }
-                    };
-                    let status = problem.status().as_u16();
-                    let body = serde_json::to_string(&problem.to_problem()).unwrap_or_default();
-                    idempotency::complete(conn, &kh, status, Some(&body))?;
-                    PlaceResult::Problem { status, body, replayed: false }
-                } else {
-                    idempotency::complete(conn, &kh, 201, None)?;
-                    PlaceResult::Created(Box::new(Placed {
-                        order,
-                        lines,
-                        payment,
-                        access_token: String::new(),
-                        next_action,
-                        replayed: false,
-                    }))
-                };
-                Ok(result)
-            })
-        })
-        .await
+    dialect::write_unit(conn, |conn| {
+        let order = store::find_order(conn, id)?.ok_or(ApiError::NotFound)?;
+        let lines = match known_lines {
+            Some(l) => l,
+            None => store::lines_of(conn, id)?,
+        };
+        let payment = match (known_payment, &order.payment_id) {
+            (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
+            (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
+            (_, None) => None,
+        };
+        let result = if order.status() == OrderStatus::PaymentFailed {
+            let code = payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
+            let extra = Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }));
+            let problem = match code.as_str() {
+                // Not the card's fault: the processor refused the request itself.
+                "payment_method_invalid" => ApiError::Unprocessable {
+                    code: "payment_method_invalid",
+                    detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+                    extra,
+                },
+                "payment_refused" => ApiError::Unprocessable {
+                    code: "payment_refused",
+                    detail: "The payment processor refused the request; the order was not paid.".into(),
+                    extra,
+                },
+                _ => {
+                    let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+                    ApiError::Payment {
+                        status: axum::http::StatusCode::PAYMENT_REQUIRED,
+                        code: stable,
+                        detail: decline_detail(stable).into(),
+                        extra,
+                    }
+                }
+            };
+            let status = problem.status().as_u16();
+            let body = serde_json::to_string(&problem.to_problem()).unwrap_or_default();
+            idempotency::complete(conn, kh, status, Some(&body))?;
+            PlaceResult::Problem { status, body, replayed: false }
+        } else {
+            idempotency::complete(conn, kh, 201, None)?;
+            PlaceResult::Created(Box::new(Placed {
+                order,
+                lines,
+                payment,
+                access_token: String::new(),
+                next_action,
+                replayed: false,
+            }))
+        };
+        Ok(result)
+    })
 }
 
 fn decline_detail(code: &str) -> &'static str {
