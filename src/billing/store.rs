@@ -22,14 +22,6 @@ pub fn find_payment_by_intent(conn: &mut DbConn, intent: &str) -> QueryResult<Op
         .optional()
 }
 
-pub fn find_payments_of_order(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<PaymentRow>> {
-    payments::table
-        .filter(payments::order_id.eq(order_id))
-        .order(payments::created_at.asc())
-        .select(PaymentRow::as_select())
-        .load(conn)
-}
-
 /// Payments still waiting for their outcome, created before `before`.
 pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<Vec<PaymentRow>> {
     payments::table
@@ -143,8 +135,4 @@ pub fn list_events(conn: &mut DbConn, object_id: Option<&str>, limit: i64) -> Qu
         q = q.filter(webhook_events::object_id.eq(o.to_owned()));
     }
     q.load(conn)
-}
-
-pub fn event_seen(conn: &mut DbConn, event_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(webhook_events::table.find(event_id))).get_result(conn)
 }

@@ -73,8 +73,3 @@ pub fn insert_product(conn: &mut DbConn, row: &ProductRow) -> QueryResult<usize>
 pub fn insert_variant(conn: &mut DbConn, row: &VariantRow) -> QueryResult<usize> {
     diesel::insert_into(product_variants::table).values(row).execute(conn)
 }
-
-/// Variants by id (for carts and orders).
-pub fn find_variants(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<VariantRow>> {
-    product_variants::table.filter(product_variants::id.eq_any(ids)).select(VariantRow::as_select()).load(conn)
-}

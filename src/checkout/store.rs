@@ -19,14 +19,6 @@ pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
     diesel::update(carts::table.find(&row.id)).set(row).execute(conn)
 }
 
-/// Move a cart from `from` to `to` status; `false` if it was not in `from` (a concurrent checkout).
-pub fn transition_cart(conn: &mut DbConn, id: &str, from: &str, to: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(carts::table.filter(carts::id.eq(id)).filter(carts::status.eq(from)))
-        .set((carts::status.eq(to), carts::updated_at.eq(now)))
-        .execute(conn)?;
-    Ok(n == 1)
-}
-
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
@@ -43,27 +35,6 @@ pub fn lines_with_variants(conn: &mut DbConn, cart_id: &str) -> QueryResult<Vec<
 
 pub fn line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<Option<i32>> {
     cart_lines::table.find((cart_id, variant_id)).select(cart_lines::quantity).get_result(conn).optional()
-}
-
-pub fn count_lines(conn: &mut DbConn, cart_id: &str) -> QueryResult<i64> {
-    cart_lines::table.filter(cart_lines::cart_id.eq(cart_id)).count().get_result(conn)
-}
-
-pub fn insert_line(
-    conn: &mut DbConn,
-    cart_id: &str,
-    variant_id: &str,
-    quantity: i32,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::insert_into(cart_lines::table)
-        .values((
-            cart_lines::cart_id.eq(cart_id),
-            cart_lines::variant_id.eq(variant_id),
-            cart_lines::quantity.eq(quantity),
-            cart_lines::created_at.eq(now),
-        ))
-        .execute(conn)
 }
 
 /// Insert a line or set its quantity, in one atomic statement.
@@ -125,23 +96,4 @@ pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult
         ))
         .execute(conn)?;
     Ok(n == 1)
-}
-
-/// Forget a checked-out cart's personal data once its order no longer needs the cart (paid).
-pub fn clear_details(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(carts::table.find(id))
-        .set((
-            carts::email.eq(None::<String>),
-            carts::ship_name.eq(None::<String>),
-            carts::ship_line1.eq(None::<String>),
-            carts::ship_line2.eq(None::<String>),
-            carts::ship_city.eq(None::<String>),
-            carts::ship_region.eq(None::<String>),
-            carts::ship_postal_code.eq(None::<String>),
-            carts::ship_country.eq(None::<String>),
-            carts::ship_phone.eq(None::<String>),
-            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
-            carts::updated_at.eq(now),
-        ))
-        .execute(conn)
 }

@@ -35,6 +35,7 @@ pub fn with_global_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Res
     }
 }
 
+/// Writer lock for SQLite work outside a [`super::Db`] (start-up, CLI commands).
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
@@ -50,7 +51,8 @@ where
             // SQLite admits one writer at a time. Queue writers of this process on a lock instead of
             // letting them poll the file lock through the busy handler, whose sleeps (up to 100 ms)
             // turn contention into long tail latencies. Other processes still meet the busy timeout.
-            let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+            let writer = super::current_writer(&SQLITE_WRITER);
+            let _writer = writer.mutex().lock().unwrap_or_else(|p| p.into_inner());
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(c) = conn else {

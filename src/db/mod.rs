@@ -121,6 +121,37 @@ pub enum Backend {
 pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
+    /// SQLite admits one writer per database file: this process's writers queue here.
+    writer: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+thread_local! {
+    /// The writer lock of the database whose work runs on this blocking thread (see [`Db::run`]).
+    static WRITER: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<()>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The writer lock for work on the current thread: the running [`Db`]'s, or `fallback` outside it
+/// (start-up, CLI commands).
+pub(crate) fn current_writer(fallback: &'static std::sync::Mutex<()>) -> WriterLock {
+    match WRITER.with(|w| w.borrow().clone()) {
+        Some(lock) => WriterLock::Db(lock),
+        None => WriterLock::Static(fallback),
+    }
+}
+
+pub(crate) enum WriterLock {
+    Db(std::sync::Arc<std::sync::Mutex<()>>),
+    Static(&'static std::sync::Mutex<()>),
+}
+
+impl WriterLock {
+    pub(crate) fn mutex(&self) -> &std::sync::Mutex<()> {
+        match self {
+            WriterLock::Db(m) => m,
+            WriterLock::Static(m) => m,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -148,7 +179,7 @@ impl Db {
             DatabaseUrl::Sqlite(_) => Backend::Sqlite,
             DatabaseUrl::Postgres(_) => Backend::Postgres,
         };
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, writer: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -169,7 +200,10 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
-            f(&mut conn)
+            WRITER.with(|w| *w.borrow_mut() = Some(db.writer.clone()));
+            let result = f(&mut conn);
+            WRITER.with(|w| *w.borrow_mut() = None);
+            result
         })
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?

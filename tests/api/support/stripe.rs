@@ -58,13 +58,14 @@ impl TestApp {
     }
 }
 
-/// Poll until `check` holds (webhooks arrive asynchronously), at most 10 s.
+/// Poll until `check` holds (webhooks arrive asynchronously), at most 40 s: longer than the sandbox's
+/// whole delivery retry schedule (~31 s), so a delivery retried under load still counts.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
+    for _ in 0..800 {
         if check().await {
             return;
         }
