@@ -97,6 +97,15 @@ impl Processor {
         Err(last)
     }
 
+    /// Send one request with the retry policy (`key`: the idempotency key of a write).
+    async fn send<R>(&self, key: Option<&str>, req: &R) -> Result<R::Output, ProcessorError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        self.with_retries(key, |s| async move { req.customize().request_strategy(s).send(&self.client).await }).await
+    }
+
     /// Create and confirm a PaymentIntent. Retried calls carry the same key, so Stripe performs the
     /// charge at most once.
     pub async fn create_and_confirm(&self, req: &ChargeRequest) -> Result<IntentFacts, ProcessorError> {
@@ -125,36 +134,21 @@ impl Processor {
             create = create.description(d.clone());
         }
         let key = format!("{}:create", req.payment_id);
-        let pi = self
-            .with_retries(Some(&key), |s| {
-                let create = &create;
-                async move { create.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let pi = self.send(Some(&key), &create).await?;
         Ok(facts(&pi))
     }
 
     pub async fn retrieve(&self, intent: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let req = RetrievePaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
-        let pi = self
-            .with_retries(None, |s| {
-                let req = &req;
-                async move { req.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let pi = self.send(None, &req).await?;
         Ok(facts(&pi))
     }
 
     pub async fn confirm(&self, intent: &str, key: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let req = ConfirmPaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
-        let pi = self
-            .with_retries(Some(key), |s| {
-                let req = &req;
-                async move { req.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let pi = self.send(Some(key), &req).await?;
         Ok(facts(&pi))
     }
 
@@ -164,24 +158,14 @@ impl Processor {
         if let Some(a) = amount {
             req = req.amount_to_capture(a);
         }
-        let pi = self
-            .with_retries(Some(key), |s| {
-                let req = &req;
-                async move { req.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let pi = self.send(Some(key), &req).await?;
         Ok(facts(&pi))
     }
 
     pub async fn cancel(&self, intent: &str, key: &str) -> Result<IntentFacts, ProcessorError> {
         let id = checked_id(intent, "pi_")?;
         let req = CancelPaymentIntent::new(id).expand(vec!["payment_method".to_owned()]);
-        let pi = self
-            .with_retries(Some(key), |s| {
-                let req = &req;
-                async move { req.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let pi = self.send(Some(key), &req).await?;
         Ok(facts(&pi))
     }
 
@@ -192,12 +176,7 @@ impl Processor {
         metadata.insert("leancart_refund_id".to_owned(), refund_id.to_owned());
         let req = CreateRefund::new().payment_intent(intent.to_owned()).amount(amount).metadata(metadata);
         let key = format!("{refund_id}:create");
-        let refund = self
-            .with_retries(Some(&key), |s| {
-                let req = &req;
-                async move { req.customize().request_strategy(s).send(&self.client).await }
-            })
-            .await?;
+        let refund = self.send(Some(&key), &req).await?;
         Ok((refund.id.to_string(), refund.status.unwrap_or_else(|| "pending".into())))
     }
 }
