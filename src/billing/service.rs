@@ -200,18 +200,7 @@ impl Billing {
         row: &PaymentRow,
         description: Option<String>,
     ) -> Result<PaymentOutcome, ApiError> {
-        let currency = row.currency.parse().map_err(|_| ApiError::internal("payment with unknown currency"))?;
-        let capture = if row.capture_method == "manual" { CaptureMethod::Manual } else { CaptureMethod::Automatic };
-        let request = ChargeRequest {
-            payment_id: row.id.clone(),
-            order_id: row.order_id.clone(),
-            amount: Money::new(row.amount, currency),
-            payment_method: row.payment_method_id.clone(),
-            capture,
-            description,
-        };
-        let result = self.processor.create_and_confirm(&request).await;
-        self.settle(db, &row.id, result).await
+        self.charge_then(db, row, description, |_, _| Ok(())).await.map(|(outcome, ())| outcome)
     }
 
     /// [`Billing::charge`], then `then` on the same connection right after the settlement commits — in
@@ -500,8 +489,9 @@ impl Billing {
         let object = &event["data"]["object"];
         let object_id = object["id"].as_str().map(str::to_owned);
         let listeners = self.listeners.clone();
-        let result = dialect::write_transaction(conn, |conn| {
-            // Recording the event id first makes a redelivery a single-statement no-op.
+        dialect::write_transaction(conn, |conn| {
+            // Recording the event id first makes a redelivery a single-statement no-op, also when two
+            // deliveries race (`ON CONFLICT DO NOTHING` waits for the first and does nothing).
             if !store::record_event(conn, &event_id, &event_type, object_id.as_deref(), "applied", time::now())? {
                 return Ok(false);
             }
@@ -509,12 +499,7 @@ impl Billing {
                 store::set_event_outcome(conn, &event_id, "ignored")?;
             }
             Ok(true)
-        });
-        match result {
-            // A concurrent delivery of the same event won the race: it is applied once.
-            Err(ApiError::Internal(cause)) if cause.contains("UNIQUE") || cause.contains("duplicate key") => Ok(false),
-            other => other,
-        }
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use super::model::{CartId, CartRow, Destination, MAX_LINE_QUANTITY, MAX_LINES, P
 use super::store;
 use crate::db::DbConn;
 use crate::error::{ApiError, FieldError};
-use crate::kernel::money::{Currency, Money};
+use crate::kernel::money::Currency;
 use crate::kernel::pii::{AddressText, Email, Phone};
 use crate::kernel::secret::{IssuedToken, hash_token, issue_token};
 use crate::kernel::time;
@@ -364,9 +364,4 @@ pub fn view_of(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Re
         Err(e) => return Err(e.into()),
     };
     Ok(CartView { cart, lines, totals, requires_shipping, missing })
-}
-
-/// Zero of the cart's currency (for empty carts).
-pub fn zero(currency: Currency) -> Money {
-    Money::zero(currency)
 }

@@ -228,11 +228,7 @@ pub async fn get_order(
         .db
         .run(move |conn| {
             let order = service::authorize(conn, &id, token.0.expose())?;
-            let lines = store::lines_of(conn, &order.id)?;
-            let payment = match &order.payment_id {
-                Some(p) => crate::billing::store::find_payment(conn, p)?,
-                None => None,
-            };
+            let (lines, payment) = service::lines_and_payment(conn, &order)?;
             order_dto(&order, &lines, payment.as_ref())
         })
         .await?;
@@ -355,11 +351,7 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
         .run(move |conn| {
             let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
             let order = store::find_order(conn, oid.as_str())?.ok_or(ApiError::NotFound)?;
-            let lines = store::lines_of(conn, &order.id)?;
-            let payment = match &order.payment_id {
-                Some(p) => crate::billing::store::find_payment(conn, p)?,
-                None => None,
-            };
+            let (lines, payment) = service::lines_and_payment(conn, &order)?;
             let history = store::events_of(conn, &order.id)?.into_iter().map(event_dto).collect();
             crate::audit::record(conn, "staff", action, Some(&order.id))?;
             Ok(StaffOrderDto {

@@ -261,15 +261,7 @@ pub async fn place(
                     .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
         })
-        .await
-        .map_err(|e| match e {
-            // A concurrent request with the same key committed its claim first (PostgreSQL).
-            ApiError::Internal(cause) if cause.contains("idempotency_keys") => ApiError::conflict(
-                "idempotency_key_in_flight",
-                "a request with this Idempotency-Key is being processed",
-            ),
-            other => other,
-        })?;
+        .await?;
     let (order, lines, payment) = match begun {
         Claimed::Created(created) => *created,
         Claimed::Earlier(Begin::Completed(r)) => return replay(state, &key, r).await,
@@ -279,7 +271,7 @@ pub async fn place(
             if let Some(pid) = &order.payment_id {
                 let _ = state.billing.refresh(&state.db, pid).await;
             }
-            let result = finish(state, &key_hash, &order_id, None, None).await?;
+            let result = finish(state, &key_hash, &order_id).await?;
             return Ok(with_token(result, &key, r.sealed_secret.as_deref(), true));
         }
         Claimed::Earlier(Begin::New) => return Err(ApiError::internal("idempotency claim inconsistent")),
@@ -298,7 +290,7 @@ pub async fn place(
         Ok((_, result)) => result,
         Err(e) => {
             tracing::warn!(order_id = %order.id, code = e.code(), "payment refused");
-            finish(state, &key_hash, &order.id, None, None).await?
+            finish(state, &key_hash, &order.id).await?
         }
     };
     Ok(match result {
@@ -420,15 +412,9 @@ fn create_order(
 }
 
 /// Build the answer from the order as it now is, and complete the idempotency record.
-async fn finish(
-    state: &AppState,
-    key_hash: &str,
-    order_id: &str,
-    known_lines: Option<Vec<OrderLineRow>>,
-    outcome: Option<&PaymentOutcome>,
-) -> Result<PlaceResult, ApiError> {
-    let (kh, id, outcome) = (key_hash.to_owned(), order_id.to_owned(), outcome.cloned());
-    state.db.run(move |conn| finish_in(conn, &kh, &id, known_lines, outcome.as_ref())).await
+async fn finish(state: &AppState, key_hash: &str, order_id: &str) -> Result<PlaceResult, ApiError> {
+    let (kh, id) = (key_hash.to_owned(), order_id.to_owned());
+    state.db.run(move |conn| finish_in(conn, &kh, &id, None, None)).await
 }
 
 /// Read the order as it now is (a webhook may have moved it meanwhile) and complete the idempotency
@@ -534,11 +520,7 @@ async fn replay(state: &AppState, key: &IdempotencyKey, r: idempotency::Record) 
         .db
         .run(move |conn| {
             let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let lines = store::lines_of(conn, &id)?;
-            let payment = match &order.payment_id {
-                Some(p) => crate::billing::store::find_payment(conn, p)?,
-                None => None,
-            };
+            let (lines, payment) = lines_and_payment(conn, &order)?;
             Ok((order, lines, payment))
         })
         .await?;
@@ -556,6 +538,19 @@ async fn replay(state: &AppState, key: &IdempotencyKey, r: idempotency::Record) 
 pub async fn find(state: &AppState, order_id: &str) -> Result<OrderRow, ApiError> {
     let id = order_id.to_owned();
     state.db.run(move |conn| store::find_order(conn, &id)?.ok_or(ApiError::NotFound)).await
+}
+
+/// An order's lines and current payment: what every view of an order shows.
+pub fn lines_and_payment(
+    conn: &mut DbConn,
+    order: &OrderRow,
+) -> Result<(Vec<OrderLineRow>, Option<PaymentRow>), ApiError> {
+    let lines = store::lines_of(conn, &order.id)?;
+    let payment = match &order.payment_id {
+        Some(p) => crate::billing::store::find_payment(conn, p)?,
+        None => None,
+    };
+    Ok((lines, payment))
 }
 
 /// The order, if `token` opens it. Unknown id and wrong token look the same (404).
