@@ -246,7 +246,11 @@ pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<Field
             region: input
                 .region
                 .as_ref()
-                .map(|r| AddressText::parse(&r.expose().to_ascii_uppercase()).unwrap_or_else(|_| r.clone())),
+                // Region codes (US states, CA provinces, AU states) are normalised; names are kept as written.
+                .map(|r| match rules.regions.is_empty() {
+                    true => r.clone(),
+                    false => AddressText::parse(&r.expose().to_ascii_uppercase()).unwrap_or_else(|_| r.clone()),
+                }),
             postal_code: input.postal_code.clone(),
             country,
         }),
@@ -299,6 +303,10 @@ mod tests {
         assert!(validate(&input("NL", None, Some("1012 AB")), "a").is_ok());
         assert!(validate(&input("CA", Some("ON"), Some("K1A 0B1")), "a").is_ok());
         assert!(validate(&input("JP", Some("Tokyo"), Some("100-0001")), "a").is_ok());
+        let jp = validate(&input("JP", Some("Tokyo"), Some("100-0001")), "a").unwrap();
+        assert_eq!(jp.region.unwrap().expose(), "Tokyo", "a prefecture name is kept as written");
+        let us = validate(&input("US", Some("ca"), Some("94103")), "a").unwrap();
+        assert_eq!(us.region.unwrap().expose(), "CA", "a state code is normalised");
         assert!(validate(&input("AU", Some("NSW"), Some("2000")), "a").is_ok());
         assert!(validate(&input("FR", None, Some("75008")), "a").is_ok());
         assert!(validate(&input("HK", None, None), "a").is_ok());
