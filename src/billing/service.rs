@@ -227,7 +227,7 @@ impl Billing {
             description,
         };
         let result = self.processor.create_and_confirm(&request).await;
-        self.settle_then(db, &row.id, result, then).await
+        self.settle_then(db, &row.id, Some(row.clone()), result, then).await
     }
 
     /// Apply a processor answer (or failure) to a payment and describe the outcome.
@@ -237,13 +237,16 @@ impl Billing {
         payment_id: &str,
         result: Result<IntentFacts, ProcessorError>,
     ) -> Result<PaymentOutcome, ApiError> {
-        self.settle_then(db, payment_id, result, |_, _| Ok(())).await.map(|(o, ())| o)
+        self.settle_then(db, payment_id, None, result, |_, _| Ok(())).await.map(|(o, ())| o)
     }
 
+    /// [`Billing::settle`], then `then` in the same transaction. `known` is the row as the caller last
+    /// wrote it: when nobody changed it since, the settlement writes without reading it again.
     async fn settle_then<T, F>(
         &self,
         db: &Db,
         payment_id: &str,
+        known: Option<PaymentRow>,
         result: Result<IntentFacts, ProcessorError>,
         then: F,
     ) -> Result<(PaymentOutcome, T), ApiError>
@@ -296,20 +299,23 @@ impl Billing {
         let id = payment_id.to_owned();
         let listeners = self.listeners.clone();
         db.run(move |conn| {
-            let payment = dialect::write_transaction(conn, |conn| match &facts {
-                Some(f) => apply_facts(conn, &listeners, &id, f),
-                None => store::find_payment(conn, &id)?.ok_or(ApiError::NotFound),
-            })?;
-            let requires_action = payment.status() == PaymentStatus::RequiresAction;
-            let outcome = PaymentOutcome {
-                next_action_url: if requires_action { next_action_url } else { None },
-                client_secret: if requires_action { client_secret } else { None },
-                payment,
-                decline,
-                unresolved,
-            };
-            let t = then(conn, &outcome)?;
-            Ok((outcome, t))
+            dialect::write_transaction(conn, |conn| {
+                let payment = match (&facts, known) {
+                    (Some(f), Some(k)) => apply_facts_unless_changed(conn, &listeners, k, f)?,
+                    (Some(f), None) => apply_facts(conn, &listeners, &id, f)?,
+                    (None, _) => store::find_payment(conn, &id)?.ok_or(ApiError::NotFound)?,
+                };
+                let requires_action = payment.status() == PaymentStatus::RequiresAction;
+                let outcome = PaymentOutcome {
+                    next_action_url: if requires_action { next_action_url } else { None },
+                    client_secret: if requires_action { client_secret } else { None },
+                    payment,
+                    decline,
+                    unresolved,
+                };
+                let t = then(conn, &outcome)?;
+                Ok((outcome, t))
+            })
         })
         .await
     }
@@ -489,6 +495,16 @@ impl Billing {
         let object = &event["data"]["object"];
         let object_id = object["id"].as_str().map(str::to_owned);
         let listeners = self.listeners.clone();
+        // An event that changes nothing (the API answer got there first, or a redelivery): recording
+        // its id is the whole work, one autocommit statement on PostgreSQL. Payments only move forward,
+        // so "changes nothing" cannot become false meanwhile.
+        if let Some((payment, facts)) = intent_event(conn, &event_type, object)?
+            && !merge_facts(payment, &facts).2
+        {
+            return dialect::write_unit(conn, |conn| {
+                Ok(store::record_event(conn, &event_id, &event_type, object_id.as_deref(), "applied", time::now())?)
+            });
+        }
         dialect::write_transaction(conn, |conn| {
             // Recording the event id first makes a redelivery a single-statement no-op, also when two
             // deliveries race (`ON CONFLICT DO NOTHING` waits for the first and does nothing).
@@ -520,13 +536,67 @@ pub fn apply_facts(
     apply_facts_to(conn, listeners, row, f)
 }
 
+/// [`apply_facts`] on the row as the caller last wrote it (`known`), without reading it again: the
+/// update is conditional on the row being unchanged since (same status and `updated_at`); if somebody
+/// (a webhook) changed it meanwhile, it falls back to reading the row.
+fn apply_facts_unless_changed(
+    conn: &mut DbConn,
+    listeners: &[PaymentListener],
+    known: PaymentRow,
+    f: &IntentFacts,
+) -> Result<PaymentRow, ApiError> {
+    let (expect_status, expect_updated) = (known.status.clone(), known.updated_at);
+    let from = known.status();
+    let (mut row, changed_status, changed) = merge_facts(known, f);
+    if !changed {
+        return apply_facts(conn, listeners, &row.id, f);
+    }
+    row.updated_at = time::now().max(expect_updated + chrono::Duration::microseconds(1));
+    if !store::update_payment_if_unchanged(conn, &row, &expect_status, expect_updated)? {
+        return apply_facts(conn, listeners, &row.id, f);
+    }
+    notify(conn, listeners, &row, from, changed_status)?;
+    Ok(row)
+}
+
+fn notify(
+    conn: &mut DbConn,
+    listeners: &[PaymentListener],
+    row: &PaymentRow,
+    from: PaymentStatus,
+    changed_status: Option<PaymentStatus>,
+) -> Result<(), ApiError> {
+    if let Some(to) = changed_status {
+        let change = PaymentChange { payment: row.clone(), from, to };
+        for l in listeners {
+            l(conn, &change)?;
+        }
+    }
+    Ok(())
+}
+
 /// [`apply_facts`] on a row already read in this transaction. Writes only when something changed.
 fn apply_facts_to(
     conn: &mut DbConn,
     listeners: &[PaymentListener],
-    mut row: PaymentRow,
+    row: PaymentRow,
     f: &IntentFacts,
 ) -> Result<PaymentRow, ApiError> {
+    let from = row.status();
+    let (mut row, changed_status, changed) = merge_facts(row, f);
+    if !changed {
+        // A replay or a late event: nothing to write.
+        return Ok(row);
+    }
+    row.updated_at = time::now();
+    store::update_payment(conn, &row)?;
+    notify(conn, listeners, &row, from, changed_status)?;
+    Ok(row)
+}
+
+/// What the processor's facts make of a payment row, moving forward only: the merged row, the status
+/// change (if any) and whether anything changed at all.
+fn merge_facts(mut row: PaymentRow, f: &IntentFacts) -> (PaymentRow, Option<PaymentStatus>, bool) {
     let before = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
     let from = row.status();
     if row.payment_intent_id.is_none() && !f.payment_intent_id.is_empty() {
@@ -555,19 +625,8 @@ fn apply_facts_to(
         row.amount_captured = row.amount_captured.max(f.amount_received);
     }
     let after = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
-    if changed_status.is_none() && before == after {
-        // A replay or a late event: nothing to write.
-        return Ok(row);
-    }
-    row.updated_at = time::now();
-    store::update_payment(conn, &row)?;
-    if let Some(to) = changed_status {
-        let change = PaymentChange { payment: row.clone(), from, to };
-        for l in listeners {
-            l(conn, &change)?;
-        }
-    }
-    Ok(row)
+    let changed = changed_status.is_some() || before != after;
+    (row, changed_status, changed)
 }
 
 fn apply_refund(
@@ -609,6 +668,62 @@ fn apply_refund(
     Ok(())
 }
 
+/// A `payment_intent.*` event of ours: the payment it is about and what it says, or `None` (not a
+/// payment intent event leancart handles, or not one of our payments).
+fn intent_event(
+    conn: &mut DbConn,
+    event_type: &str,
+    object: &Value,
+) -> Result<Option<(PaymentRow, IntentFacts)>, ApiError> {
+    if !matches!(
+        event_type,
+        "payment_intent.succeeded"
+            | "payment_intent.payment_failed"
+            | "payment_intent.canceled"
+            | "payment_intent.requires_action"
+            | "payment_intent.amount_capturable_updated"
+    ) {
+        return Ok(None);
+    }
+    let str_of = |v: &Value| v.as_str().map(str::to_owned);
+    let pi = str_of(&object["id"]).unwrap_or_default();
+    // Our own id (metadata) first: a primary-key hit even when the event outruns the API
+    // answer that records the intent id; a foreign or mismatched id falls back to the intent.
+    let by_metadata = match object["metadata"]["leancart_payment_id"].as_str() {
+        Some(id) => {
+            store::find_payment(conn, id)?.filter(|p| p.payment_intent_id.as_deref().is_none_or(|known| known == pi))
+        }
+        None => None,
+    };
+    let payment = match by_metadata {
+        Some(p) => Some(p),
+        None => store::find_payment_by_intent(conn, &pi)?,
+    };
+    let Some(payment) = payment else {
+        return Ok(None);
+    };
+    let status = match event_type {
+        "payment_intent.succeeded" => PaymentStatus::Succeeded,
+        "payment_intent.payment_failed" => PaymentStatus::Failed,
+        "payment_intent.canceled" => PaymentStatus::Canceled,
+        "payment_intent.requires_action" => PaymentStatus::RequiresAction,
+        _ => PaymentStatus::RequiresCapture,
+    };
+    let error = &object["last_payment_error"];
+    let failure = str_of(&error["decline_code"]).or_else(|| str_of(&error["code"]));
+    let facts = IntentFacts {
+        payment_intent_id: pi,
+        status: Some(status),
+        amount_received: object["amount_received"].as_i64().unwrap_or(0),
+        charge_id: str_of(&object["latest_charge"]).or_else(|| str_of(&object["latest_charge"]["id"])),
+        card: None,
+        failure_code: failure.map(|c| decline_code(&c, Some(&c)).to_owned()),
+        next_action_url: None,
+        client_secret: None,
+    };
+    Ok(Some((payment, facts)))
+}
+
 /// The event types leancart acts on; anything else is recorded as ignored.
 fn apply_event_object(
     conn: &mut DbConn,
@@ -618,48 +733,13 @@ fn apply_event_object(
 ) -> Result<bool, ApiError> {
     let str_of = |v: &Value| v.as_str().map(str::to_owned);
     match event_type {
-        "payment_intent.succeeded"
-        | "payment_intent.payment_failed"
-        | "payment_intent.canceled"
-        | "payment_intent.requires_action"
-        | "payment_intent.amount_capturable_updated" => {
-            let pi = str_of(&object["id"]).unwrap_or_default();
-            // Our own id (metadata) first: a primary-key hit even when the event outruns the API
-            // answer that records the intent id; a foreign or mismatched id falls back to the intent.
-            let by_metadata = match object["metadata"]["leancart_payment_id"].as_str() {
-                Some(id) => store::find_payment(conn, id)?
-                    .filter(|p| p.payment_intent_id.as_deref().is_none_or(|known| known == pi)),
-                None => None,
-            };
-            let payment = match by_metadata {
-                Some(p) => Some(p),
-                None => store::find_payment_by_intent(conn, &pi)?,
-            };
-            let Some(payment) = payment else {
-                return Ok(false);
-            };
-            let status = match event_type {
-                "payment_intent.succeeded" => PaymentStatus::Succeeded,
-                "payment_intent.payment_failed" => PaymentStatus::Failed,
-                "payment_intent.canceled" => PaymentStatus::Canceled,
-                "payment_intent.requires_action" => PaymentStatus::RequiresAction,
-                _ => PaymentStatus::RequiresCapture,
-            };
-            let error = &object["last_payment_error"];
-            let failure = str_of(&error["decline_code"]).or_else(|| str_of(&error["code"]));
-            let facts = IntentFacts {
-                payment_intent_id: pi,
-                status: Some(status),
-                amount_received: object["amount_received"].as_i64().unwrap_or(0),
-                charge_id: str_of(&object["latest_charge"]).or_else(|| str_of(&object["latest_charge"]["id"])),
-                card: None,
-                failure_code: failure.map(|c| decline_code(&c, Some(&c)).to_owned()),
-                next_action_url: None,
-                client_secret: None,
-            };
-            apply_facts_to(conn, listeners, payment, &facts)?;
-            Ok(true)
-        }
+        t if t.starts_with("payment_intent.") => match intent_event(conn, t, object)? {
+            Some((payment, facts)) => {
+                apply_facts_to(conn, listeners, payment, &facts)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        },
         "refund.created" | "refund.updated" => {
             let processor_id = str_of(&object["id"]).unwrap_or_default();
             let status = object["status"].as_str().unwrap_or("pending");

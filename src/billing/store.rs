@@ -2,12 +2,13 @@
 
 use super::model::{PaymentRow, RefundRow};
 use crate::db::DbConn;
+use crate::db::prepared::PreparedExt;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::insert_into(payments::table).values(row).execute(conn)
+    diesel::insert_into(payments::table).values(row).prepared().execute(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
@@ -35,26 +36,59 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
 
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::update(payments::table.find(&row.id))
-        .set((
-            payments::payment_intent_id.eq(&row.payment_intent_id),
-            payments::charge_id.eq(&row.charge_id),
-            payments::status.eq(&row.status),
-            payments::amount_captured.eq(row.amount_captured),
-            payments::amount_refunded.eq(row.amount_refunded),
-            payments::card_brand.eq(&row.card_brand),
-            payments::card_last4.eq(&row.card_last4),
-            payments::card_exp_month.eq(row.card_exp_month),
-            payments::card_exp_year.eq(row.card_exp_year),
-            payments::failure_code.eq(&row.failure_code),
-            payments::disputed.eq(row.disputed),
-            payments::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)
+    diesel::update(payments::table.find(&row.id)).set(changes(row)).prepared().execute(conn)
+}
+
+/// [`update_payment`] only if the row still has the status and `updated_at` the caller last saw;
+/// `false` when somebody changed it meanwhile.
+pub fn update_payment_if_unchanged(
+    conn: &mut DbConn,
+    row: &PaymentRow,
+    status: &str,
+    updated_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let target = payments::table
+        .filter(payments::id.eq(&row.id))
+        .filter(payments::status.eq(status))
+        .filter(payments::updated_at.eq(updated_at));
+    Ok(diesel::update(target).set(changes(row)).prepared().execute(conn)? == 1)
+}
+
+#[allow(clippy::type_complexity)]
+fn changes(
+    row: &PaymentRow,
+) -> (
+    diesel::dsl::Eq<payments::payment_intent_id, &Option<String>>,
+    diesel::dsl::Eq<payments::charge_id, &Option<String>>,
+    diesel::dsl::Eq<payments::status, &String>,
+    diesel::dsl::Eq<payments::amount_captured, i64>,
+    diesel::dsl::Eq<payments::amount_refunded, i64>,
+    diesel::dsl::Eq<payments::card_brand, &Option<String>>,
+    diesel::dsl::Eq<payments::card_last4, &Option<String>>,
+    diesel::dsl::Eq<payments::card_exp_month, Option<i32>>,
+    diesel::dsl::Eq<payments::card_exp_year, Option<i32>>,
+    diesel::dsl::Eq<payments::failure_code, &Option<String>>,
+    diesel::dsl::Eq<payments::disputed, bool>,
+    diesel::dsl::Eq<payments::updated_at, NaiveDateTime>,
+) {
+    (
+        payments::payment_intent_id.eq(&row.payment_intent_id),
+        payments::charge_id.eq(&row.charge_id),
+        payments::status.eq(&row.status),
+        payments::amount_captured.eq(row.amount_captured),
+        payments::amount_refunded.eq(row.amount_refunded),
+        payments::card_brand.eq(&row.card_brand),
+        payments::card_last4.eq(&row.card_last4),
+        payments::card_exp_month.eq(row.card_exp_month),
+        payments::card_exp_year.eq(row.card_exp_year),
+        payments::failure_code.eq(&row.failure_code),
+        payments::disputed.eq(row.disputed),
+        payments::updated_at.eq(row.updated_at),
+    )
 }
 
 pub fn insert_refund(conn: &mut DbConn, row: &RefundRow) -> QueryResult<usize> {
-    diesel::insert_into(refunds::table).values(row).execute(conn)
+    diesel::insert_into(refunds::table).values(row).prepared().execute(conn)
 }
 
 pub fn find_refund(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
@@ -86,6 +120,7 @@ pub fn update_refund(
 ) -> QueryResult<usize> {
     diesel::update(refunds::table.find(id))
         .set((refunds::processor_refund_id.eq(processor_id), refunds::status.eq(status), refunds::updated_at.eq(now)))
+        .prepared()
         .execute(conn)
 }
 
@@ -109,12 +144,16 @@ pub fn record_event(
     .bind::<Nullable<Text>, _>(object_id)
     .bind::<Text, _>(outcome)
     .bind::<Timestamp, _>(now)
+    .prepared()
     .execute(conn)?;
     Ok(n == 1)
 }
 
 pub fn set_event_outcome(conn: &mut DbConn, event_id: &str, outcome: &str) -> QueryResult<usize> {
-    diesel::update(webhook_events::table.find(event_id)).set(webhook_events::outcome.eq(outcome)).execute(conn)
+    diesel::update(webhook_events::table.find(event_id))
+        .set(webhook_events::outcome.eq(outcome))
+        .prepared()
+        .execute(conn)
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -120,6 +120,14 @@ fn postgres_cpu_ms() -> Option<f64> {
     Some(total * 10.0)
 }
 
+/// `postgres://host[:port][?params]` + a database name → `postgres://host[:port]/db[?params]`.
+fn pg_database_url(server: &str, database: &str) -> String {
+    match server.split_once('?') {
+        Some((base, params)) => format!("{}/{database}?{params}", base.trim_end_matches('/')),
+        None => format!("{}/{database}", server.trim_end_matches('/')),
+    }
+}
+
 fn psql(url: &str, sql: &str) {
     let _ = Command::new("psql").args([url, "-q", "-c", sql]).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
@@ -295,10 +303,10 @@ async fn main() {
     let database_url = match args.db.as_str() {
         "sqlite" => format!("sqlite://{}", dir.join("bench.db").display()),
         "postgres" => {
-            let admin = format!("{}/postgres", args.postgres_url);
+            let admin = pg_database_url(&args.postgres_url, "postgres");
             psql(&admin, "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
             psql(&admin, "CREATE DATABASE leancart_bench");
-            format!("{}/leancart_bench", args.postgres_url)
+            pg_database_url(&args.postgres_url, "leancart_bench")
         }
         other => {
             eprintln!("loadgen: --db must be sqlite or postgres, not {other}");
@@ -434,6 +442,6 @@ async fn main() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     if args.db == "postgres" {
-        psql(&format!("{}/postgres", args.postgres_url), "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
+        psql(&pg_database_url(&args.postgres_url, "postgres"), "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
     }
 }

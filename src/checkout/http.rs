@@ -139,11 +139,14 @@ pub fn cart_dto(v: CartView) -> Result<CartDto, ApiError> {
     })
 }
 
-/// Run a cart operation in one write transaction and answer with the cart as it is afterwards. An
-/// operation that already knows the cart's lines returns them (saving a query).
+/// Run a cart operation in one write transaction and answer with the cart as it is afterwards. The
+/// operation gets the cart's lines (read with the cart in one query) and returns them as they are after
+/// its change.
 async fn with_cart<F>(state: &AppState, id: String, token: BearerToken, op: F) -> Result<Json<CartDto>, ApiError>
 where
-    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow, Vec<PricedLine>) -> Result<Vec<PricedLine>, ApiError>
+        + Send
+        + 'static,
 {
     cart_operation(state, id, token, true, op).await
 }
@@ -151,7 +154,9 @@ where
 /// [`with_cart`] for operations whose single write is atomic by itself (no transaction on PostgreSQL).
 async fn with_cart_unit<F>(state: &AppState, id: String, token: BearerToken, op: F) -> Result<Json<CartDto>, ApiError>
 where
-    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow, Vec<PricedLine>) -> Result<Vec<PricedLine>, ApiError>
+        + Send
+        + 'static,
 {
     cart_operation(state, id, token, false, op).await
 }
@@ -164,18 +169,18 @@ async fn cart_operation<F>(
     op: F,
 ) -> Result<Json<CartDto>, ApiError>
 where
-    F: FnOnce(&mut crate::db::DbConn, &mut CartRow) -> Result<Option<Vec<PricedLine>>, ApiError> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn, &mut CartRow, Vec<PricedLine>) -> Result<Vec<PricedLine>, ApiError>
+        + Send
+        + 'static,
 {
     let policy = state.policy.clone();
     let view = state
         .db
         .run(move |conn| {
             let unit = |conn: &mut crate::db::DbConn| {
-                let mut cart = service::authorize(conn, &id, token.0.expose())?;
-                match op(conn, &mut cart)? {
-                    Some(lines) => service::view_of(cart, lines, &policy),
-                    None => service::view(conn, cart, &policy),
-                }
+                let (mut cart, lines) = service::authorize(conn, &id, token.0.expose())?;
+                let lines = op(conn, &mut cart, lines)?;
+                service::view(cart, lines, &policy)
             };
             if transactional { dialect::write_transaction(conn, unit) } else { dialect::write_unit(conn, unit) }
         })
@@ -193,7 +198,7 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
         .run(move |conn| {
             let (cart, token) = dialect::write_unit(conn, |conn| service::create_cart(conn, currency))?;
             // A new cart has no lines.
-            Ok((service::view_of(cart, Vec::new(), &policy)?, token))
+            Ok((service::view(cart, Vec::new(), &policy)?, token))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(NewCartDto { token: token.plaintext.expose().to_owned(), cart: cart_dto(view)? })))
@@ -214,8 +219,8 @@ pub async fn get_cart(
     let view = state
         .db
         .run(move |conn| {
-            let cart = service::authorize(conn, &id, token.0.expose())?;
-            service::view(conn, cart, &policy)
+            let (cart, lines) = service::authorize(conn, &id, token.0.expose())?;
+            service::view(cart, lines, &policy)
         })
         .await?;
     Ok(Json(cart_dto(view)?))
@@ -242,8 +247,8 @@ pub async fn add_line(
     token: BearerToken,
     ApiJson(body): ApiJson<AddLine>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart_unit(&state, id, token, move |conn, cart| {
-        service::add_line(conn, cart, &body.variant_id, body.quantity).map(Some)
+    with_cart_unit(&state, id, token, move |conn, cart, lines| {
+        service::add_line(conn, cart, lines, &body.variant_id, body.quantity)
     })
     .await
 }
@@ -268,8 +273,8 @@ pub async fn set_line(
     token: BearerToken,
     ApiJson(body): ApiJson<SetQuantity>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| {
-        service::set_quantity(conn, cart, &variant_id, body.quantity).map(|()| None)
+    with_cart(&state, id, token, move |conn, cart, lines| {
+        service::set_quantity(conn, cart, lines, &variant_id, body.quantity)
     })
     .await
 }
@@ -285,7 +290,7 @@ pub async fn remove_line(
     Path((id, variant_id)): Path<(String, String)>,
     token: BearerToken,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart(&state, id, token, move |conn, cart| service::remove_line(conn, cart, &variant_id).map(|()| None)).await
+    with_cart(&state, id, token, move |conn, cart, lines| service::remove_line(conn, cart, lines, &variant_id)).await
 }
 
 /// Set the checkout details (replacing earlier ones). Only the fields each purpose needs are
@@ -303,7 +308,8 @@ pub async fn set_details(
     ApiJson(body): ApiJson<DetailsInput>,
 ) -> Result<Json<CartDto>, ApiError> {
     let policy = state.policy.clone();
-    with_cart_unit(&state, id, token, move |conn, cart| service::set_details(conn, cart, body, &policy).map(Some)).await
+    with_cart_unit(&state, id, token, move |conn, cart, lines| service::set_details(conn, cart, lines, body, &policy))
+        .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -339,8 +345,7 @@ pub async fn shipping_methods(
     let methods = state
         .db
         .run(move |conn| {
-            let cart = service::authorize(conn, &id, token.0.expose())?;
-            let lines = service::priced_lines(conn, &cart)?;
+            let (cart, lines) = service::authorize(conn, &id, token.0.expose())?;
             let currency = cart.currency()?;
             let subtotal = lines.iter().try_fold(Money::zero(currency), |acc, l| acc.checked_add(l.line_total))?;
             let weight: i64 = lines

@@ -42,14 +42,22 @@ pub fn create_cart(conn: &mut DbConn, currency: Currency) -> Result<(CartRow, Is
     Ok((row, token))
 }
 
-/// The cart, if `token` opens it. An unknown id and a wrong token look the same (404).
-pub fn authorize(conn: &mut DbConn, cart_id: &str, token: &str) -> Result<CartRow, ApiError> {
+/// The cart and its lines (priced from the catalog as it is now), if `token` opens it — one query.
+/// An unknown id and a wrong token look the same (404).
+pub fn authorize(conn: &mut DbConn, cart_id: &str, token: &str) -> Result<(CartRow, Vec<PricedLine>), ApiError> {
     let id = CartId::parse(cart_id).ok_or(ApiError::NotFound)?;
-    let cart = store::find_cart(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
+    let (cart, rows) = store::find_cart_with_lines(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
     if !crate::kernel::secret::constant_time_eq(cart.token_hash.as_bytes(), hash_token(token).as_bytes()) {
         return Err(ApiError::NotFound);
     }
-    Ok(cart)
+    let lines = rows
+        .into_iter()
+        .map(|(quantity, variant, product_title)| {
+            let line_total = variant.price()?.checked_mul(i64::from(quantity))?;
+            Ok(PricedLine { variant, product_title, quantity, line_total })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok((cart, lines))
 }
 
 fn require_open(cart: &CartRow) -> Result<(), ApiError> {
@@ -65,17 +73,17 @@ fn insufficient_stock(variant_id: &str, available: i32) -> ApiError {
         .with_extra(serde_json::json!({ "variant_id": variant_id, "available": available }))
 }
 
-/// Add `quantity` units of a variant (merging with an existing line). Returns the cart's lines after
-/// the change, so the caller need not read them again. The write is one atomic upsert, so this needs no
+/// Add `quantity` units of a variant (merging with an existing line) to a cart whose `lines` were
+/// read with it. Returns the lines after the change. The write is one atomic upsert, so this needs no
 /// transaction; placement re-validates everything under its own.
 pub fn add_line(
     conn: &mut DbConn,
     cart: &mut CartRow,
+    mut lines: Vec<PricedLine>,
     variant_id: &str,
     quantity: i32,
 ) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
-    let mut lines = priced_lines(conn, cart)?;
     let existing = lines.iter().position(|l| l.variant.id == variant_id);
     let (variant, product_title) = match existing {
         Some(i) => (lines[i].variant.clone(), lines[i].product_title.clone()),
@@ -115,14 +123,19 @@ pub fn add_line(
     Ok(lines)
 }
 
-/// Set a line's quantity; 0 removes it.
-pub fn set_quantity(conn: &mut DbConn, cart: &mut CartRow, variant_id: &str, quantity: i32) -> Result<(), ApiError> {
+/// Set a line's quantity; 0 removes it. Returns the lines after the change.
+pub fn set_quantity(
+    conn: &mut DbConn,
+    cart: &mut CartRow,
+    mut lines: Vec<PricedLine>,
+    variant_id: &str,
+    quantity: i32,
+) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
-    if store::line_quantity(conn, &cart.id, variant_id)?.is_none() {
-        return Err(ApiError::NotFound);
-    }
+    let i = lines.iter().position(|l| l.variant.id == variant_id).ok_or(ApiError::NotFound)?;
     if quantity == 0 {
         store::delete_line(conn, &cart.id, variant_id)?;
+        lines.remove(i);
     } else {
         if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
             return Err(ApiError::validation("quantity", "out_of_range"));
@@ -132,33 +145,32 @@ pub fn set_quantity(conn: &mut DbConn, cart: &mut CartRow, variant_id: &str, qua
             return Err(insufficient_stock(variant_id, variant.stock_on_hand));
         }
         store::set_line_quantity(conn, &cart.id, variant_id, quantity)?;
+        lines[i].line_total = variant.price()?.checked_mul(i64::from(quantity))?;
+        lines[i].quantity = quantity;
+        lines[i].variant = variant;
     }
     let now = time::now();
     store::touch_cart(conn, &cart.id, now)?;
     cart.updated_at = now;
-    Ok(())
+    Ok(lines)
 }
 
-pub fn remove_line(conn: &mut DbConn, cart: &mut CartRow, variant_id: &str) -> Result<(), ApiError> {
+/// Remove a line. Returns the lines after the change.
+pub fn remove_line(
+    conn: &mut DbConn,
+    cart: &mut CartRow,
+    mut lines: Vec<PricedLine>,
+    variant_id: &str,
+) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
     if store::delete_line(conn, &cart.id, variant_id)? == 0 {
         return Err(ApiError::NotFound);
     }
+    lines.retain(|l| l.variant.id != variant_id);
     let now = time::now();
     store::touch_cart(conn, &cart.id, now)?;
     cart.updated_at = now;
-    Ok(())
-}
-
-/// Lines priced from the catalog as it is now.
-pub fn priced_lines(conn: &mut DbConn, cart: &CartRow) -> Result<Vec<PricedLine>, ApiError> {
-    store::lines_with_variants(conn, &cart.id)?
-        .into_iter()
-        .map(|(quantity, variant, product_title)| {
-            let line_total = variant.price()?.checked_mul(i64::from(quantity))?;
-            Ok(PricedLine { variant, product_title, quantity, line_total })
-        })
-        .collect()
+    Ok(lines)
 }
 
 /// Checkout details as submitted. Only these fields exist; anything else is refused.
@@ -191,11 +203,11 @@ fn not_collected(field: &str, why: &str) -> FieldError {
 pub fn set_details(
     conn: &mut DbConn,
     cart: &mut CartRow,
+    lines: Vec<PricedLine>,
     input: DetailsInput,
     policy: &ShopPolicy,
 ) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
-    let lines = priced_lines(conn, cart)?;
     if lines.is_empty() {
         return Err(ApiError::Unprocessable {
             code: "cart_empty",
@@ -322,13 +334,8 @@ pub fn destination(cart: &CartRow) -> Destination {
     }
 }
 
-pub fn view(conn: &mut DbConn, cart: CartRow, policy: &ShopPolicy) -> Result<CartView, ApiError> {
-    let lines = priced_lines(conn, &cart)?;
-    view_of(cart, lines, policy)
-}
-
-/// The view of a cart whose lines are already known.
-pub fn view_of(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Result<CartView, ApiError> {
+/// The view of a cart and its lines.
+pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Result<CartView, ApiError> {
     let currency = cart.currency()?;
     let requires_shipping = lines.iter().any(|l| l.variant.requires_shipping);
     let mut missing = Vec::new();

@@ -3,12 +3,13 @@
 use super::model::CartRow;
 use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
+use crate::db::prepared::PreparedExt;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::insert_into(carts::table).values(row).execute(conn)
+    diesel::insert_into(carts::table).values(row).prepared().execute(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
@@ -16,25 +17,11 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 }
 
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::update(carts::table.find(&row.id)).set(row).execute(conn)
+    diesel::update(carts::table.find(&row.id)).set(row).prepared().execute(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
-}
-
-/// The cart's lines with their variants and product titles, in insertion order.
-pub fn lines_with_variants(conn: &mut DbConn, cart_id: &str) -> QueryResult<Vec<(i32, VariantRow, String)>> {
-    cart_lines::table
-        .inner_join(product_variants::table.inner_join(products::table))
-        .filter(cart_lines::cart_id.eq(cart_id))
-        .order((cart_lines::created_at.asc(), cart_lines::variant_id.asc()))
-        .select((cart_lines::quantity, VariantRow::as_select(), products::title))
-        .load(conn)
-}
-
-pub fn line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<Option<i32>> {
-    cart_lines::table.find((cart_id, variant_id)).select(cart_lines::quantity).get_result(conn).optional()
+    diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).prepared().execute(conn)
 }
 
 /// Insert a line or set its quantity, in one atomic statement.
@@ -54,15 +41,19 @@ pub fn upsert_line(
     .bind::<Text, _>(variant_id)
     .bind::<Integer, _>(quantity)
     .bind::<Timestamp, _>(now)
+    .prepared()
     .execute(conn)
 }
 
 pub fn set_line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str, quantity: i32) -> QueryResult<usize> {
-    diesel::update(cart_lines::table.find((cart_id, variant_id))).set(cart_lines::quantity.eq(quantity)).execute(conn)
+    diesel::update(cart_lines::table.find((cart_id, variant_id)))
+        .set(cart_lines::quantity.eq(quantity))
+        .prepared()
+        .execute(conn)
 }
 
 pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<usize> {
-    diesel::delete(cart_lines::table.find((cart_id, variant_id))).execute(conn)
+    diesel::delete(cart_lines::table.find((cart_id, variant_id))).prepared().execute(conn)
 }
 
 /// An active product's variant, with the product's title.
@@ -94,6 +85,39 @@ pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult
             carts::recipient_consent_at.eq(None::<NaiveDateTime>),
             carts::updated_at.eq(now),
         ))
+        .prepared()
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// A cart line as read: quantity, variant, product title.
+pub type CartLine = (i32, VariantRow, String);
+
+/// A cart line joined with its variant and product title.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = cart_lines)]
+pub struct LineWithVariant {
+    quantity: i32,
+    #[diesel(embed)]
+    variant: VariantRow,
+    #[diesel(select_expression = products::title)]
+    product_title: String,
+}
+
+/// The cart and its lines (with variants and product titles, in insertion order) in one query.
+pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
+    let rows: Vec<(CartRow, Option<LineWithVariant>)> = carts::table
+        .left_join(cart_lines::table.inner_join(product_variants::table.inner_join(products::table)))
+        .filter(carts::id.eq(id))
+        .order((cart_lines::created_at.asc(), cart_lines::variant_id.asc()))
+        .select((CartRow::as_select(), Option::<LineWithVariant>::as_select()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((cart, first)) = rows.next() else { return Ok(None) };
+    let lines = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, l)| l))
+        .map(|l| (l.quantity, l.variant, l.product_title))
+        .collect();
+    Ok(Some((cart, lines)))
 }

@@ -256,8 +256,8 @@ pub async fn place(
                     Begin::New => {}
                     other => return Ok(Claimed::Earlier(other)),
                 }
-                let cart = carts::authorize(conn, &cart_id, &cart_token)?;
-                create_order(conn, cart, &policy, &billing, &pm, order_id, token_hash, ttl_reservation)
+                let (cart, lines) = carts::authorize(conn, &cart_id, &cart_token)?;
+                create_order(conn, cart, lines, &policy, &billing, &pm, order_id, token_hash, ttl_reservation)
                     .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
         })
@@ -283,7 +283,7 @@ pub async fn place(
     let charged = state
         .billing
         .charge_then(&state.db, &payment, Some(format!("Order {}", order.number)), move |conn, outcome| {
-            finish_in(conn, &kh, &oid, Some(lines), Some(outcome))
+            respond(conn, &kh, &oid, Some(lines), Some(outcome))
         })
         .await;
     let result = match charged {
@@ -306,6 +306,7 @@ pub async fn place(
 fn create_order(
     conn: &mut DbConn,
     cart: crate::checkout::model::CartRow,
+    lines: Vec<crate::checkout::model::PricedLine>,
     policy: &crate::shipping::policy::ShopPolicy,
     billing: &Billing,
     payment_method: &str,
@@ -316,7 +317,7 @@ fn create_order(
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
-    let view = carts::view(conn, cart, policy)?;
+    let view = carts::view(cart, lines, policy)?;
     if !view.missing.is_empty() {
         return Err(ApiError::Unprocessable {
             code: "checkout_incomplete",
@@ -414,12 +415,13 @@ fn create_order(
 /// Build the answer from the order as it now is, and complete the idempotency record.
 async fn finish(state: &AppState, key_hash: &str, order_id: &str) -> Result<PlaceResult, ApiError> {
     let (kh, id) = (key_hash.to_owned(), order_id.to_owned());
-    state.db.run(move |conn| finish_in(conn, &kh, &id, None, None)).await
+    // No transaction needed: the record is written once, after the order settled.
+    state.db.run(move |conn| dialect::write_unit(conn, |conn| respond(conn, &kh, &id, None, None))).await
 }
 
-/// Read the order as it now is (a webhook may have moved it meanwhile) and complete the idempotency
-/// record. No transaction needed: the record is written once, after the order settled.
-fn finish_in(
+/// Read the order as it now is (a webhook may have moved it meanwhile), build the answer and complete
+/// the idempotency record with it. Runs inside the settlement's transaction, or on its own.
+fn respond(
     conn: &mut DbConn,
     kh: &str,
     id: &str,
@@ -429,59 +431,57 @@ fn finish_in(
     let next_action = outcome
         .and_then(|o| o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() }));
     let known_payment = outcome.map(|o| o.payment.clone());
-    dialect::write_unit(conn, |conn| {
-        let order = store::find_order(conn, id)?.ok_or(ApiError::NotFound)?;
-        let lines = match known_lines {
-            Some(l) => l,
-            None => store::lines_of(conn, id)?,
-        };
-        let payment = match (known_payment, &order.payment_id) {
-            (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
-            (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
-            (_, None) => None,
-        };
-        let result = if order.status() == OrderStatus::PaymentFailed {
-            let code = payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
-            let extra = Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }));
-            let problem = match code.as_str() {
-                // Not the card's fault: the processor refused the request itself.
-                "payment_method_invalid" => ApiError::Unprocessable {
-                    code: "payment_method_invalid",
-                    detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+    let order = store::find_order(conn, id)?.ok_or(ApiError::NotFound)?;
+    let lines = match known_lines {
+        Some(l) => l,
+        None => store::lines_of(conn, id)?,
+    };
+    let payment = match (known_payment, &order.payment_id) {
+        (Some(p), Some(pid)) if &p.id == pid && p.status().is_final() => Some(p),
+        (_, Some(pid)) => crate::billing::store::find_payment(conn, pid)?,
+        (_, None) => None,
+    };
+    let result = if order.status() == OrderStatus::PaymentFailed {
+        let code = payment.as_ref().and_then(|p| p.failure_code.clone()).unwrap_or_else(|| "card_declined".into());
+        let extra = Some(json!({ "order": { "id": order.id, "number": order.number, "status": order.status } }));
+        let problem = match code.as_str() {
+            // Not the card's fault: the processor refused the request itself.
+            "payment_method_invalid" => ApiError::Unprocessable {
+                code: "payment_method_invalid",
+                detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+                extra,
+            },
+            "payment_refused" => ApiError::Unprocessable {
+                code: "payment_refused",
+                detail: "The payment processor refused the request; the order was not paid.".into(),
+                extra,
+            },
+            _ => {
+                let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
+                ApiError::Payment {
+                    status: axum::http::StatusCode::PAYMENT_REQUIRED,
+                    code: stable,
+                    detail: decline_detail(stable).into(),
                     extra,
-                },
-                "payment_refused" => ApiError::Unprocessable {
-                    code: "payment_refused",
-                    detail: "The payment processor refused the request; the order was not paid.".into(),
-                    extra,
-                },
-                _ => {
-                    let stable: &'static str = crate::billing::service::decline_code(&code, Some(&code));
-                    ApiError::Payment {
-                        status: axum::http::StatusCode::PAYMENT_REQUIRED,
-                        code: stable,
-                        detail: decline_detail(stable).into(),
-                        extra,
-                    }
                 }
-            };
-            let status = problem.status().as_u16();
-            let body = serde_json::to_string(&problem.to_problem()).unwrap_or_default();
-            idempotency::complete(conn, kh, status, Some(&body))?;
-            PlaceResult::Problem { status, body, replayed: false }
-        } else {
-            idempotency::complete(conn, kh, 201, None)?;
-            PlaceResult::Created(Box::new(Placed {
-                order,
-                lines,
-                payment,
-                access_token: String::new(),
-                next_action,
-                replayed: false,
-            }))
+            }
         };
-        Ok(result)
-    })
+        let status = problem.status().as_u16();
+        let body = serde_json::to_string(&problem.to_problem()).unwrap_or_default();
+        idempotency::complete(conn, kh, status, Some(&body))?;
+        PlaceResult::Problem { status, body, replayed: false }
+    } else {
+        idempotency::complete(conn, kh, 201, None)?;
+        PlaceResult::Created(Box::new(Placed {
+            order,
+            lines,
+            payment,
+            access_token: String::new(),
+            next_action,
+            replayed: false,
+        }))
+    };
+    Ok(result)
 }
 
 fn decline_detail(code: &str) -> &'static str {
