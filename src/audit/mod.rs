@@ -4,7 +4,6 @@
 //! Personal data held: none.
 
 use crate::db::DbConn;
-use crate::db::prepared::PreparedExt;
 use crate::db::schema::audit_log;
 use crate::kernel::time;
 use crate::typed_id;
@@ -24,7 +23,6 @@ pub fn record(conn: &mut DbConn, actor: &str, action: &str, subject_id: Option<&
             audit_log::subject_id.eq(subject_id),
             audit_log::created_at.eq(time::now()),
         ))
-        .prepared()
         .execute(conn)
 }
 

@@ -2,13 +2,12 @@
 
 use super::model::{PaymentRow, RefundRow};
 use crate::db::DbConn;
-use crate::db::prepared::PreparedExt;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::insert_into(payments::table).values(row).prepared().execute(conn)
+    diesel::insert_into(payments::table).values(row).execute(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
@@ -36,7 +35,7 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
 
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::update(payments::table.find(&row.id)).set(changes(row)).prepared().execute(conn)
+    diesel::update(payments::table.find(&row.id)).set(changes(row)).execute(conn)
 }
 
 /// [`update_payment`] only if the row still has the status and `updated_at` the caller last saw;
@@ -51,7 +50,7 @@ pub fn update_payment_if_unchanged(
         .filter(payments::id.eq(&row.id))
         .filter(payments::status.eq(status))
         .filter(payments::updated_at.eq(updated_at));
-    Ok(diesel::update(target).set(changes(row)).prepared().execute(conn)? == 1)
+    Ok(diesel::update(target).set(changes(row)).execute(conn)? == 1)
 }
 
 #[allow(clippy::type_complexity)]
@@ -88,7 +87,7 @@ fn changes(
 }
 
 pub fn insert_refund(conn: &mut DbConn, row: &RefundRow) -> QueryResult<usize> {
-    diesel::insert_into(refunds::table).values(row).prepared().execute(conn)
+    diesel::insert_into(refunds::table).values(row).execute(conn)
 }
 
 pub fn find_refund(conn: &mut DbConn, id: &str) -> QueryResult<Option<RefundRow>> {
@@ -120,7 +119,6 @@ pub fn update_refund(
 ) -> QueryResult<usize> {
     diesel::update(refunds::table.find(id))
         .set((refunds::processor_refund_id.eq(processor_id), refunds::status.eq(status), refunds::updated_at.eq(now)))
-        .prepared()
         .execute(conn)
 }
 
@@ -144,16 +142,12 @@ pub fn record_event(
     .bind::<Nullable<Text>, _>(object_id)
     .bind::<Text, _>(outcome)
     .bind::<Timestamp, _>(now)
-    .prepared()
     .execute(conn)?;
     Ok(n == 1)
 }
 
 pub fn set_event_outcome(conn: &mut DbConn, event_id: &str, outcome: &str) -> QueryResult<usize> {
-    diesel::update(webhook_events::table.find(event_id))
-        .set(webhook_events::outcome.eq(outcome))
-        .prepared()
-        .execute(conn)
+    diesel::update(webhook_events::table.find(event_id)).set(webhook_events::outcome.eq(outcome)).execute(conn)
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -8,8 +8,13 @@
 //! ```text
 //! cargo build --release
 //! target/release/loadgen --db sqlite   --checkouts 3000 --concurrency 32
-//! target/release/loadgen --db postgres --checkouts 3000 --concurrency 32 [--postgres-url postgres://postgres@127.0.0.1:5432]
+//! target/release/loadgen --db postgres --checkouts 3000 --concurrency 32 [--postgres-url URL]
 //! ```
+//!
+//! PostgreSQL on the same machine is reached through its Unix socket when there is one (as a
+//! same-host deployment would: `postgres://postgres@%2Fvar%2Frun%2Fpostgresql`), else over TCP;
+//! `--postgres-url postgres://postgres@127.0.0.1:5432` measures loopback TCP (TLS if the server
+//! offers it, libpq's `sslmode=prefer`), `...?sslmode=disable` plain TCP.
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -32,7 +37,11 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         db: "sqlite".into(),
-        postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
+        postgres_url: if std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql".into()
+        } else {
+            "postgres://postgres@127.0.0.1:5432".into()
+        },
         checkouts: 3000,
         warmup: 300,
         concurrency: 32,
@@ -397,6 +406,9 @@ async fn main() {
         args.checkouts,
         args.warmup
     );
+    if args.db == "postgres" {
+        println!("database: {database_url}");
+    }
     let (_, warm_errors, _) = run(&client, &base, variants.clone(), args.warmup, args.concurrency, 0).await;
     if args.db == "postgres" {
         psql(&database_url, "VACUUM (ANALYZE)");

@@ -3,13 +3,12 @@
 use super::model::CartRow;
 use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
-use crate::db::prepared::PreparedExt;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::insert_into(carts::table).values(row).prepared().execute(conn)
+    diesel::insert_into(carts::table).values(row).execute(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
@@ -17,11 +16,11 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 }
 
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::update(carts::table.find(&row.id)).set(row).prepared().execute(conn)
+    diesel::update(carts::table.find(&row.id)).set(row).execute(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).prepared().execute(conn)
+    diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
 
 /// Insert a line or set its quantity, in one atomic statement.
@@ -41,19 +40,15 @@ pub fn upsert_line(
     .bind::<Text, _>(variant_id)
     .bind::<Integer, _>(quantity)
     .bind::<Timestamp, _>(now)
-    .prepared()
     .execute(conn)
 }
 
 pub fn set_line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str, quantity: i32) -> QueryResult<usize> {
-    diesel::update(cart_lines::table.find((cart_id, variant_id)))
-        .set(cart_lines::quantity.eq(quantity))
-        .prepared()
-        .execute(conn)
+    diesel::update(cart_lines::table.find((cart_id, variant_id))).set(cart_lines::quantity.eq(quantity)).execute(conn)
 }
 
 pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryResult<usize> {
-    diesel::delete(cart_lines::table.find((cart_id, variant_id))).prepared().execute(conn)
+    diesel::delete(cart_lines::table.find((cart_id, variant_id))).execute(conn)
 }
 
 /// An active product's variant, with the product's title.
@@ -85,7 +80,6 @@ pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult
             carts::recipient_consent_at.eq(None::<NaiveDateTime>),
             carts::updated_at.eq(now),
         ))
-        .prepared()
         .execute(conn)?;
     Ok(n == 1)
 }

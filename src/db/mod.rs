@@ -2,7 +2,6 @@
 //! both backends, and `Db::run`, which moves blocking diesel work onto tokio's blocking pool.
 
 pub mod dialect;
-pub mod prepared;
 pub mod schema;
 
 use crate::config::DatabaseUrl;

@@ -4,7 +4,6 @@
 //! replay needs (the order access token) is sealed with the key, so the table alone cannot reveal it.
 
 use crate::db::DbConn;
-use crate::db::prepared::PreparedExt;
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
 use axum::http::HeaderMap;
@@ -135,7 +134,7 @@ pub fn begin(
         // Committed with its resource but never completed (the process died): resume.
         return Ok(Begin::Resume(r));
     }
-    diesel::delete(idempotency_keys::table.find(claim.key_hash)).prepared().execute(conn)?;
+    diesel::delete(idempotency_keys::table.find(claim.key_hash)).execute(conn)?;
     insert_claim(conn, claim, now, ttl)?;
     Ok(Begin::New)
 }
@@ -153,7 +152,6 @@ fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chron
     .bind::<Text, _>(c.sealed_secret)
     .bind::<Timestamp, _>(now)
     .bind::<Timestamp, _>(now + ttl)
-    .prepared()
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -167,17 +165,16 @@ pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&st
             idempotency_keys::response_status.eq(i32::from(status)),
             idempotency_keys::response_body.eq(body),
         ))
-        .prepared()
         .execute(conn)
 }
 
 /// Forget a key whose request changed nothing (it failed before creating anything).
 pub fn abandon(conn: &mut DbConn, key_hash: &str) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.find(key_hash)).prepared().execute(conn)
+    diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)
 }
 
 pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now))).prepared().execute(conn)
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now))).execute(conn)
 }
 
 #[cfg(test)]

@@ -2,26 +2,25 @@
 
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
 use crate::db::DbConn;
-use crate::db::prepared::PreparedExt;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub fn insert_order(conn: &mut DbConn, row: &OrderRow) -> QueryResult<usize> {
-    diesel::insert_into(orders::table).values(row).prepared().execute(conn)
+    diesel::insert_into(orders::table).values(row).execute(conn)
 }
 
 /// One statement per line: multi-row inserts do not compile on the two-backend connection type.
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
     for row in rows {
-        n += diesel::insert_into(order_lines::table).values(row).prepared().execute(conn)?;
+        n += diesel::insert_into(order_lines::table).values(row).execute(conn)?;
     }
     Ok(n)
 }
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
-    diesel::insert_into(order_events::table).values(row).prepared().execute(conn)
+    diesel::insert_into(order_events::table).values(row).execute(conn)
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
@@ -57,11 +56,8 @@ pub fn set_status(
     let n = match reserved_until {
         Some(r) => diesel::update(target)
             .set((orders::status.eq(to), orders::reserved_until.eq(r), orders::updated_at.eq(now)))
-            .prepared()
             .execute(conn)?,
-        None => {
-            diesel::update(target).set((orders::status.eq(to), orders::updated_at.eq(now))).prepared().execute(conn)?
-        }
+        None => diesel::update(target).set((orders::status.eq(to), orders::updated_at.eq(now))).execute(conn)?,
     };
     Ok(n == 1)
 }
@@ -74,7 +70,6 @@ pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Q
             orders::reserved_until.eq(None::<NaiveDateTime>),
             orders::updated_at.eq(now),
         ))
-        .prepared()
         .execute(conn)?;
     Ok(n == 1)
 }
@@ -88,7 +83,6 @@ pub fn take_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryRe
             .filter(product_variants::stock_on_hand.ge(quantity)),
     )
     .set(product_variants::stock_on_hand.eq(product_variants::stock_on_hand - quantity))
-    .prepared()
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -96,14 +90,12 @@ pub fn take_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryRe
 pub fn return_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryResult<usize> {
     diesel::update(product_variants::table.filter(product_variants::id.eq(variant_id)))
         .set(product_variants::stock_on_hand.eq(product_variants::stock_on_hand + quantity))
-        .prepared()
         .execute(conn)
 }
 
 pub fn set_refunded_quantity(conn: &mut DbConn, line_id: &str, quantity_refunded: i32) -> QueryResult<usize> {
     diesel::update(order_lines::table.find(line_id))
         .set(order_lines::quantity_refunded.eq(quantity_refunded))
-        .prepared()
         .execute(conn)
 }
 
@@ -166,7 +158,6 @@ pub fn enqueue_outbox(
     .bind::<Text, _>(kind)
     .bind::<Text, _>(order_id)
     .bind::<Timestamp, _>(now)
-    .prepared()
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -39,6 +39,7 @@ struct Shared {
     webhook: Mutex<Option<WebhookTarget>>,
     deliveries: mpsc::UnboundedSender<Event>,
     retry_delays: Vec<Duration>,
+    delivery_delay: Duration,
     enabled_events: Option<Vec<String>>,
 }
 
@@ -52,7 +53,11 @@ pub struct Sandbox {
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
     pub fees: FeeModel,
-    /// Waits between webhook delivery attempts (the first attempt is immediate).
+    /// How long after an event happens its first delivery is attempted. Stripe delivers events
+    /// asynchronously, normally well after the API call that caused them has been answered; a webhook
+    /// that outruns the API answer is the exception (tested on its own with `delay_next`).
+    pub delivery_delay: Duration,
+    /// Waits between webhook delivery attempts after the first.
     pub retry_delays: Vec<Duration>,
     /// Extra root certificate (PEM) to trust when delivering webhooks over HTTPS to a self-signed server.
     pub webhook_ca_pem: Option<Vec<u8>>,
@@ -65,6 +70,7 @@ impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             fees: FeeModel::default(),
+            delivery_delay: Duration::from_millis(100),
             retry_delays: [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000].map(Duration::from_millis).to_vec(),
             webhook_ca_pem: None,
             enabled_events: None,
@@ -84,6 +90,7 @@ impl Sandbox {
             webhook: Mutex::new(None),
             deliveries: tx,
             retry_delays: options.retry_delays.clone(),
+            delivery_delay: options.delivery_delay,
             enabled_events: options.enabled_events.clone(),
         });
         let sandbox = Sandbox { shared, base_url };
@@ -155,13 +162,12 @@ async fn deliver_events(sandbox: Sandbox, mut rx: mpsc::UnboundedReceiver<Event>
             Err(_) => continue,
         };
         let delays = sandbox.shared.retry_delays.clone();
+        let first = sandbox.shared.delivery_delay;
         let client = client.clone();
         // Each event on its own task: like Stripe, no ordering between events is promised.
         tokio::spawn(async move {
             for attempt in 0..=delays.len() {
-                if attempt > 0 {
-                    tokio::time::sleep(delays[attempt - 1]).await;
-                }
+                tokio::time::sleep(if attempt == 0 { first } else { delays[attempt - 1] }).await;
                 let sig = signature::header(target.secret.expose(), engine::now(), &payload);
                 let res = client
                     .post(&target.url)
