@@ -98,14 +98,24 @@ pub struct LineWithVariant {
     product_title: String,
 }
 
+/// The query behind [`find_cart_with_lines`]: a flat chain of left joins, so that SQLite looks up the
+/// cart's lines by key (a parenthesised `carts LEFT JOIN (cart_lines JOIN …)` made it materialise every
+/// cart line of the shop on each request; the plan is checked by a test below).
+macro_rules! cart_with_lines {
+    ($id:expr) => {
+        carts::table
+            .left_join(cart_lines::table)
+            .left_join(product_variants::table.on(product_variants::id.eq(cart_lines::variant_id)))
+            .left_join(products::table.on(products::id.eq(product_variants::product_id)))
+            .filter(carts::id.eq($id))
+            .order((cart_lines::created_at.asc(), cart_lines::variant_id.asc()))
+            .select((CartRow::as_select(), Option::<LineWithVariant>::as_select()))
+    };
+}
+
 /// The cart and its lines (with variants and product titles, in insertion order) in one query.
 pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
-    let rows: Vec<(CartRow, Option<LineWithVariant>)> = carts::table
-        .left_join(cart_lines::table.inner_join(product_variants::table.inner_join(products::table)))
-        .filter(carts::id.eq(id))
-        .order((cart_lines::created_at.asc(), cart_lines::variant_id.asc()))
-        .select((CartRow::as_select(), Option::<LineWithVariant>::as_select()))
-        .load(conn)?;
+    let rows: Vec<(CartRow, Option<LineWithVariant>)> = cart_with_lines!(id).load(conn)?;
     let mut rows = rows.into_iter();
     let Some((cart, first)) = rows.next() else { return Ok(None) };
     let lines = first
@@ -114,4 +124,31 @@ pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(
         .map(|l| (l.quantity, l.variant, l.product_title))
         .collect();
     Ok(Some((cart, lines)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sqlite::{Sqlite, SqliteConnection};
+
+    #[derive(QueryableByName)]
+    struct PlanRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+
+    #[test]
+    fn a_cart_and_its_lines_are_found_by_key_on_sqlite() {
+        let mut conn = DbConn::Sqlite(SqliteConnection::establish(":memory:").expect("in-memory SQLite"));
+        crate::db::run_migrations(&mut conn).expect("migrations");
+        let sql = diesel::debug_query::<Sqlite, _>(&cart_with_lines!("cart_x")).to_string();
+        let sql = sql.split(" -- binds:").next().unwrap_or_default().to_owned();
+        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind::<diesel::sql_types::Text, _>("cart_x")
+            .load(&mut conn)
+            .expect("plan");
+        let plan: Vec<String> = plan.into_iter().map(|r| r.detail).collect();
+        assert!(plan.iter().all(|d| !d.starts_with("SCAN") && !d.starts_with("MATERIALIZE")), "no scans: {plan:?}");
+        assert!(plan.iter().any(|d| d.starts_with("SEARCH cart_lines")), "{plan:?}");
+    }
 }
