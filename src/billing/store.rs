@@ -2,12 +2,40 @@
 
 use super::model::{PaymentRow, RefundRow};
 use crate::db::DbConn;
+use crate::db::cached::cached_sql;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::insert_into(payments::table).values(row).execute(conn)
+    cached_sql(
+        "INSERT INTO payments (id, order_id, processor, payment_intent_id, payment_method_id, charge_id, status, \
+         capture_method, amount, amount_captured, amount_refunded, currency, card_brand, card_last4, card_exp_month, \
+         card_exp_year, failure_code, disputed, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind::<Text, _>(&row.id)
+    .bind::<Nullable<Text>, _>(&row.order_id)
+    .bind::<Text, _>(&row.processor)
+    .bind::<Nullable<Text>, _>(&row.payment_intent_id)
+    .bind::<Text, _>(&row.payment_method_id)
+    .bind::<Nullable<Text>, _>(&row.charge_id)
+    .bind::<Text, _>(&row.status)
+    .bind::<Text, _>(&row.capture_method)
+    .bind::<BigInt, _>(row.amount)
+    .bind::<BigInt, _>(row.amount_captured)
+    .bind::<BigInt, _>(row.amount_refunded)
+    .bind::<Text, _>(&row.currency)
+    .bind::<Nullable<Text>, _>(&row.card_brand)
+    .bind::<Nullable<Text>, _>(&row.card_last4)
+    .bind::<Nullable<Integer>, _>(row.card_exp_month)
+    .bind::<Nullable<Integer>, _>(row.card_exp_year)
+    .bind::<Nullable<Text>, _>(&row.failure_code)
+    .bind::<Bool, _>(row.disputed)
+    .bind::<Timestamp, _>(row.created_at)
+    .bind::<Timestamp, _>(row.updated_at)
+    .execute(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
@@ -33,9 +61,35 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
         .load(conn)
 }
 
+/// A payment UPDATE whose SQL sets the changeable columns in this order, then `WHERE id = ?`.
+macro_rules! payment_changes {
+    ($sql:expr, $row:expr) => {
+        cached_sql($sql)
+            .bind::<Nullable<Text>, _>(&$row.payment_intent_id)
+            .bind::<Nullable<Text>, _>(&$row.charge_id)
+            .bind::<Text, _>(&$row.status)
+            .bind::<BigInt, _>($row.amount_captured)
+            .bind::<BigInt, _>($row.amount_refunded)
+            .bind::<Nullable<Text>, _>(&$row.card_brand)
+            .bind::<Nullable<Text>, _>(&$row.card_last4)
+            .bind::<Nullable<Integer>, _>($row.card_exp_month)
+            .bind::<Nullable<Integer>, _>($row.card_exp_year)
+            .bind::<Nullable<Text>, _>(&$row.failure_code)
+            .bind::<Bool, _>($row.disputed)
+            .bind::<Timestamp, _>($row.updated_at)
+            .bind::<Text, _>(&$row.id)
+    };
+}
+
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    diesel::update(payments::table.find(&row.id)).set(changes(row)).execute(conn)
+    payment_changes!(
+        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
+         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
+         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?",
+        row
+    )
+    .execute(conn)
 }
 
 /// [`update_payment`] only if the row still has the status and `updated_at` the caller last saw;
@@ -46,44 +100,16 @@ pub fn update_payment_if_unchanged(
     status: &str,
     updated_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let target = payments::table
-        .filter(payments::id.eq(&row.id))
-        .filter(payments::status.eq(status))
-        .filter(payments::updated_at.eq(updated_at));
-    Ok(diesel::update(target).set(changes(row)).execute(conn)? == 1)
-}
-
-#[allow(clippy::type_complexity)]
-fn changes(
-    row: &PaymentRow,
-) -> (
-    diesel::dsl::Eq<payments::payment_intent_id, &Option<String>>,
-    diesel::dsl::Eq<payments::charge_id, &Option<String>>,
-    diesel::dsl::Eq<payments::status, &String>,
-    diesel::dsl::Eq<payments::amount_captured, i64>,
-    diesel::dsl::Eq<payments::amount_refunded, i64>,
-    diesel::dsl::Eq<payments::card_brand, &Option<String>>,
-    diesel::dsl::Eq<payments::card_last4, &Option<String>>,
-    diesel::dsl::Eq<payments::card_exp_month, Option<i32>>,
-    diesel::dsl::Eq<payments::card_exp_year, Option<i32>>,
-    diesel::dsl::Eq<payments::failure_code, &Option<String>>,
-    diesel::dsl::Eq<payments::disputed, bool>,
-    diesel::dsl::Eq<payments::updated_at, NaiveDateTime>,
-) {
-    (
-        payments::payment_intent_id.eq(&row.payment_intent_id),
-        payments::charge_id.eq(&row.charge_id),
-        payments::status.eq(&row.status),
-        payments::amount_captured.eq(row.amount_captured),
-        payments::amount_refunded.eq(row.amount_refunded),
-        payments::card_brand.eq(&row.card_brand),
-        payments::card_last4.eq(&row.card_last4),
-        payments::card_exp_month.eq(row.card_exp_month),
-        payments::card_exp_year.eq(row.card_exp_year),
-        payments::failure_code.eq(&row.failure_code),
-        payments::disputed.eq(row.disputed),
-        payments::updated_at.eq(row.updated_at),
+    let n = payment_changes!(
+        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
+         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
+         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?",
+        row
     )
+    .bind::<Text, _>(status)
+    .bind::<Timestamp, _>(updated_at)
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 pub fn insert_refund(conn: &mut DbConn, row: &RefundRow) -> QueryResult<usize> {
@@ -132,10 +158,9 @@ pub fn record_event(
     outcome: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    use diesel::sql_types::{Nullable, Text, Timestamp};
-    let n = diesel::sql_query(
+    let n = cached_sql(
         "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
     )
     .bind::<Text, _>(event_id)
     .bind::<Text, _>(event_type)

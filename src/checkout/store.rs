@@ -3,20 +3,66 @@
 use super::model::CartRow;
 use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
+use crate::db::cached::cached_sql;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
 
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::insert_into(carts::table).values(row).execute(conn)
+    cached_sql(
+        "INSERT INTO carts (id, token_hash, status, currency, email, ship_name, ship_line1, ship_line2, ship_city, \
+         ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind::<Text, _>(&row.id)
+    .bind::<Text, _>(&row.token_hash)
+    .bind::<Text, _>(&row.status)
+    .bind::<Text, _>(&row.currency)
+    .bind::<Nullable<Text>, _>(&row.email)
+    .bind::<Nullable<Text>, _>(&row.ship_name)
+    .bind::<Nullable<Text>, _>(&row.ship_line1)
+    .bind::<Nullable<Text>, _>(&row.ship_line2)
+    .bind::<Nullable<Text>, _>(&row.ship_city)
+    .bind::<Nullable<Text>, _>(&row.ship_region)
+    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
+    .bind::<Nullable<Text>, _>(&row.ship_country)
+    .bind::<Nullable<Text>, _>(&row.ship_phone)
+    .bind::<Nullable<Text>, _>(&row.shipping_method)
+    .bind::<Bool, _>(row.is_gift)
+    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
+    .bind::<Timestamp, _>(row.created_at)
+    .bind::<Timestamp, _>(row.updated_at)
+    .execute(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
     carts::table.find(id).select(CartRow::as_select()).get_result(conn).optional()
 }
 
+/// Write back what a shopper can change: status and checkout details (never the token or currency).
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    diesel::update(carts::table.find(&row.id)).set(row).execute(conn)
+    cached_sql(
+        "UPDATE carts SET status = ?, email = ?, ship_name = ?, ship_line1 = ?, ship_line2 = ?, ship_city = ?, \
+         ship_region = ?, ship_postal_code = ?, ship_country = ?, ship_phone = ?, shipping_method = ?, is_gift = ?, \
+         recipient_consent_at = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind::<Text, _>(&row.status)
+    .bind::<Nullable<Text>, _>(&row.email)
+    .bind::<Nullable<Text>, _>(&row.ship_name)
+    .bind::<Nullable<Text>, _>(&row.ship_line1)
+    .bind::<Nullable<Text>, _>(&row.ship_line2)
+    .bind::<Nullable<Text>, _>(&row.ship_city)
+    .bind::<Nullable<Text>, _>(&row.ship_region)
+    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
+    .bind::<Nullable<Text>, _>(&row.ship_country)
+    .bind::<Nullable<Text>, _>(&row.ship_phone)
+    .bind::<Nullable<Text>, _>(&row.shipping_method)
+    .bind::<Bool, _>(row.is_gift)
+    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
+    .bind::<Timestamp, _>(row.updated_at)
+    .bind::<Text, _>(&row.id)
+    .execute(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
@@ -31,9 +77,8 @@ pub fn upsert_line(
     quantity: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    use diesel::sql_types::{Integer, Text, Timestamp};
-    diesel::sql_query(
-        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) VALUES ($1, $2, $3, $4) \
+    cached_sql(
+        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity",
     )
     .bind::<Text, _>(cart_id)
@@ -65,22 +110,14 @@ pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult
 /// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
 /// keeps what it needs). `false` if the cart was not open (a concurrent checkout).
 pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(carts::table.filter(carts::id.eq(id)).filter(carts::status.eq("open")))
-        .set((
-            carts::status.eq("checked_out"),
-            carts::email.eq(None::<String>),
-            carts::ship_name.eq(None::<String>),
-            carts::ship_line1.eq(None::<String>),
-            carts::ship_line2.eq(None::<String>),
-            carts::ship_city.eq(None::<String>),
-            carts::ship_region.eq(None::<String>),
-            carts::ship_postal_code.eq(None::<String>),
-            carts::ship_country.eq(None::<String>),
-            carts::ship_phone.eq(None::<String>),
-            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
-            carts::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    let n = cached_sql(
+        "UPDATE carts SET status = 'checked_out', email = NULL, ship_name = NULL, ship_line1 = NULL, \
+         ship_line2 = NULL, ship_city = NULL, ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, \
+         ship_phone = NULL, recipient_consent_at = NULL, updated_at = ? WHERE id = ? AND status = 'open'",
+    )
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(id)
+    .execute(conn)?;
     Ok(n == 1)
 }
 

@@ -101,5 +101,5 @@ pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error
         DbConn::Pg(_) => "SELECT nextval('order_number_seq') AS n",
         DbConn::Sqlite(_) => "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n",
     };
-    diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
+    super::cached::cached_sql(sql).get_result::<N>(conn).map(|r| r.n)
 }

@@ -1,6 +1,7 @@
 //! The database layer: one connection type for SQLite and PostgreSQL, a pool, embedded migrations for
 //! both backends, and `Db::run`, which moves blocking diesel work onto tokio's blocking pool.
 
+pub mod cached;
 pub mod dialect;
 pub mod schema;
 

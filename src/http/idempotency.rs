@@ -4,6 +4,7 @@
 //! replay needs (the order access token) is sealed with the key, so the table alone cannot reveal it.
 
 use crate::db::DbConn;
+use crate::db::cached::cached_sql;
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
 use axum::http::HeaderMap;
@@ -141,9 +142,9 @@ pub fn begin(
 
 fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chrono::Duration) -> QueryResult<bool> {
     use diesel::sql_types::{Text, Timestamp};
-    let n = diesel::sql_query(
+    let n = cached_sql(
         "INSERT INTO idempotency_keys (key_hash, scope, request_hash, state, resource_id, sealed_secret, \
-         created_at, expires_at) VALUES ($1, $2, $3, 'in_flight', $4, $5, $6, $7) ON CONFLICT (key_hash) DO NOTHING",
+         created_at, expires_at) VALUES (?, ?, ?, 'in_flight', ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
     )
     .bind::<Text, _>(c.key_hash)
     .bind::<Text, _>(c.scope)
@@ -159,13 +160,14 @@ fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chron
 /// Store the response to replay. `body` only for problem documents (they hold no personal data);
 /// successful responses are rebuilt from the resource.
 pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&str>) -> QueryResult<usize> {
-    diesel::update(idempotency_keys::table.find(key_hash))
-        .set((
-            idempotency_keys::state.eq("completed"),
-            idempotency_keys::response_status.eq(i32::from(status)),
-            idempotency_keys::response_body.eq(body),
-        ))
-        .execute(conn)
+    use diesel::sql_types::{Integer, Nullable, Text};
+    cached_sql(
+        "UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = ? WHERE key_hash = ?",
+    )
+    .bind::<Integer, _>(i32::from(status))
+    .bind::<Nullable<Text>, _>(body)
+    .bind::<Text, _>(key_hash)
+    .execute(conn)
 }
 
 /// Forget a key whose request changed nothing (it failed before creating anything).

@@ -2,25 +2,87 @@
 
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
 use crate::db::DbConn;
+use crate::db::cached::cached_sql;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 pub fn insert_order(conn: &mut DbConn, row: &OrderRow) -> QueryResult<usize> {
-    diesel::insert_into(orders::table).values(row).execute(conn)
+    cached_sql(
+        "INSERT INTO orders (id, number, access_token_hash, cart_id, status, currency, subtotal, shipping_total, \
+         tax_total, discount_total, total, prices_include_tax, email, ship_name, ship_line1, ship_line2, ship_city, \
+         ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
+         payment_id, reserved_until, stock_released, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind::<Text, _>(&row.id)
+    .bind::<Text, _>(&row.number)
+    .bind::<Text, _>(&row.access_token_hash)
+    .bind::<Text, _>(&row.cart_id)
+    .bind::<Text, _>(&row.status)
+    .bind::<Text, _>(&row.currency)
+    .bind::<BigInt, _>(row.subtotal)
+    .bind::<BigInt, _>(row.shipping_total)
+    .bind::<BigInt, _>(row.tax_total)
+    .bind::<BigInt, _>(row.discount_total)
+    .bind::<BigInt, _>(row.total)
+    .bind::<Bool, _>(row.prices_include_tax)
+    .bind::<Text, _>(&row.email)
+    .bind::<Nullable<Text>, _>(&row.ship_name)
+    .bind::<Nullable<Text>, _>(&row.ship_line1)
+    .bind::<Nullable<Text>, _>(&row.ship_line2)
+    .bind::<Nullable<Text>, _>(&row.ship_city)
+    .bind::<Nullable<Text>, _>(&row.ship_region)
+    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
+    .bind::<Nullable<Text>, _>(&row.ship_country)
+    .bind::<Nullable<Text>, _>(&row.ship_phone)
+    .bind::<Nullable<Text>, _>(&row.shipping_method)
+    .bind::<Bool, _>(row.is_gift)
+    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
+    .bind::<Nullable<Text>, _>(&row.payment_id)
+    .bind::<Nullable<Timestamp>, _>(row.reserved_until)
+    .bind::<Bool, _>(row.stock_released)
+    .bind::<Timestamp, _>(row.created_at)
+    .bind::<Timestamp, _>(row.updated_at)
+    .execute(conn)
 }
 
-/// One statement per line: multi-row inserts do not compile on the two-backend connection type.
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
     for row in rows {
-        n += diesel::insert_into(order_lines::table).values(row).execute(conn)?;
+        n += cached_sql(
+            "INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded, \
+             line_total, requires_shipping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind::<Text, _>(&row.id)
+        .bind::<Text, _>(&row.order_id)
+        .bind::<Text, _>(&row.variant_id)
+        .bind::<Text, _>(&row.sku)
+        .bind::<Text, _>(&row.title)
+        .bind::<BigInt, _>(row.unit_price)
+        .bind::<Integer, _>(row.quantity)
+        .bind::<Integer, _>(row.quantity_refunded)
+        .bind::<BigInt, _>(row.line_total)
+        .bind::<Bool, _>(row.requires_shipping)
+        .execute(conn)?;
     }
     Ok(n)
 }
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
-    diesel::insert_into(order_events::table).values(row).execute(conn)
+    cached_sql(
+        "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind::<Text, _>(&row.id)
+    .bind::<Text, _>(&row.order_id)
+    .bind::<Nullable<Text>, _>(&row.from_status)
+    .bind::<Text, _>(&row.to_status)
+    .bind::<Text, _>(&row.actor)
+    .bind::<Text, _>(&row.reason)
+    .bind::<Timestamp, _>(row.created_at)
+    .execute(conn)
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
@@ -52,12 +114,22 @@ pub fn set_status(
     reserved_until: Option<Option<NaiveDateTime>>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let target = orders::table.filter(orders::id.eq(id)).filter(orders::status.eq(from));
     let n = match reserved_until {
-        Some(r) => diesel::update(target)
-            .set((orders::status.eq(to), orders::reserved_until.eq(r), orders::updated_at.eq(now)))
+        Some(r) => {
+            cached_sql("UPDATE orders SET status = ?, reserved_until = ?, updated_at = ? WHERE id = ? AND status = ?")
+                .bind::<Text, _>(to)
+                .bind::<Nullable<Timestamp>, _>(r)
+                .bind::<Timestamp, _>(now)
+                .bind::<Text, _>(id)
+                .bind::<Text, _>(from)
+                .execute(conn)?
+        }
+        None => cached_sql("UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
+            .bind::<Text, _>(to)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(id)
+            .bind::<Text, _>(from)
             .execute(conn)?,
-        None => diesel::update(target).set((orders::status.eq(to), orders::updated_at.eq(now))).execute(conn)?,
     };
     Ok(n == 1)
 }
@@ -77,13 +149,12 @@ pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Q
 /// Take `quantity` units if (and only if) that many are on hand: the conditional update that makes
 /// overselling impossible under any concurrency. `false` when there is not enough.
 pub fn take_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryResult<bool> {
-    let n = diesel::update(
-        product_variants::table
-            .filter(product_variants::id.eq(variant_id))
-            .filter(product_variants::stock_on_hand.ge(quantity)),
-    )
-    .set(product_variants::stock_on_hand.eq(product_variants::stock_on_hand - quantity))
-    .execute(conn)?;
+    let n =
+        cached_sql("UPDATE product_variants SET stock_on_hand = stock_on_hand - ? WHERE id = ? AND stock_on_hand >= ?")
+            .bind::<Integer, _>(quantity)
+            .bind::<Text, _>(variant_id)
+            .bind::<Integer, _>(quantity)
+            .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -149,10 +220,9 @@ pub fn enqueue_outbox(
     order_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    use diesel::sql_types::{Text, Timestamp};
-    let n = diesel::sql_query(
+    let n = cached_sql(
         "INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4) ON CONFLICT (kind, order_id) DO NOTHING",
+         VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT (kind, order_id) DO NOTHING",
     )
     .bind::<Text, _>(id)
     .bind::<Text, _>(kind)
