@@ -3,6 +3,7 @@
 use super::model::{PaymentRow, RefundRow};
 use crate::db::DbConn;
 use crate::db::cached::cached_sql;
+use crate::db::direct::Direct;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -35,11 +36,11 @@ pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize>
     .bind::<Bool, _>(row.disputed)
     .bind::<Timestamp, _>(row.created_at)
     .bind::<Timestamp, _>(row.updated_at)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
-    payments::table.find(id).select(PaymentRow::as_select()).get_result(conn).optional()
+    crate::direct!(conn, |c| payments::table.find(id).select(PaymentRow::as_select()).get_result(c).optional())
 }
 
 pub fn find_payment_by_intent(conn: &mut DbConn, intent: &str) -> QueryResult<Option<PaymentRow>> {
@@ -89,7 +90,7 @@ pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize>
          failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?",
         row
     )
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 /// [`update_payment`] only if the row still has the status and `updated_at` the caller last saw;
@@ -108,7 +109,7 @@ pub fn update_payment_if_unchanged(
     )
     .bind::<Text, _>(status)
     .bind::<Timestamp, _>(updated_at)
-    .execute(conn)?;
+    .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -167,7 +168,7 @@ pub fn record_event(
     .bind::<Nullable<Text>, _>(object_id)
     .bind::<Text, _>(outcome)
     .bind::<Timestamp, _>(now)
-    .execute(conn)?;
+    .execute_direct(conn)?;
     Ok(n == 1)
 }
 

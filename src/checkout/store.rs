@@ -4,6 +4,7 @@ use super::model::CartRow;
 use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
 use crate::db::cached::cached_sql;
+use crate::db::direct::Direct;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -33,7 +34,7 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
     .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
     .bind::<Timestamp, _>(row.created_at)
     .bind::<Timestamp, _>(row.updated_at)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
@@ -62,7 +63,7 @@ pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
     .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
     .bind::<Timestamp, _>(row.updated_at)
     .bind::<Text, _>(&row.id)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
@@ -85,7 +86,7 @@ pub fn upsert_line(
     .bind::<Text, _>(variant_id)
     .bind::<Integer, _>(quantity)
     .bind::<Timestamp, _>(now)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn set_line_quantity(conn: &mut DbConn, cart_id: &str, variant_id: &str, quantity: i32) -> QueryResult<usize> {
@@ -98,13 +99,13 @@ pub fn delete_line(conn: &mut DbConn, cart_id: &str, variant_id: &str) -> QueryR
 
 /// An active product's variant, with the product's title.
 pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult<Option<(VariantRow, String)>> {
-    product_variants::table
+    crate::direct!(conn, |c| product_variants::table
         .inner_join(products::table)
         .filter(product_variants::id.eq(variant_id))
         .filter(products::status.eq("active"))
         .select((VariantRow::as_select(), products::title))
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 /// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
@@ -117,7 +118,7 @@ pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult
     )
     .bind::<Timestamp, _>(now)
     .bind::<Text, _>(id)
-    .execute(conn)?;
+    .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -152,7 +153,7 @@ macro_rules! cart_with_lines {
 
 /// The cart and its lines (with variants and product titles, in insertion order) in one query.
 pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
-    let rows: Vec<(CartRow, Option<LineWithVariant>)> = cart_with_lines!(id).load(conn)?;
+    let rows: Vec<(CartRow, Option<LineWithVariant>)> = crate::direct!(conn, |c| cart_with_lines!(id).load(c))?;
     let mut rows = rows.into_iter();
     let Some((cart, first)) = rows.next() else { return Ok(None) };
     let lines = first

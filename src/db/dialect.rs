@@ -97,9 +97,13 @@ pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let sql = match conn {
-        DbConn::Pg(_) => "SELECT nextval('order_number_seq') AS n",
-        DbConn::Sqlite(_) => "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n",
-    };
-    super::cached::cached_sql(sql).get_result::<N>(conn).map(|r| r.n)
+    use super::cached::cached_sql;
+    match conn {
+        DbConn::Pg(c) => cached_sql("SELECT nextval('order_number_seq') AS n").get_result::<N>(c),
+        DbConn::Sqlite(c) => {
+            cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n")
+                .get_result::<N>(c)
+        }
+    }
+    .map(|r| r.n)
 }

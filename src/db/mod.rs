@@ -3,6 +3,7 @@
 
 pub mod cached;
 pub mod dialect;
+pub mod direct;
 pub mod schema;
 
 use crate::config::DatabaseUrl;

@@ -5,6 +5,7 @@
 
 use crate::db::DbConn;
 use crate::db::cached::cached_sql;
+use crate::db::direct::Direct;
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
 use axum::http::HeaderMap;
@@ -153,7 +154,7 @@ fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chron
     .bind::<Text, _>(c.sealed_secret)
     .bind::<Timestamp, _>(now)
     .bind::<Timestamp, _>(now + ttl)
-    .execute(conn)?;
+    .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -167,7 +168,7 @@ pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&st
     .bind::<Integer, _>(i32::from(status))
     .bind::<Nullable<Text>, _>(body)
     .bind::<Text, _>(key_hash)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 /// Forget a key whose request changed nothing (it failed before creating anything).

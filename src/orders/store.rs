@@ -3,6 +3,7 @@
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
 use crate::db::DbConn;
 use crate::db::cached::cached_sql;
+use crate::db::direct::Direct;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -45,7 +46,7 @@ pub fn insert_order(conn: &mut DbConn, row: &OrderRow) -> QueryResult<usize> {
     .bind::<Bool, _>(row.stock_released)
     .bind::<Timestamp, _>(row.created_at)
     .bind::<Timestamp, _>(row.updated_at)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
@@ -65,7 +66,7 @@ pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usi
         .bind::<Integer, _>(row.quantity_refunded)
         .bind::<BigInt, _>(row.line_total)
         .bind::<Bool, _>(row.requires_shipping)
-        .execute(conn)?;
+        .execute_direct(conn)?;
     }
     Ok(n)
 }
@@ -82,19 +83,19 @@ pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize
     .bind::<Text, _>(&row.actor)
     .bind::<Text, _>(&row.reason)
     .bind::<Timestamp, _>(row.created_at)
-    .execute(conn)
+    .execute_direct(conn)
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
-    orders::table.find(id).select(OrderRow::as_select()).get_result(conn).optional()
+    crate::direct!(conn, |c| orders::table.find(id).select(OrderRow::as_select()).get_result(c).optional())
 }
 
 pub fn lines_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderLineRow>> {
-    order_lines::table
+    crate::direct!(conn, |c| order_lines::table
         .filter(order_lines::order_id.eq(order_id))
         .order(order_lines::id.asc())
         .select(OrderLineRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn events_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderEventRow>> {
@@ -122,14 +123,14 @@ pub fn set_status(
                 .bind::<Timestamp, _>(now)
                 .bind::<Text, _>(id)
                 .bind::<Text, _>(from)
-                .execute(conn)?
+                .execute_direct(conn)?
         }
         None => cached_sql("UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
             .bind::<Text, _>(to)
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(id)
             .bind::<Text, _>(from)
-            .execute(conn)?,
+            .execute_direct(conn)?,
     };
     Ok(n == 1)
 }
@@ -142,7 +143,7 @@ pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Q
             orders::reserved_until.eq(None::<NaiveDateTime>),
             orders::updated_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -228,7 +229,7 @@ pub fn enqueue_outbox(
     .bind::<Text, _>(kind)
     .bind::<Text, _>(order_id)
     .bind::<Timestamp, _>(now)
-    .execute(conn)?;
+    .execute_direct(conn)?;
     Ok(n == 1)
 }
 
