@@ -8,7 +8,7 @@
 //! backend (`$1, $2 …` on PostgreSQL, `?` on SQLite) and keeps the statement prepared, keyed by its
 //! text and bind types, for the connection's life.
 //!
-//! ```ignore
+//! ```text
 //! cached_sql("UPDATE carts SET updated_at = ? WHERE id = ?")
 //!     .bind::<Timestamp, _>(now)
 //!     .bind::<Text, _>(id)
