@@ -88,22 +88,3 @@ where
         DbConn::Sqlite(_) => write_transaction(conn, f),
     }
 }
-
-/// The next human-friendly order number. PostgreSQL: a sequence (no hot row shared by concurrent
-/// checkouts); SQLite: a counter row (writers are serialised anyway).
-pub fn next_order_number(conn: &mut DbConn) -> Result<i64, diesel::result::Error> {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    use super::cached::cached_sql;
-    match conn {
-        DbConn::Pg(c) => cached_sql("SELECT nextval('order_number_seq') AS n").get_result::<N>(c),
-        DbConn::Sqlite(c) => {
-            cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value AS n")
-                .get_result::<N>(c)
-        }
-    }
-    .map(|r| r.n)
-}

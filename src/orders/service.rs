@@ -337,11 +337,10 @@ fn create_order(
     if !crate::checkout::store::check_out(conn, &cart.id, now)? {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
-    let number = format!("LC-{}", dialect::next_order_number(conn)?);
     let t = view.totals;
     let order = OrderRow {
         id: order_id.into_string(),
-        number,
+        number: String::new(), // given by the INSERT
         access_token_hash: token_hash,
         cart_id: cart.id.clone(),
         status: OrderStatus::PendingPayment.as_str().into(),
@@ -394,7 +393,7 @@ fn create_order(
     });
     let mut order = order;
     order.payment_id = Some(payment.id.clone());
-    store::insert_order(conn, &order)?;
+    store::insert_order(conn, &mut order)?;
     store::insert_lines(conn, &lines)?;
     store::insert_event(
         conn,

@@ -9,44 +9,84 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-pub fn insert_order(conn: &mut DbConn, row: &OrderRow) -> QueryResult<usize> {
-    cached_sql(
-        "INSERT INTO orders (id, number, access_token_hash, cart_id, status, currency, subtotal, shipping_total, \
-         tax_total, discount_total, total, prices_include_tax, email, ship_name, ship_line1, ship_line2, ship_city, \
-         ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
-         payment_id, reserved_until, stock_released, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind::<Text, _>(&row.id)
-    .bind::<Text, _>(&row.number)
-    .bind::<Text, _>(&row.access_token_hash)
-    .bind::<Text, _>(&row.cart_id)
-    .bind::<Text, _>(&row.status)
-    .bind::<Text, _>(&row.currency)
-    .bind::<BigInt, _>(row.subtotal)
-    .bind::<BigInt, _>(row.shipping_total)
-    .bind::<BigInt, _>(row.tax_total)
-    .bind::<BigInt, _>(row.discount_total)
-    .bind::<BigInt, _>(row.total)
-    .bind::<Bool, _>(row.prices_include_tax)
-    .bind::<Text, _>(&row.email)
-    .bind::<Nullable<Text>, _>(&row.ship_name)
-    .bind::<Nullable<Text>, _>(&row.ship_line1)
-    .bind::<Nullable<Text>, _>(&row.ship_line2)
-    .bind::<Nullable<Text>, _>(&row.ship_city)
-    .bind::<Nullable<Text>, _>(&row.ship_region)
-    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
-    .bind::<Nullable<Text>, _>(&row.ship_country)
-    .bind::<Nullable<Text>, _>(&row.ship_phone)
-    .bind::<Nullable<Text>, _>(&row.shipping_method)
-    .bind::<Bool, _>(row.is_gift)
-    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
-    .bind::<Nullable<Text>, _>(&row.payment_id)
-    .bind::<Nullable<Timestamp>, _>(row.reserved_until)
-    .bind::<Bool, _>(row.stock_released)
-    .bind::<Timestamp, _>(row.created_at)
-    .bind::<Timestamp, _>(row.updated_at)
-    .execute_direct(conn)
+/// An order INSERT with `number` as the last column; `$tail` gives its value and closes the statement.
+macro_rules! insert_order_sql {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO orders (id, access_token_hash, cart_id, status, currency, subtotal, shipping_total, \
+             tax_total, discount_total, total, prices_include_tax, email, ship_name, ship_line1, ship_line2, \
+             ship_city, ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, \
+             recipient_consent_at, payment_id, reserved_until, stock_released, created_at, updated_at, number) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
+            $tail
+        )
+    };
+}
+
+/// Insert the order and give it its human-friendly number (`row.number`): on PostgreSQL taken from a
+/// sequence inside the INSERT itself (no hot row shared by concurrent checkouts, no extra round trip),
+/// on SQLite from a counter row (writers are serialised anyway).
+pub fn insert_order(conn: &mut DbConn, row: &mut OrderRow) -> QueryResult<()> {
+    macro_rules! with_order_binds {
+        ($sql:expr) => {
+            cached_sql($sql)
+                .bind::<Text, _>(&row.id)
+                .bind::<Text, _>(&row.access_token_hash)
+                .bind::<Text, _>(&row.cart_id)
+                .bind::<Text, _>(&row.status)
+                .bind::<Text, _>(&row.currency)
+                .bind::<BigInt, _>(row.subtotal)
+                .bind::<BigInt, _>(row.shipping_total)
+                .bind::<BigInt, _>(row.tax_total)
+                .bind::<BigInt, _>(row.discount_total)
+                .bind::<BigInt, _>(row.total)
+                .bind::<Bool, _>(row.prices_include_tax)
+                .bind::<Text, _>(&row.email)
+                .bind::<Nullable<Text>, _>(&row.ship_name)
+                .bind::<Nullable<Text>, _>(&row.ship_line1)
+                .bind::<Nullable<Text>, _>(&row.ship_line2)
+                .bind::<Nullable<Text>, _>(&row.ship_city)
+                .bind::<Nullable<Text>, _>(&row.ship_region)
+                .bind::<Nullable<Text>, _>(&row.ship_postal_code)
+                .bind::<Nullable<Text>, _>(&row.ship_country)
+                .bind::<Nullable<Text>, _>(&row.ship_phone)
+                .bind::<Nullable<Text>, _>(&row.shipping_method)
+                .bind::<Bool, _>(row.is_gift)
+                .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
+                .bind::<Nullable<Text>, _>(&row.payment_id)
+                .bind::<Nullable<Timestamp>, _>(row.reserved_until)
+                .bind::<Bool, _>(row.stock_released)
+                .bind::<Timestamp, _>(row.created_at)
+                .bind::<Timestamp, _>(row.updated_at)
+        };
+    }
+    #[derive(QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = Text)]
+        number: String,
+    }
+    #[derive(QueryableByName)]
+    struct Counter {
+        #[diesel(sql_type = BigInt)]
+        value: i64,
+    }
+    let number = match conn {
+        DbConn::Pg(c) => {
+            with_order_binds!(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"))
+                .get_result::<Number>(c)?
+                .number
+        }
+        DbConn::Sqlite(c) => {
+            let n = cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
+                .get_result::<Counter>(c)?
+                .value;
+            let number = format!("LC-{n}");
+            with_order_binds!(insert_order_sql!("?)")).bind::<Text, _>(&number).execute(c)?;
+            number
+        }
+    };
+    row.number = number;
+    Ok(())
 }
 
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
