@@ -20,14 +20,66 @@ use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
+use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::str::Split;
 
-/// A fixed SQL text with `?` placeholders, and its binds so far. Build with [`cached_sql`].
-#[derive(Debug, Clone, Copy)]
+/// A SQL text with `?` placeholders, and its binds so far. Build with [`cached_sql`] (a fixed text) or
+/// [`batch_sql`] (a text made for a batch size).
+#[derive(Debug, Clone)]
 #[must_use = "a statement runs only when executed"]
 pub struct CachedSql<B> {
-    sql: &'static str,
+    sql: Cow<'static, str>,
     binds: B,
+}
+
+pub fn cached_sql(sql: &'static str) -> CachedSql<()> {
+    CachedSql { sql: Cow::Borrowed(sql), binds: () }
+}
+
+/// Most rows in one batch statement: larger batches are split, so that a batch statement has at most
+/// this many prepared shapes per connection.
+pub const MAX_BATCH: usize = 8;
+
+/// A statement for a batch of `rows` rows (`1..=MAX_BATCH`): `head`, then `rows` copies of `row`
+/// separated by `", "`, then `tail`. Bind the rows with [`CachedSql::bind_rows`].
+pub fn batch_sql(head: &str, row: &str, rows: usize, tail: &str) -> CachedSql<()> {
+    let mut sql = String::with_capacity(head.len() + (row.len() + 2) * rows + tail.len());
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    CachedSql { sql: Cow::Owned(sql), binds: () }
+}
+
+impl<B> CachedSql<B> {
+    /// Bind the next `?`.
+    pub fn bind<ST, V>(self, value: V) -> CachedSql<Bind<B, V, ST>> {
+        CachedSql { sql: self.sql, binds: Bind { prev: self.binds, value, _sql_type: PhantomData } }
+    }
+
+    /// Bind the next placeholders row by row (each row built with [`row`]).
+    pub fn bind_rows<R>(self, rows: Vec<Row<R>>) -> CachedSql<Rows<B, R>> {
+        CachedSql { sql: self.sql, binds: Rows { prev: self.binds, rows } }
+    }
+}
+
+/// The binds of one row of a batch: `row().bind::<Text, _>(id).bind::<Integer, _>(n)`.
+pub fn row() -> Row<()> {
+    Row(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Row<B>(B);
+
+impl<B> Row<B> {
+    pub fn bind<ST, V>(self, value: V) -> Row<Bind<B, V, ST>> {
+        Row(Bind { prev: self.0, value, _sql_type: PhantomData })
+    }
 }
 
 /// One more bind after `prev`.
@@ -38,30 +90,24 @@ pub struct Bind<Prev, V, ST> {
     _sql_type: PhantomData<ST>,
 }
 
-pub fn cached_sql(sql: &'static str) -> CachedSql<()> {
-    CachedSql { sql, binds: () }
-}
-
-impl<B> CachedSql<B> {
-    /// Bind the next `?`.
-    pub fn bind<ST, V>(self, value: V) -> CachedSql<Bind<B, V, ST>> {
-        CachedSql { sql: self.sql, binds: Bind { prev: self.binds, value, _sql_type: PhantomData } }
-    }
+/// Rows of binds after `prev`.
+#[derive(Debug, Clone)]
+pub struct Rows<Prev, R> {
+    prev: Prev,
+    rows: Vec<Row<R>>,
 }
 
 /// Binds in order, each after the SQL segment before its placeholder.
 pub trait Binds<DB: Backend> {
-    const COUNT: usize;
-    fn walk<'b>(
-        &'b self,
-        segments: &mut std::str::Split<'static, char>,
-        out: &mut AstPass<'_, 'b, DB>,
-    ) -> QueryResult<()>;
+    fn count(&self) -> usize;
+    fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
 impl<DB: Backend> Binds<DB> for () {
-    const COUNT: usize = 0;
-    fn walk<'b>(&'b self, _: &mut std::str::Split<'static, char>, _: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+    fn count(&self) -> usize {
+        0
+    }
+    fn walk<'b>(&'b self, _: &mut Split<'_, char>, _: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         Ok(())
     }
 }
@@ -72,24 +118,48 @@ where
     Prev: Binds<DB>,
     V: ToSql<ST, DB>,
 {
-    const COUNT: usize = Prev::COUNT + 1;
-    fn walk<'b>(
-        &'b self,
-        segments: &mut std::str::Split<'static, char>,
-        out: &mut AstPass<'_, 'b, DB>,
-    ) -> QueryResult<()> {
+    fn count(&self) -> usize {
+        self.prev.count() + 1
+    }
+    fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.prev.walk(segments, out)?;
         out.push_sql(segments.next().unwrap_or_default());
         out.push_bind_param::<ST, V>(&self.value)
     }
 }
 
+impl<DB: Backend, B: Binds<DB>> Binds<DB> for Row<B> {
+    fn count(&self) -> usize {
+        self.0.count()
+    }
+    fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk(segments, out)
+    }
+}
+
+impl<DB: Backend, Prev: Binds<DB>, R> Binds<DB> for Rows<Prev, R>
+where
+    Row<R>: Binds<DB>,
+{
+    fn count(&self) -> usize {
+        self.prev.count() + self.rows.iter().map(Binds::<DB>::count).sum::<usize>()
+    }
+    fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.prev.walk(segments, out)?;
+        for r in &self.rows {
+            r.walk(segments, out)?;
+        }
+        Ok(())
+    }
+}
+
 impl<DB: Backend, B: Binds<DB>> QueryFragment<DB> for CachedSql<B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let placeholders = self.sql.matches('?').count();
-        if placeholders != B::COUNT {
+        let binds = self.binds.count();
+        if placeholders != binds {
             return Err(diesel::result::Error::QueryBuilderError(
-                format!("statement has {placeholders} placeholders but {} binds", B::COUNT).into(),
+                format!("statement has {placeholders} placeholders but {binds} binds").into(),
             ));
         }
         let mut segments = self.sql.split('?');
@@ -132,6 +202,17 @@ mod tests {
         assert!(pg.starts_with("UPDATE t SET a = $1, b = $2 WHERE id = $3"), "{pg}");
         // Connections check through a reference (`&T` walks the AST; no method override counts).
         assert!(QueryFragment::<Sqlite>::is_safe_to_cache_prepared(&&q, &Sqlite).unwrap_or(false));
+    }
+
+    #[test]
+    fn batches_bind_row_by_row() {
+        let q = batch_sql("INSERT INTO t (a, b) VALUES ", "(?, ?)", 3, " ON CONFLICT DO NOTHING")
+            .bind_rows((1..=3).map(|i| row().bind::<Integer, _>(i).bind::<Text, _>("x")).collect());
+        let pg = diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string();
+        assert!(pg.starts_with("INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT"), "{pg}");
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+        diesel::sql_query("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)").execute(&mut conn).expect("table");
+        assert_eq!(q.execute(&mut conn).ok(), Some(3));
     }
 
     #[test]

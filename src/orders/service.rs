@@ -328,11 +328,10 @@ fn create_order(
     let cart = view.cart;
     let now = time::now();
     // No oversell: each line takes its units only if they are there.
-    for l in &view.lines {
-        if !store::take_stock(conn, &l.variant.id, l.quantity)? {
-            return Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
-                .with_extra(json!({ "variant_id": l.variant.id })));
-        }
+    let wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
+    if let Some(variant_id) = store::take_stock(conn, &wanted)?.into_iter().next() {
+        return Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
+            .with_extra(json!({ "variant_id": variant_id })));
     }
     if !crate::checkout::store::check_out(conn, &cart.id, now)? {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));

@@ -2,7 +2,7 @@
 
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
 use crate::db::DbConn;
-use crate::db::cached::cached_sql;
+use crate::db::cached::{MAX_BATCH, batch_sql, cached_sql, row};
 use crate::db::direct::Direct;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
@@ -89,23 +89,35 @@ pub fn insert_order(conn: &mut DbConn, row: &mut OrderRow) -> QueryResult<()> {
     Ok(())
 }
 
+/// The order's lines, a batch of up to [`MAX_BATCH`] rows per statement.
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
-    for row in rows {
-        n += cached_sql(
+    for chunk in rows.chunks(MAX_BATCH) {
+        n += batch_sql(
             "INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded, \
-             line_total, requires_shipping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             line_total, requires_shipping) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk.len(),
+            "",
         )
-        .bind::<Text, _>(&row.id)
-        .bind::<Text, _>(&row.order_id)
-        .bind::<Text, _>(&row.variant_id)
-        .bind::<Text, _>(&row.sku)
-        .bind::<Text, _>(&row.title)
-        .bind::<BigInt, _>(row.unit_price)
-        .bind::<Integer, _>(row.quantity)
-        .bind::<Integer, _>(row.quantity_refunded)
-        .bind::<BigInt, _>(row.line_total)
-        .bind::<Bool, _>(row.requires_shipping)
+        .bind_rows(
+            chunk
+                .iter()
+                .map(|line| {
+                    row()
+                        .bind::<Text, _>(&line.id)
+                        .bind::<Text, _>(&line.order_id)
+                        .bind::<Text, _>(&line.variant_id)
+                        .bind::<Text, _>(&line.sku)
+                        .bind::<Text, _>(&line.title)
+                        .bind::<BigInt, _>(line.unit_price)
+                        .bind::<Integer, _>(line.quantity)
+                        .bind::<Integer, _>(line.quantity_refunded)
+                        .bind::<BigInt, _>(line.line_total)
+                        .bind::<Bool, _>(line.requires_shipping)
+                })
+                .collect(),
+        )
         .execute_direct(conn)?;
     }
     Ok(n)
@@ -187,16 +199,32 @@ pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Q
     Ok(n == 1)
 }
 
-/// Take `quantity` units if (and only if) that many are on hand: the conditional update that makes
-/// overselling impossible under any concurrency. `false` when there is not enough.
-pub fn take_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryResult<bool> {
-    let n =
-        cached_sql("UPDATE product_variants SET stock_on_hand = stock_on_hand - ? WHERE id = ? AND stock_on_hand >= ?")
-            .bind::<Integer, _>(quantity)
-            .bind::<Text, _>(variant_id)
-            .bind::<Integer, _>(quantity)
-            .execute(conn)?;
-    Ok(n == 1)
+/// Take each line's units if (and only if) that many are on hand — the conditional update that makes
+/// overselling impossible under any concurrency — in batches of up to [`MAX_BATCH`] lines per statement.
+/// Returns the variants that did not have enough (empty: all taken). Call it inside the placement's
+/// transaction: when something is missing the caller fails, and the units taken are put back by the
+/// rollback.
+pub fn take_stock(conn: &mut DbConn, lines: &[(&str, i32)]) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let mut missing = Vec::new();
+    for chunk in lines.chunks(MAX_BATCH) {
+        let q = batch_sql(
+            "UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES ",
+            "(?, ?)",
+            chunk.len(),
+            ") AS t WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
+             RETURNING product_variants.id",
+        )
+        .bind_rows(chunk.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect());
+        let taken: Vec<Taken> = crate::direct!(conn, |c| q.load(c))?;
+        missing
+            .extend(chunk.iter().filter(|(id, _)| !taken.iter().any(|t| t.id == *id)).map(|(id, _)| (*id).to_owned()));
+    }
+    Ok(missing)
 }
 
 pub fn return_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> QueryResult<usize> {

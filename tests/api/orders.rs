@@ -424,3 +424,23 @@ async fn processor_refusals_are_not_reported_as_declines() {
     let res = app.place(&cart, "unknown-pm-retry", "pm_card_visa").await;
     assert_eq!(res.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_out_of_stock_refuses_the_whole_order_and_takes_nothing() {
+    let app = TestApp::spawn().await;
+    let cart = app.new_cart().await;
+    assert_eq!(app.add(&cart, "TEE-BLK-M", 2).await.0, 200);
+    assert_eq!(app.add(&cart, "LAMP-WHT", 1).await.0, 200);
+    assert_eq!(app.details(&cart, german_details()).await.0, 200);
+    let tees = app.stock("TEE-BLK-M").await;
+    // The lamp sells out between adding it and placing the order.
+    app.set_stock("LAMP-WHT", 0).await;
+    let res = app.place(&cart, "out-of-stock-1", "pm_card_visa").await;
+    assert_eq!(res.status().as_u16(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "insufficient_stock");
+    assert_eq!(body["extra"]["variant_id"], app.variant("LAMP-WHT").await);
+    assert_eq!(app.stock("TEE-BLK-M").await, tees, "the other line's units are not taken");
+    assert_eq!(app.stock("LAMP-WHT").await, 0);
+    assert_eq!(app.sandbox_count("charges"), 0, "nothing charged");
+}
