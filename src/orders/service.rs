@@ -108,6 +108,31 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
     let Some(order_id) = change.payment.order_id.as_deref() else {
         return Ok(());
     };
+    // The common case, the payment of a freshly placed order succeeding: one compare-and-set, no read.
+    if change.from != change.to
+        && matches!(change.to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture)
+        && change.payment.amount_refunded == 0
+    {
+        let now = time::now();
+        if store::mark_placed_order_paid(conn, order_id, &change.payment.id, now)? {
+            debug_assert!(OrderStatus::PendingPayment.can_become(OrderStatus::Paid));
+            let reason = if change.to == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" };
+            store::insert_event(
+                conn,
+                &OrderEventRow {
+                    id: OrderEventId::generate().into_string(),
+                    order_id: order_id.to_owned(),
+                    from_status: Some(OrderStatus::PendingPayment.as_str().to_owned()),
+                    to_status: OrderStatus::Paid.as_str().to_owned(),
+                    actor: Actor::Processor.as_str().to_owned(),
+                    reason: reason.to_owned(),
+                    created_at: now,
+                },
+            )?;
+            store::enqueue_outbox(conn, &format!("msg_{}", random_base62()), "order_confirmation", order_id, now)?;
+            return Ok(());
+        }
+    }
     let Some(order) = store::find_order(conn, order_id)? else {
         return Ok(());
     };

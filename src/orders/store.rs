@@ -187,6 +187,21 @@ pub fn set_status(
     Ok(n == 1)
 }
 
+/// A freshly placed order (`pending_payment`, paid by `payment_id`) becomes `paid` — a compare-and-set
+/// that needs no read of the order first. `false` when the order is in any other state or is paid by
+/// another payment (the caller then takes the general path).
+pub fn mark_placed_order_paid(conn: &mut DbConn, id: &str, payment_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = cached_sql(
+        "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
+         WHERE id = ? AND payment_id = ? AND status = 'pending_payment'",
+    )
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(id)
+    .bind::<Text, _>(payment_id)
+    .execute_direct(conn)?;
+    Ok(n == 1)
+}
+
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.
 pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::stock_released.eq(false)))
