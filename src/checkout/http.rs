@@ -247,10 +247,23 @@ pub async fn add_line(
     token: BearerToken,
     ApiJson(body): ApiJson<AddLine>,
 ) -> Result<Json<CartDto>, ApiError> {
-    with_cart_unit(&state, id, token, move |conn, cart, lines| {
-        service::add_line(conn, cart, lines, &body.variant_id, body.quantity)
-    })
-    .await
+    let policy = state.policy.clone();
+    let view = state
+        .db
+        .run(move |conn| {
+            dialect::write_unit(conn, |conn| {
+                let token = token.0.expose();
+                if let Some((cart, lines)) = service::add_line_fast(conn, &id, token, &body.variant_id, body.quantity)?
+                {
+                    return service::view(cart, lines, &policy);
+                }
+                let (mut cart, lines) = service::authorize(conn, &id, token)?;
+                let lines = service::add_line(conn, &mut cart, lines, &body.variant_id, body.quantity)?;
+                service::view(cart, lines, &policy)
+            })
+        })
+        .await?;
+    Ok(Json(cart_dto(view)?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

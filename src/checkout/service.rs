@@ -123,6 +123,26 @@ pub fn add_line(
     Ok(lines)
 }
 
+/// [`add_line`] in two statements when nothing is wrong: a checked upsert, then the cart and its lines
+/// for the answer. `None` when a check failed: run [`authorize`] and [`add_line`] to find out which (and
+/// answer with its precise error).
+pub fn add_line_fast(
+    conn: &mut DbConn,
+    cart_id: &str,
+    token: &str,
+    variant_id: &str,
+    quantity: i32,
+) -> Result<Option<(CartRow, Vec<PricedLine>)>, ApiError> {
+    let Some(id) = CartId::parse(cart_id) else { return Ok(None) };
+    if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
+        return Ok(None);
+    }
+    if !store::add_line_checked(conn, id.as_str(), &hash_token(token), variant_id, quantity, time::now())? {
+        return Ok(None);
+    }
+    authorize(conn, cart_id, token).map(Some)
+}
+
 /// Set a line's quantity; 0 removes it. Returns the lines after the change.
 pub fn set_quantity(
     conn: &mut DbConn,

@@ -70,6 +70,46 @@ pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResul
     diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
 
+/// Add `quantity` units of a variant to an open cart in one statement, if everything checks out in the
+/// database itself: the cart's token hash, the cart open, the product active, the variant in the cart's
+/// currency, the merged quantity within [`MAX_LINE_QUANTITY`](super::model::MAX_LINE_QUANTITY) and the
+/// stock, a new line within [`MAX_LINES`](super::model::MAX_LINES).
+/// `false` when any check fails (the caller then finds out which, the slow way).
+pub fn add_line_checked(
+    conn: &mut DbConn,
+    cart_id: &str,
+    token_hash: &str,
+    variant_id: &str,
+    quantity: i32,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use super::model::{MAX_LINE_QUANTITY, MAX_LINES};
+    let max_lines = i64::try_from(MAX_LINES).unwrap_or(i64::MAX);
+    let n = cached_sql(
+        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) \
+         SELECT c.id, v.id, ?, ? FROM carts c \
+         JOIN product_variants v ON v.id = ? AND v.currency = c.currency \
+         JOIN products p ON p.id = v.product_id AND p.status = 'active' \
+         WHERE c.id = ? AND c.token_hash = ? AND c.status = 'open' AND v.stock_on_hand >= ? \
+         AND (EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id AND l.variant_id = v.id) \
+              OR (SELECT COUNT(*) FROM cart_lines l WHERE l.cart_id = c.id) < ?) \
+         ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity \
+         WHERE cart_lines.quantity + excluded.quantity <= ? \
+         AND cart_lines.quantity + excluded.quantity <= \
+             (SELECT stock_on_hand FROM product_variants WHERE id = excluded.variant_id)",
+    )
+    .bind::<Integer, _>(quantity)
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(variant_id)
+    .bind::<Text, _>(cart_id)
+    .bind::<Text, _>(token_hash)
+    .bind::<Integer, _>(quantity)
+    .bind::<diesel::sql_types::BigInt, _>(max_lines)
+    .bind::<Integer, _>(MAX_LINE_QUANTITY)
+    .execute_direct(conn)?;
+    Ok(n == 1)
+}
+
 /// Insert a line or set its quantity, in one atomic statement.
 pub fn upsert_line(
     conn: &mut DbConn,
