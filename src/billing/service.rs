@@ -495,6 +495,22 @@ impl Billing {
         let object = &event["data"]["object"];
         let object_id = object["id"].as_str().map(str::to_owned);
         let listeners = self.listeners.clone();
+        // The common case, the success of a payment the API answer already settled: one statement.
+        if event_type == "payment_intent.succeeded"
+            && let (Some(pi), Some(pid), Some(charge)) = (
+                object["id"].as_str(),
+                object["metadata"]["leancart_payment_id"].as_str(),
+                object["latest_charge"].as_str().or_else(|| object["latest_charge"]["id"].as_str()),
+            )
+        {
+            let received = object["amount_received"].as_i64().unwrap_or(0);
+            let recorded = dialect::write_unit(conn, |conn| {
+                store::record_settled_success(conn, &event_id, pi, pid, charge, received, time::now())
+            })?;
+            if recorded {
+                return Ok(true);
+            }
+        }
         // An event that changes nothing (the API answer got there first, or a redelivery): recording
         // its id is the whole work, one autocommit statement on PostgreSQL. Payments only move forward,
         // so "changes nothing" cannot become false meanwhile.

@@ -149,6 +149,37 @@ pub fn update_refund(
         .execute(conn)
 }
 
+/// Record a `payment_intent.succeeded` event in one statement if it has nothing left to do: our payment
+/// `payment_id` for intent `object_id` has already succeeded with charge `charge_id` and at least
+/// `amount_received` captured (the API answer got there first). `false` when it was not recorded —
+/// the payment is not there yet, or the event was recorded before: the caller takes the general path.
+#[allow(clippy::too_many_arguments)]
+pub fn record_settled_success(
+    conn: &mut DbConn,
+    event_id: &str,
+    object_id: &str,
+    payment_id: &str,
+    charge_id: &str,
+    amount_received: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = cached_sql(
+        "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
+         SELECT ?, 'payment_intent.succeeded', ?, 'applied', ? WHERE EXISTS (SELECT 1 FROM payments \
+         WHERE id = ? AND payment_intent_id = ? AND status = 'succeeded' AND charge_id = ? AND amount_captured >= ?) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind::<Text, _>(event_id)
+    .bind::<Text, _>(object_id)
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(payment_id)
+    .bind::<Text, _>(object_id)
+    .bind::<Text, _>(charge_id)
+    .bind::<BigInt, _>(amount_received)
+    .execute_direct(conn)?;
+    Ok(n == 1)
+}
+
 /// Record an event id; `false` when it was already recorded (a redelivery). One statement:
 /// `INSERT … ON CONFLICT DO NOTHING` (SQLite and PostgreSQL share the syntax).
 pub fn record_event(
