@@ -353,7 +353,9 @@ fn create_order(
     let cart = view.cart;
     let now = time::now();
     // No oversell: each line takes its units only if they are there.
-    let wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
+    // In variant order, so that concurrent placements lock the same rows in the same order (no deadlock).
+    let mut wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
+    wanted.sort_unstable();
     if let Some(variant_id) = store::take_stock(conn, &wanted)?.into_iter().next() {
         return Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
             .with_extra(json!({ "variant_id": variant_id })));

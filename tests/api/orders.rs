@@ -444,3 +444,41 @@ async fn a_line_out_of_stock_refuses_the_whole_order_and_takes_nothing() {
     assert_eq!(app.stock("LAMP-WHT").await, 0);
     assert_eq!(app.sandbox_count("charges"), 0, "nothing charged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_orders_sharing_variants_in_any_line_order_all_go_through() {
+    let app = TestApp::builder().set("LEANCART_DB_POOL_SIZE", "8").start().await;
+    let mut carts = Vec::new();
+    for i in 0..16 {
+        let cart = app.new_cart().await;
+        let (first, second) = if i % 2 == 0 { ("TEE-BLK-M", "LAMP-WHT") } else { ("LAMP-WHT", "TEE-BLK-M") };
+        assert_eq!(app.add(&cart, first, 1).await.0, 200);
+        assert_eq!(app.add(&cart, second, 1).await.0, 200);
+        assert_eq!(app.details(&cart, german_details()).await.0, 200);
+        carts.push(cart);
+    }
+    app.set_stock("TEE-BLK-M", 100).await;
+    app.set_stock("LAMP-WHT", 100).await;
+    let mut tasks = Vec::new();
+    for (i, cart) in carts.into_iter().enumerate() {
+        let client = app.client.clone();
+        let url = app.url("/v1/orders");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(&cart.token)
+                .header("Idempotency-Key", format!("shared-{i}"))
+                .json(&json!({"cart_id": cart.id, "payment_method": "pm_card_visa"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201, "no deadlock, no lost order");
+    }
+    assert_eq!(app.stock("TEE-BLK-M").await, 84);
+    assert_eq!(app.stock("LAMP-WHT").await, 84);
+}
