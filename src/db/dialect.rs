@@ -1,4 +1,7 @@
-//! The only place that matches on the backend: locking, transactions with write intent, upserts.
+//! Backend-specific plumbing: the global lock, write transactions and their SQLite writer queue. (The
+//! few statements whose SQL differs per backend sit with their domain's queries and match on `DbConn`
+//! there, e.g. the order number in `orders::store::insert_order`; `db::direct` runs hot queries on the
+//! backend's own connection.)
 
 use super::{DbConn, DbError};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};

@@ -54,19 +54,43 @@ pub fn transition(
     if !store::set_status(conn, &order.id, from.as_str(), to.as_str(), reserved, now)? {
         return Err(ApiError::conflict("order_changed", "the order changed concurrently; retry"));
     }
+    record_event(conn, &order.id, Some(from), to, actor, reason, now)?;
+    Ok(true)
+}
+
+/// Append to an order's history.
+fn record_event(
+    conn: &mut DbConn,
+    order_id: &str,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: Actor,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
     store::insert_event(
         conn,
         &OrderEventRow {
             id: OrderEventId::generate().into_string(),
-            order_id: order.id.clone(),
-            from_status: Some(from.as_str().to_owned()),
+            order_id: order_id.to_owned(),
+            from_status: from.map(|f| f.as_str().to_owned()),
             to_status: to.as_str().to_owned(),
             actor: actor.as_str().to_owned(),
             reason: reason.to_owned(),
             created_at: now,
         },
     )?;
-    Ok(true)
+    Ok(())
+}
+
+/// Queue the order confirmation (once per order; the outbox row refers to the order, nothing more).
+fn queue_confirmation(conn: &mut DbConn, order_id: &str, now: NaiveDateTime) -> Result<(), ApiError> {
+    store::enqueue_outbox(conn, &format!("msg_{}", random_base62()), "order_confirmation", order_id, now)?;
+    Ok(())
+}
+
+fn paid_reason(payment: PaymentStatus) -> &'static str {
+    if payment == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" }
 }
 
 /// After a failed payment the shopper may try another card: reopen the cart with the details the order
@@ -115,21 +139,10 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
     {
         let now = time::now();
         if store::mark_placed_order_paid(conn, order_id, &change.payment.id, now)? {
-            debug_assert!(OrderStatus::PendingPayment.can_become(OrderStatus::Paid));
-            let reason = if change.to == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" };
-            store::insert_event(
-                conn,
-                &OrderEventRow {
-                    id: OrderEventId::generate().into_string(),
-                    order_id: order_id.to_owned(),
-                    from_status: Some(OrderStatus::PendingPayment.as_str().to_owned()),
-                    to_status: OrderStatus::Paid.as_str().to_owned(),
-                    actor: Actor::Processor.as_str().to_owned(),
-                    reason: reason.to_owned(),
-                    created_at: now,
-                },
-            )?;
-            store::enqueue_outbox(conn, &format!("msg_{}", random_base62()), "order_confirmation", order_id, now)?;
+            let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+            debug_assert!(from.can_become(to));
+            record_event(conn, order_id, Some(from), to, Actor::Processor, paid_reason(change.to), now)?;
+            queue_confirmation(conn, order_id, now)?;
             return Ok(());
         }
     }
@@ -143,16 +156,8 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
     if change.from != change.to {
         match change.to {
             PaymentStatus::Succeeded | PaymentStatus::RequiresCapture => {
-                let reason =
-                    if change.to == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" };
-                if transition(conn, &order, OrderStatus::Paid, Actor::Processor, reason, false)? {
-                    store::enqueue_outbox(
-                        conn,
-                        &format!("msg_{}", random_base62()),
-                        "order_confirmation",
-                        &order.id,
-                        time::now(),
-                    )?;
+                if transition(conn, &order, OrderStatus::Paid, Actor::Processor, paid_reason(change.to), false)? {
+                    queue_confirmation(conn, &order.id, time::now())?;
                 }
             }
             PaymentStatus::RequiresAction => {
@@ -421,18 +426,7 @@ fn create_order(
     order.payment_id = Some(payment.id.clone());
     store::insert_order(conn, &mut order)?;
     store::insert_lines(conn, &lines)?;
-    store::insert_event(
-        conn,
-        &OrderEventRow {
-            id: OrderEventId::generate().into_string(),
-            order_id: order.id.clone(),
-            from_status: None,
-            to_status: OrderStatus::PendingPayment.as_str().into(),
-            actor: Actor::Shopper.as_str().into(),
-            reason: "order placed".into(),
-            created_at: now,
-        },
-    )?;
+    record_event(conn, &order.id, None, OrderStatus::PendingPayment, Actor::Shopper, "order placed", now)?;
     crate::billing::store::insert_payment(conn, &payment)?;
     Ok((order, lines, payment))
 }
