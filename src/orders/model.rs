@@ -104,7 +104,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = crate::db::schema::orders)]
 pub struct OrderRow {
     pub id: String,

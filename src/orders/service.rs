@@ -58,6 +58,26 @@ pub fn transition(
     Ok(true)
 }
 
+/// A history entry: the order went `from` → `to` (`from` is `None` for its first entry).
+fn event_row(
+    order_id: &str,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    actor: Actor,
+    reason: &str,
+    now: NaiveDateTime,
+) -> OrderEventRow {
+    OrderEventRow {
+        id: OrderEventId::generate().into_string(),
+        order_id: order_id.to_owned(),
+        from_status: from.map(|f| f.as_str().to_owned()),
+        to_status: to.as_str().to_owned(),
+        actor: actor.as_str().to_owned(),
+        reason: reason.to_owned(),
+        created_at: now,
+    }
+}
+
 /// Append to an order's history.
 fn record_event(
     conn: &mut DbConn,
@@ -68,24 +88,17 @@ fn record_event(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    store::insert_event(
-        conn,
-        &OrderEventRow {
-            id: OrderEventId::generate().into_string(),
-            order_id: order_id.to_owned(),
-            from_status: from.map(|f| f.as_str().to_owned()),
-            to_status: to.as_str().to_owned(),
-            actor: actor.as_str().to_owned(),
-            reason: reason.to_owned(),
-            created_at: now,
-        },
-    )?;
+    store::insert_event(conn, &event_row(order_id, from, to, actor, reason, now))?;
     Ok(())
+}
+
+fn outbox_id() -> String {
+    format!("msg_{}", random_base62())
 }
 
 /// Queue the order confirmation (once per order; the outbox row refers to the order, nothing more).
 fn queue_confirmation(conn: &mut DbConn, order_id: &str, now: NaiveDateTime) -> Result<(), ApiError> {
-    store::enqueue_outbox(conn, &format!("msg_{}", random_base62()), "order_confirmation", order_id, now)?;
+    store::enqueue_outbox(conn, &outbox_id(), "order_confirmation", order_id, now)?;
     Ok(())
 }
 
@@ -132,17 +145,16 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
     let Some(order_id) = change.payment.order_id.as_deref() else {
         return Ok(());
     };
-    // The common case, the payment of a freshly placed order succeeding: one compare-and-set, no read.
+    // The common case, the payment of a freshly placed order succeeding: one compare-and-set (with its
+    // history entry and confirmation), no read.
     if change.from != change.to
         && matches!(change.to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture)
         && change.payment.amount_refunded == 0
     {
-        let now = time::now();
-        if store::mark_placed_order_paid(conn, order_id, &change.payment.id, now)? {
-            let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
-            debug_assert!(from.can_become(to));
-            record_event(conn, order_id, Some(from), to, Actor::Processor, paid_reason(change.to), now)?;
-            queue_confirmation(conn, order_id, now)?;
+        let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+        debug_assert!(from.can_become(to));
+        let event = event_row(order_id, Some(from), to, Actor::Processor, paid_reason(change.to), time::now());
+        if store::mark_placed_order_paid(conn, &event, &change.payment.id, &outbox_id())? {
             return Ok(());
         }
     }
@@ -424,9 +436,8 @@ fn create_order(
     });
     let mut order = order;
     order.payment_id = Some(payment.id.clone());
-    store::insert_order(conn, &mut order)?;
-    store::insert_lines(conn, &lines)?;
-    record_event(conn, &order.id, None, OrderStatus::PendingPayment, Actor::Shopper, "order placed", now)?;
+    let placed = event_row(&order.id, None, OrderStatus::PendingPayment, Actor::Shopper, "order placed", now);
+    store::insert_placed(conn, &mut order, &lines, &placed)?;
     crate::billing::store::insert_payment(conn, &payment)?;
     Ok((order, lines, payment))
 }
@@ -450,7 +461,7 @@ fn respond(
     let next_action = outcome
         .and_then(|o| o.next_action_url.clone().map(|url| NextAction { url, client_secret: o.client_secret.clone() }));
     let known_payment = outcome.map(|o| o.payment.clone());
-    let order = store::find_order(conn, id)?.ok_or(ApiError::NotFound)?;
+    let (order, completed) = store::find_order_completing_key(conn, id, kh)?.ok_or(ApiError::NotFound)?;
     let lines = match known_lines {
         Some(l) => l,
         None => store::lines_of(conn, id)?,
@@ -490,7 +501,9 @@ fn respond(
         idempotency::complete(conn, kh, status, Some(&body))?;
         PlaceResult::Problem { status, body, replayed: false }
     } else {
-        idempotency::complete(conn, kh, 201, None)?;
+        if !completed {
+            idempotency::complete(conn, kh, 201, None)?;
+        }
         PlaceResult::Created(Box::new(Placed {
             order,
             lines,

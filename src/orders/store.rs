@@ -23,69 +23,142 @@ macro_rules! insert_order_sql {
     };
 }
 
-/// Insert the order and give it its human-friendly number (`row.number`): on PostgreSQL taken from a
-/// sequence inside the INSERT itself (no hot row shared by concurrent checkouts, no extra round trip),
-/// on SQLite from a counter row (writers are serialised anyway).
-pub fn insert_order(conn: &mut DbConn, row: &mut OrderRow) -> QueryResult<()> {
-    macro_rules! with_order_binds {
-        ($sql:expr) => {
-            cached_sql($sql)
-                .bind::<Text, _>(&row.id)
-                .bind::<Text, _>(&row.access_token_hash)
-                .bind::<Text, _>(&row.cart_id)
-                .bind::<Text, _>(&row.status)
-                .bind::<Text, _>(&row.currency)
-                .bind::<BigInt, _>(row.subtotal)
-                .bind::<BigInt, _>(row.shipping_total)
-                .bind::<BigInt, _>(row.tax_total)
-                .bind::<BigInt, _>(row.discount_total)
-                .bind::<BigInt, _>(row.total)
-                .bind::<Bool, _>(row.prices_include_tax)
-                .bind::<Text, _>(&row.email)
-                .bind::<Nullable<Text>, _>(&row.ship_name)
-                .bind::<Nullable<Text>, _>(&row.ship_line1)
-                .bind::<Nullable<Text>, _>(&row.ship_line2)
-                .bind::<Nullable<Text>, _>(&row.ship_city)
-                .bind::<Nullable<Text>, _>(&row.ship_region)
-                .bind::<Nullable<Text>, _>(&row.ship_postal_code)
-                .bind::<Nullable<Text>, _>(&row.ship_country)
-                .bind::<Nullable<Text>, _>(&row.ship_phone)
-                .bind::<Nullable<Text>, _>(&row.shipping_method)
-                .bind::<Bool, _>(row.is_gift)
-                .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
-                .bind::<Nullable<Text>, _>(&row.payment_id)
-                .bind::<Nullable<Timestamp>, _>(row.reserved_until)
-                .bind::<Bool, _>(row.stock_released)
-                .bind::<Timestamp, _>(row.created_at)
-                .bind::<Timestamp, _>(row.updated_at)
-        };
-    }
-    #[derive(QueryableByName)]
-    struct Number {
-        #[diesel(sql_type = Text)]
-        number: String,
-    }
+/// Bind an order's columns, in [`insert_order_sql!`]'s order, to a [`cached_sql`] statement.
+macro_rules! bind_order {
+    ($q:expr, $row:expr) => {
+        $q.bind::<Text, _>(&$row.id)
+            .bind::<Text, _>(&$row.access_token_hash)
+            .bind::<Text, _>(&$row.cart_id)
+            .bind::<Text, _>(&$row.status)
+            .bind::<Text, _>(&$row.currency)
+            .bind::<BigInt, _>($row.subtotal)
+            .bind::<BigInt, _>($row.shipping_total)
+            .bind::<BigInt, _>($row.tax_total)
+            .bind::<BigInt, _>($row.discount_total)
+            .bind::<BigInt, _>($row.total)
+            .bind::<Bool, _>($row.prices_include_tax)
+            .bind::<Text, _>(&$row.email)
+            .bind::<Nullable<Text>, _>(&$row.ship_name)
+            .bind::<Nullable<Text>, _>(&$row.ship_line1)
+            .bind::<Nullable<Text>, _>(&$row.ship_line2)
+            .bind::<Nullable<Text>, _>(&$row.ship_city)
+            .bind::<Nullable<Text>, _>(&$row.ship_region)
+            .bind::<Nullable<Text>, _>(&$row.ship_postal_code)
+            .bind::<Nullable<Text>, _>(&$row.ship_country)
+            .bind::<Nullable<Text>, _>(&$row.ship_phone)
+            .bind::<Nullable<Text>, _>(&$row.shipping_method)
+            .bind::<Bool, _>($row.is_gift)
+            .bind::<Nullable<Timestamp>, _>($row.recipient_consent_at)
+            .bind::<Nullable<Text>, _>(&$row.payment_id)
+            .bind::<Nullable<Timestamp>, _>($row.reserved_until)
+            .bind::<Bool, _>($row.stock_released)
+            .bind::<Timestamp, _>($row.created_at)
+            .bind::<Timestamp, _>($row.updated_at)
+    };
+}
+
+/// Bind a history entry's columns, in `order_events` column order.
+macro_rules! bind_event {
+    ($q:expr, $row:expr) => {
+        $q.bind::<Text, _>(&$row.id)
+            .bind::<Text, _>(&$row.order_id)
+            .bind::<Nullable<Text>, _>(&$row.from_status)
+            .bind::<Text, _>(&$row.to_status)
+            .bind::<Text, _>(&$row.actor)
+            .bind::<Text, _>(&$row.reason)
+            .bind::<Timestamp, _>($row.created_at)
+    };
+}
+
+/// The head of an `order_lines` INSERT, up to its rows.
+macro_rules! insert_lines_sql {
+    () => {
+        "INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded, \
+         line_total, requires_shipping) VALUES "
+    };
+}
+
+const LINE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Bind one order line's columns, in [`insert_lines_sql!`]'s order, as a batch row.
+macro_rules! line_row {
+    ($line:expr) => {
+        row()
+            .bind::<Text, _>(&$line.id)
+            .bind::<Text, _>(&$line.order_id)
+            .bind::<Text, _>(&$line.variant_id)
+            .bind::<Text, _>(&$line.sku)
+            .bind::<Text, _>(&$line.title)
+            .bind::<BigInt, _>($line.unit_price)
+            .bind::<Integer, _>($line.quantity)
+            .bind::<Integer, _>($line.quantity_refunded)
+            .bind::<BigInt, _>($line.line_total)
+            .bind::<Bool, _>($line.requires_shipping)
+    };
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = Text)]
+    number: String,
+}
+
+/// Create a placed order: the order, its lines and its first history entry, and give it its
+/// human-friendly number (`row.number`).
+///
+/// On PostgreSQL one statement (an `INSERT` whose `WITH` inserts the lines and the history entry; the
+/// number comes from a sequence inside it: no hot row shared by concurrent checkouts, no extra round
+/// trip). On SQLite, where statements cost no round trip and writers are serialised anyway, one
+/// statement per table and the number from a counter row.
+pub fn insert_placed(
+    conn: &mut DbConn,
+    row: &mut OrderRow,
+    lines: &[OrderLineRow],
+    event: &OrderEventRow,
+) -> QueryResult<()> {
     #[derive(QueryableByName)]
     struct Counter {
         #[diesel(sql_type = BigInt)]
         value: i64,
     }
-    let number = match conn {
+    let (first, rest) = lines.split_at(lines.len().min(MAX_BATCH));
+    match conn {
+        DbConn::Pg(c) if !first.is_empty() => {
+            let q = batch_sql(
+                concat!(
+                    "WITH o AS (",
+                    insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"),
+                    "), l AS (",
+                    insert_lines_sql!()
+                ),
+                LINE_ROW,
+                first.len(),
+                "), e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)) SELECT number FROM o",
+            );
+            let q = bind_event!(bind_order!(q, row).bind_rows(first.iter().map(|l| line_row!(l)).collect()), event);
+            row.number = q.get_result::<Number>(c)?.number;
+        }
         DbConn::Pg(c) => {
-            with_order_binds!(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"))
-                .get_result::<Number>(c)?
-                .number
+            row.number = bind_order!(
+                cached_sql(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number")),
+                row
+            )
+            .get_result::<Number>(c)?
+            .number;
+            insert_event(conn, event)?;
         }
         DbConn::Sqlite(c) => {
             let n = cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
                 .get_result::<Counter>(c)?
                 .value;
-            let number = format!("LC-{n}");
-            with_order_binds!(insert_order_sql!("?)")).bind::<Text, _>(&number).execute(c)?;
-            number
+            row.number = format!("LC-{n}");
+            bind_order!(cached_sql(insert_order_sql!("?)")), row).bind::<Text, _>(&row.number).execute(c)?;
+            insert_lines(conn, first)?;
+            insert_event(conn, event)?;
         }
-    };
-    row.number = number;
+    }
+    insert_lines(conn, rest)?;
     Ok(())
 }
 
@@ -93,48 +166,21 @@ pub fn insert_order(conn: &mut DbConn, row: &mut OrderRow) -> QueryResult<()> {
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
     for chunk in rows.chunks(MAX_BATCH) {
-        n += batch_sql(
-            "INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded, \
-             line_total, requires_shipping) VALUES ",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            chunk.len(),
-            "",
-        )
-        .bind_rows(
-            chunk
-                .iter()
-                .map(|line| {
-                    row()
-                        .bind::<Text, _>(&line.id)
-                        .bind::<Text, _>(&line.order_id)
-                        .bind::<Text, _>(&line.variant_id)
-                        .bind::<Text, _>(&line.sku)
-                        .bind::<Text, _>(&line.title)
-                        .bind::<BigInt, _>(line.unit_price)
-                        .bind::<Integer, _>(line.quantity)
-                        .bind::<Integer, _>(line.quantity_refunded)
-                        .bind::<BigInt, _>(line.line_total)
-                        .bind::<Bool, _>(line.requires_shipping)
-                })
-                .collect(),
-        )
-        .execute_direct(conn)?;
+        n += batch_sql(insert_lines_sql!(), LINE_ROW, chunk.len(), "")
+            .bind_rows(chunk.iter().map(|l| line_row!(l)).collect())
+            .execute_direct(conn)?;
     }
     Ok(n)
 }
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
-    cached_sql(
-        "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    bind_event!(
+        cached_sql(
+            "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ),
+        row
     )
-    .bind::<Text, _>(&row.id)
-    .bind::<Text, _>(&row.order_id)
-    .bind::<Nullable<Text>, _>(&row.from_status)
-    .bind::<Text, _>(&row.to_status)
-    .bind::<Text, _>(&row.actor)
-    .bind::<Text, _>(&row.reason)
-    .bind::<Timestamp, _>(row.created_at)
     .execute_direct(conn)
 }
 
@@ -187,19 +233,98 @@ pub fn set_status(
     Ok(n == 1)
 }
 
-/// A freshly placed order (`pending_payment`, paid by `payment_id`) becomes `paid` — a compare-and-set
-/// that needs no read of the order first. `false` when the order is in any other state or is paid by
-/// another payment (the caller then takes the general path).
-pub fn mark_placed_order_paid(conn: &mut DbConn, id: &str, payment_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = cached_sql(
-        "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
-         WHERE id = ? AND payment_id = ? AND status = 'pending_payment'",
-    )
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(id)
-    .bind::<Text, _>(payment_id)
-    .execute_direct(conn)?;
-    Ok(n == 1)
+/// A freshly placed order (`pending_payment`, paid by `payment_id`) becomes `paid`, its history entry
+/// (`event`, whose `order_id` is the order's) is appended and its confirmation queued (outbox row
+/// `outbox_id`, once per order) — a compare-and-set that needs no read of the order first. `false`, and
+/// nothing written, when the order is in any other state or is paid by another payment (the caller
+/// then takes the general path). PostgreSQL: one statement; SQLite: one per table.
+pub fn mark_placed_order_paid(
+    conn: &mut DbConn,
+    event: &OrderEventRow,
+    payment_id: &str,
+    outbox_id: &str,
+) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let now = event.created_at;
+    match conn {
+        DbConn::Pg(c) => {
+            let q = cached_sql(
+                "WITH o AS (UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
+                 WHERE id = ? AND payment_id = ? AND status = 'pending_payment' RETURNING id), \
+                 e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+                 SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
+                 m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
+                 SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING) \
+                 SELECT count(*) AS n FROM o",
+            )
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(&event.order_id)
+            .bind::<Text, _>(payment_id)
+            .bind::<Text, _>(&event.id)
+            .bind::<Nullable<Text>, _>(&event.from_status)
+            .bind::<Text, _>(&event.to_status)
+            .bind::<Text, _>(&event.actor)
+            .bind::<Text, _>(&event.reason)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(outbox_id)
+            .bind::<Timestamp, _>(now);
+            Ok(q.get_result::<Count>(c)?.n == 1)
+        }
+        DbConn::Sqlite(_) => {
+            let n = cached_sql(
+                "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
+                 WHERE id = ? AND payment_id = ? AND status = 'pending_payment'",
+            )
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(&event.order_id)
+            .bind::<Text, _>(payment_id)
+            .execute_direct(conn)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_event(conn, event)?;
+            enqueue_outbox(conn, outbox_id, "order_confirmation", &event.order_id, now)?;
+            Ok(true)
+        }
+    }
+}
+
+/// The order, read while completing the Idempotency-Key record of its placement (`key_hash`) with a
+/// `201` answer — unless the order's payment failed: then the record is left for the caller to complete
+/// with the problem it answers. Returns the order and whether the record was completed here.
+/// PostgreSQL: one statement; SQLite: a read and an update.
+pub fn find_order_completing_key(conn: &mut DbConn, id: &str, key_hash: &str) -> QueryResult<Option<(OrderRow, bool)>> {
+    #[derive(QueryableByName)]
+    struct Completing {
+        #[diesel(embed)]
+        order: OrderRow,
+        #[diesel(sql_type = BigInt)]
+        completed: i64,
+    }
+    match conn {
+        DbConn::Pg(c) => {
+            let q = cached_sql(
+                "WITH k AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, \
+                 response_body = NULL WHERE key_hash = ? \
+                 AND EXISTS (SELECT 1 FROM orders WHERE id = ? AND status <> 'payment_failed') RETURNING 1) \
+                 SELECT orders.*, (SELECT count(*) FROM k) AS completed FROM orders WHERE id = ?",
+            )
+            .bind::<Text, _>(key_hash)
+            .bind::<Text, _>(id)
+            .bind::<Text, _>(id);
+            Ok(q.get_result::<Completing>(c).optional()?.map(|r| (r.order, r.completed == 1)))
+        }
+        DbConn::Sqlite(_) => {
+            let Some(order) = find_order(conn, id)? else { return Ok(None) };
+            let completed =
+                order.status != "payment_failed" && crate::http::idempotency::complete(conn, key_hash, 201, None)? == 1;
+            Ok(Some((order, completed)))
+        }
+    }
 }
 
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.
@@ -227,14 +352,21 @@ pub fn take_stock(conn: &mut DbConn, lines: &[(&str, i32)]) -> QueryResult<Vec<S
     }
     let mut missing = Vec::new();
     for chunk in lines.chunks(MAX_BATCH) {
+        // The `IN` list repeats the ids so that the variants are found through their key whatever the
+        // size of the catalog (a small one otherwise gets a hash join over every variant).
+        let tail = format!(
+            ") AS t WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
+             AND product_variants.id IN ({}) RETURNING product_variants.id",
+            vec!["?"; chunk.len()].join(", ")
+        );
         let q = batch_sql(
             "UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES ",
             "(?, ?)",
             chunk.len(),
-            ") AS t WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
-             RETURNING product_variants.id",
+            &tail,
         )
-        .bind_rows(chunk.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect());
+        .bind_rows(chunk.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect())
+        .bind_rows(chunk.iter().map(|(id, _)| row().bind::<Text, _>(*id)).collect());
         let taken: Vec<Taken> = crate::direct!(conn, |c| q.load(c))?;
         missing
             .extend(chunk.iter().filter(|(id, _)| !taken.iter().any(|t| t.id == *id)).map(|(id, _)| (*id).to_owned()));

@@ -482,3 +482,62 @@ async fn concurrent_orders_sharing_variants_in_any_line_order_all_go_through() {
     assert_eq!(app.stock("TEE-BLK-M").await, 84);
     assert_eq!(app.stock("LAMP-WHT").await, 84);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_of_more_lines_than_one_statement_batch_keeps_every_line() {
+    // Placement writes the order, its first lines and its history entry in one statement where the
+    // database allows; lines beyond one batch follow. All of them must land, once.
+    let app = TestApp::staff().await;
+    let skus = [
+        "TEE-BLK-S",
+        "TEE-BLK-M",
+        "TEE-BLK-L",
+        "TEE-WHT-M",
+        "TOTE-NAT",
+        "TOTE-BLK",
+        "MUG-SAND",
+        "MUG-SLATE",
+        "BEANIE-GRY",
+        "BEANIE-NVY",
+        "SOCK-M",
+    ];
+    let cart = app.new_cart().await;
+    let mut before = Vec::new();
+    for sku in skus {
+        assert_eq!(app.add(&cart, sku, 1).await.0, 200, "{sku}");
+        before.push(app.stock(sku).await);
+    }
+    assert_eq!(app.details(&cart, german_details()).await.0, 200);
+    let res = app.place(&cart, "many-lines-1", "pm_card_visa").await;
+    assert_eq!(res.status(), 201);
+    let placed: Value = res.json().await.unwrap();
+    let order = &placed["order"];
+    assert_eq!(order["status"], "paid");
+    let mut got: Vec<&str> = order["lines"].as_array().unwrap().iter().map(|l| l["sku"].as_str().unwrap()).collect();
+    got.sort_unstable();
+    let mut want = skus.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    for (sku, was) in skus.iter().zip(before) {
+        assert_eq!(app.stock(sku).await, was - 1, "{sku}");
+    }
+    let id = order["id"].as_str().unwrap().to_owned();
+    let (s, body) = app.admin(reqwest::Method::GET, &format!("/v1/admin/orders/{id}"), None).await;
+    assert_eq!(s, 200);
+    let history: Vec<(&str, &str)> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["to_status"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, vec![("pending_payment", "shopper"), ("paid", "processor")]);
+    assert_eq!(body["order"]["lines"].as_array().unwrap().len(), skus.len());
+    let oid = id.clone();
+    let outbox = app.state.db.run(move |c| Ok(leancart::orders::store::outbox_for(c, &oid)?)).await.unwrap();
+    assert_eq!(outbox, vec![("order_confirmation".to_owned(), "pending".to_owned())]);
+    // A replay answers the same order with the same lines, and the webhook changes nothing.
+    let again: Value = app.place(&cart, "many-lines-1", "pm_card_visa").await.json().await.unwrap();
+    assert_eq!(again["order"]["id"], order["id"]);
+    assert_eq!(again["order"]["lines"].as_array().unwrap().len(), skus.len());
+    assert_eq!(again["order"]["status"], "paid");
+}
