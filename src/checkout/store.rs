@@ -75,6 +75,9 @@ pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResul
 /// currency, the merged quantity within [`MAX_LINE_QUANTITY`](super::model::MAX_LINE_QUANTITY) and the
 /// stock, a new line within [`MAX_LINES`](super::model::MAX_LINES).
 /// `false` when any check fails (the caller then finds out which, the slow way).
+///
+/// The product is looked up by key in a scalar subquery, not joined: a join let PostgreSQL hash every
+/// product of a small catalog on each call.
 pub fn add_line_checked(
     conn: &mut DbConn,
     cart_id: &str,
@@ -89,8 +92,8 @@ pub fn add_line_checked(
         "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) \
          SELECT c.id, v.id, ?, ? FROM carts c \
          JOIN product_variants v ON v.id = ? AND v.currency = c.currency \
-         JOIN products p ON p.id = v.product_id AND p.status = 'active' \
          WHERE c.id = ? AND c.token_hash = ? AND c.status = 'open' AND v.stock_on_hand >= ? \
+         AND (SELECT p.status FROM products p WHERE p.id = v.product_id) = 'active' \
          AND (EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id AND l.variant_id = v.id) \
               OR (SELECT COUNT(*) FROM cart_lines l WHERE l.cart_id = c.id) < ?) \
          ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity \
