@@ -51,10 +51,11 @@ pub fn find_payment_by_intent(conn: &mut DbConn, intent: &str) -> QueryResult<Op
         .optional()
 }
 
-/// Payments still waiting for their outcome, created before `before`.
+/// Payments still waiting for their outcome, created before `before`. The status condition is written
+/// as the partial index `payments_unsettled` states it, so that the index serves it.
 pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> QueryResult<Vec<PaymentRow>> {
     payments::table
-        .filter(payments::status.eq_any(["pending", "requires_action"]))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("payments.status IN ('pending', 'requires_action')"))
         .filter(payments::created_at.lt(before))
         .order(payments::created_at.asc())
         .limit(limit)
