@@ -12,6 +12,7 @@ pub mod sandbox;
 pub mod service;
 pub mod signature;
 pub mod store;
+pub mod stripe_http;
 
 use crate::app::AppState;
 use utoipa_axum::router::OpenApiRouter;

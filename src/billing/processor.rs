@@ -3,11 +3,12 @@
 //! API appear here.
 
 use super::model::{CardFacts, IntentFacts, PaymentStatus};
+use super::stripe_http::StripeHttp;
 use crate::config::CaptureMethod;
 use crate::kernel::money::Money;
 use std::collections::HashMap;
 use std::time::Duration;
-use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CapturePaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
@@ -39,7 +40,7 @@ pub enum ProcessorError {
 /// A Stripe client with leancart's retry policy.
 #[derive(Clone)]
 pub struct Processor {
-    client: Client,
+    client: StripeHttp,
     attempts: u32,
     backoff: Duration,
 }
@@ -57,11 +58,8 @@ pub struct ChargeRequest {
 
 impl Processor {
     pub fn new(secret_key: &str, base_url: Option<&str>, timeout: Duration) -> Result<Processor, ProcessorError> {
-        let mut builder = ClientBuilder::new(secret_key).timeout(timeout);
-        if let Some(base) = base_url {
-            builder = builder.url(base);
-        }
-        let client = builder.build().map_err(|e| ProcessorError::Integration(e.to_string()))?;
+        let client =
+            StripeHttp::new(secret_key, base_url, timeout).map_err(|e| ProcessorError::Integration(e.to_string()))?;
         Ok(Processor { client, attempts: 3, backoff: Duration::from_millis(200) })
     }
 
