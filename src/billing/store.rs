@@ -9,34 +9,46 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    cached_sql(
+/// A payment INSERT with every column, `?` placeholders in [`bind_payment!`]'s order.
+macro_rules! insert_payment_sql {
+    () => {
         "INSERT INTO payments (id, order_id, processor, payment_intent_id, payment_method_id, charge_id, status, \
          capture_method, amount, amount_captured, amount_refunded, currency, card_brand, card_last4, card_exp_month, \
          card_exp_year, failure_code, disputed, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind::<Text, _>(&row.id)
-    .bind::<Nullable<Text>, _>(&row.order_id)
-    .bind::<Text, _>(&row.processor)
-    .bind::<Nullable<Text>, _>(&row.payment_intent_id)
-    .bind::<Text, _>(&row.payment_method_id)
-    .bind::<Nullable<Text>, _>(&row.charge_id)
-    .bind::<Text, _>(&row.status)
-    .bind::<Text, _>(&row.capture_method)
-    .bind::<BigInt, _>(row.amount)
-    .bind::<BigInt, _>(row.amount_captured)
-    .bind::<BigInt, _>(row.amount_refunded)
-    .bind::<Text, _>(&row.currency)
-    .bind::<Nullable<Text>, _>(&row.card_brand)
-    .bind::<Nullable<Text>, _>(&row.card_last4)
-    .bind::<Nullable<Integer>, _>(row.card_exp_month)
-    .bind::<Nullable<Integer>, _>(row.card_exp_year)
-    .bind::<Nullable<Text>, _>(&row.failure_code)
-    .bind::<Bool, _>(row.disputed)
-    .bind::<Timestamp, _>(row.created_at)
-    .bind::<Timestamp, _>(row.updated_at)
-    .execute_direct(conn)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+pub(crate) use insert_payment_sql;
+
+/// Bind a payment's columns for [`insert_payment_sql!`].
+macro_rules! bind_payment {
+    ($q:expr, $row:expr) => {
+        $q.bind::<diesel::sql_types::Text, _>(&$row.id)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.order_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.processor)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.payment_method_id)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.status)
+            .bind::<diesel::sql_types::Text, _>(&$row.capture_method)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
+            .bind::<diesel::sql_types::Text, _>(&$row.currency)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
+            .bind::<diesel::sql_types::Bool, _>($row.disputed)
+            .bind::<diesel::sql_types::Timestamp, _>($row.created_at)
+            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
+    };
+}
+pub(crate) use bind_payment;
+
+pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
+    bind_payment!(cached_sql(insert_payment_sql!()), row).execute_direct(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {

@@ -151,17 +151,20 @@ pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult
         .optional())
 }
 
+/// The UPDATE of [`check_out`]: binds `updated_at`, then the cart id.
+macro_rules! check_out_sql {
+    () => {
+        "UPDATE carts SET status = 'checked_out', email = NULL, ship_name = NULL, ship_line1 = NULL, \
+         ship_line2 = NULL, ship_city = NULL, ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, \
+         ship_phone = NULL, recipient_consent_at = NULL, updated_at = ? WHERE id = ? AND status = 'open'"
+    };
+}
+pub(crate) use check_out_sql;
+
 /// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
 /// keeps what it needs). `false` if the cart was not open (a concurrent checkout).
 pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = cached_sql(
-        "UPDATE carts SET status = 'checked_out', email = NULL, ship_name = NULL, ship_line1 = NULL, \
-         ship_line2 = NULL, ship_city = NULL, ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, \
-         ship_phone = NULL, recipient_consent_at = NULL, updated_at = ? WHERE id = ? AND status = 'open'",
-    )
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(id)
-    .execute_direct(conn)?;
+    let n = cached_sql(check_out_sql!()).bind::<Timestamp, _>(now).bind::<Text, _>(id).execute_direct(conn)?;
     Ok(n == 1)
 }
 

@@ -369,17 +369,6 @@ fn create_order(
     }
     let cart = view.cart;
     let now = time::now();
-    // No oversell: each line takes its units only if they are there.
-    // In variant order, so that concurrent placements lock the same rows in the same order (no deadlock).
-    let mut wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
-    wanted.sort_unstable();
-    if let Some(variant_id) = store::take_stock(conn, &wanted)?.into_iter().next() {
-        return Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
-            .with_extra(json!({ "variant_id": variant_id })));
-    }
-    if !crate::checkout::store::check_out(conn, &cart.id, now)? {
-        return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
-    }
     let t = view.totals;
     let order = OrderRow {
         id: order_id.into_string(),
@@ -437,9 +426,20 @@ fn create_order(
     let mut order = order;
     order.payment_id = Some(payment.id.clone());
     let placed = event_row(&order.id, None, OrderStatus::PendingPayment, Actor::Shopper, "order placed", now);
-    store::insert_placed(conn, &mut order, &lines, &placed)?;
-    crate::billing::store::insert_payment(conn, &payment)?;
-    Ok((order, lines, payment))
+    // No oversell: each line takes its units only if they are there. In variant order, so that
+    // concurrent placements lock the same rows in the same order (no deadlock).
+    let mut wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
+    wanted.sort_unstable();
+    match store::place(conn, &wanted, &cart.id, now, &mut order, &lines, &placed, &payment)? {
+        store::Placement::Placed => Ok((order, lines, payment)),
+        store::Placement::CartCheckedOut => {
+            Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"))
+        }
+        store::Placement::OutOfStock(variant_id) => {
+            Err(ApiError::conflict("insufficient_stock", "not enough stock left for this order")
+                .with_extra(json!({ "variant_id": variant_id })))
+        }
+    }
 }
 
 /// Build the answer from the order as it now is, and complete the idempotency record.

@@ -162,6 +162,104 @@ pub fn insert_placed(
     Ok(())
 }
 
+/// What [`place`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placement {
+    Placed,
+    /// The cart was no longer open (a concurrent placement checked it out).
+    CartCheckedOut,
+    /// This variant (the first in variant order) did not have enough stock.
+    OutOfStock(String),
+}
+
+/// Place an order in the database: take each line's units if (and only if) they are on hand (`wanted`,
+/// in variant order), check the cart out, and create the order with its lines, its first history entry
+/// and its pending payment. Anything but [`Placement::Placed`] means the caller must roll the
+/// transaction back (units taken, rows written).
+///
+/// On PostgreSQL an order of up to [`MAX_BATCH`] lines is one statement (writable CTEs; they run in a
+/// fixed order — order, cart, stock, then the rest — so concurrent placements of one cart queue on the
+/// cart and the later one finds it checked out). On SQLite, and for larger orders, step by step.
+#[allow(clippy::too_many_arguments)]
+pub fn place(
+    conn: &mut DbConn,
+    wanted: &[(&str, i32)],
+    cart_id: &str,
+    now: NaiveDateTime,
+    order: &mut OrderRow,
+    lines: &[OrderLineRow],
+    event: &OrderEventRow,
+    payment: &crate::billing::model::PaymentRow,
+) -> QueryResult<Placement> {
+    use crate::billing::store::{bind_payment, insert_payment_sql};
+    use crate::checkout::store::check_out_sql;
+    #[derive(QueryableByName)]
+    struct Placed {
+        #[diesel(sql_type = Text)]
+        number: String,
+        #[diesel(sql_type = BigInt)]
+        checked_out: i64,
+        #[diesel(sql_type = Nullable<diesel::sql_types::Array<Text>>)]
+        taken: Option<Vec<String>>,
+    }
+    let one_statement = matches!(conn, DbConn::Pg(_))
+        && !wanted.is_empty()
+        && wanted.len() <= MAX_BATCH
+        && !lines.is_empty()
+        && lines.len() <= MAX_BATCH;
+    if let (true, DbConn::Pg(c)) = (one_statement, &mut *conn) {
+        let placeholders = |n: usize, row: &str| vec![row; n].join(", ");
+        let head = format!(
+            concat!(
+                "WITH s AS (UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES {}) AS t \
+                 WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
+                 AND product_variants.id IN ({}) RETURNING product_variants.id), \
+                 c AS (",
+                check_out_sql!(),
+                " RETURNING id), o AS (",
+                insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"),
+                "), l AS (",
+                insert_lines_sql!()
+            ),
+            placeholders(wanted.len(), "(?, ?)"),
+            placeholders(wanted.len(), "?"),
+        );
+        let tail = concat!(
+            "), e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)), p AS (",
+            insert_payment_sql!(),
+            ") SELECT o.number, (SELECT count(*) FROM c) AS checked_out, (SELECT array_agg(id) FROM s) AS taken FROM o"
+        );
+        let q = batch_sql(&head, LINE_ROW, lines.len(), tail)
+            .bind_rows(wanted.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect())
+            .bind_rows(wanted.iter().map(|(id, _)| row().bind::<Text, _>(*id)).collect())
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(cart_id);
+        let q = bind_order!(q, order);
+        let q = q.bind_rows(lines.iter().map(|l| line_row!(l)).collect());
+        let q = bind_payment!(bind_event!(q, event), payment);
+        let placed: Placed = q.get_result(c)?;
+        if placed.checked_out != 1 {
+            return Ok(Placement::CartCheckedOut);
+        }
+        let taken = placed.taken.unwrap_or_default();
+        if let Some((id, _)) = wanted.iter().find(|(id, _)| !taken.iter().any(|t| t == id)) {
+            return Ok(Placement::OutOfStock((*id).to_owned()));
+        }
+        order.number = placed.number;
+        return Ok(Placement::Placed);
+    }
+    if let Some(variant_id) = take_stock(conn, wanted)?.into_iter().next() {
+        return Ok(Placement::OutOfStock(variant_id));
+    }
+    if !crate::checkout::store::check_out(conn, cart_id, now)? {
+        return Ok(Placement::CartCheckedOut);
+    }
+    insert_placed(conn, order, lines, event)?;
+    crate::billing::store::insert_payment(conn, payment)?;
+    Ok(Placement::Placed)
+}
+
 /// The order's lines, a batch of up to [`MAX_BATCH`] rows per statement.
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;

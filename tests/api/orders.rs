@@ -541,3 +541,41 @@ async fn an_order_of_more_lines_than_one_statement_batch_keeps_every_line() {
     assert_eq!(again["order"]["lines"].as_array().unwrap().len(), skus.len());
     assert_eq!(again["order"]["status"], "paid");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_cart_placed_twice_at_once_makes_one_order() {
+    // Two placements of the same cart with different Idempotency-Keys race: one order, one charge, the
+    // stock taken once; the other is told the cart was checked out.
+    let app = TestApp::builder().set("LEANCART_DB_POOL_SIZE", "8").start().await;
+    for round in 0..4 {
+        let before = app.stock("TEE-BLK-M").await;
+        let cart = app.ready_cart().await;
+        let mut tasks = Vec::new();
+        for i in 0..2 {
+            let client = app.client.clone();
+            let url = app.url("/v1/orders");
+            let (id, token) = (cart.id.clone(), cart.token.clone());
+            tasks.push(tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("twice-{round}-{i}"))
+                    .json(&json!({"cart_id": id, "payment_method": "pm_card_visa"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap();
+                (status, body["code"].as_str().map(str::to_owned))
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        outcomes.sort();
+        assert_eq!(outcomes, vec![(201, None), (409, Some("cart_checked_out".to_owned()))], "round {round}");
+        assert_eq!(app.stock("TEE-BLK-M").await, before - 2, "round {round}: stock taken once");
+    }
+    assert_eq!(app.sandbox_count("charges"), 4, "one charge per cart");
+}
