@@ -579,3 +579,47 @@ async fn one_cart_placed_twice_at_once_makes_one_order() {
     }
     assert_eq!(app.sandbox_count("charges"), 4, "one charge per cart");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_request_twice_at_once_makes_one_order() {
+    // The same Idempotency-Key and body sent twice at once (a client retrying too eagerly): one order,
+    // one charge, the stock taken once; the other answer is the same order replayed or "in flight".
+    let app = TestApp::builder().set("LEANCART_DB_POOL_SIZE", "8").start().await;
+    for round in 0..4 {
+        let before = app.stock("TEE-BLK-M").await;
+        let cart = app.ready_cart().await;
+        let mut tasks = Vec::new();
+        for _ in 0..2 {
+            let client = app.client.clone();
+            let url = app.url("/v1/orders");
+            let (id, token) = (cart.id.clone(), cart.token.clone());
+            tasks.push(tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("same-{round}"))
+                    .json(&json!({"cart_id": id, "payment_method": "pm_card_visa"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap();
+                (status, body)
+            }));
+        }
+        let mut orders = Vec::new();
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            match status {
+                201 => orders.push(body["order"]["id"].as_str().unwrap().to_owned()),
+                409 => assert_eq!(body["code"], "idempotency_key_in_flight", "round {round}: {body}"),
+                other => panic!("round {round}: {other} {body}"),
+            }
+        }
+        assert!(!orders.is_empty(), "round {round}: one of them placed the order");
+        orders.dedup();
+        assert_eq!(orders.len(), 1, "round {round}: one order");
+        assert_eq!(app.stock("TEE-BLK-M").await, before - 2, "round {round}: stock taken once");
+    }
+    assert_eq!(app.sandbox_count("charges"), 4, "one charge per cart");
+}
