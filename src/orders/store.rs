@@ -179,7 +179,9 @@ pub enum Placement {
 ///
 /// On PostgreSQL an order of up to [`MAX_BATCH`] lines is one statement (writable CTEs; they run in a
 /// fixed order — order, cart, stock, then the rest — so concurrent placements of one cart queue on the
-/// cart and the later one finds it checked out). On SQLite, and for larger orders, step by step.
+/// cart and the later one finds it checked out). The variants are locked in id order first (`ORDER BY id
+/// FOR NO KEY UPDATE`): the update itself visits rows in whatever order its scan finds them, and two
+/// placements sharing variants must never lock them in opposite orders. On SQLite, and for larger orders, step by step.
 #[allow(clippy::too_many_arguments)]
 pub fn place(
     conn: &mut DbConn,
@@ -211,9 +213,10 @@ pub fn place(
         let placeholders = |n: usize, row: &str| vec![row; n].join(", ");
         let head = format!(
             concat!(
-                "WITH s AS (UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES {}) AS t \
+                "WITH k AS (SELECT id FROM product_variants WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE), \
+                 s AS (UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES {}) AS t \
                  WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
-                 AND product_variants.id IN ({}) RETURNING product_variants.id), \
+                 AND product_variants.id IN (SELECT id FROM k) RETURNING product_variants.id), \
                  c AS (",
                 check_out_sql!(),
                 " RETURNING id), o AS (",
@@ -221,8 +224,8 @@ pub fn place(
                 "), l AS (",
                 insert_lines_sql!()
             ),
-            placeholders(wanted.len(), "(?, ?)"),
             placeholders(wanted.len(), "?"),
+            placeholders(wanted.len(), "(?, ?)"),
         );
         let tail = concat!(
             "), e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
@@ -231,8 +234,8 @@ pub fn place(
             ") SELECT o.number, (SELECT count(*) FROM c) AS checked_out, (SELECT array_agg(id) FROM s) AS taken FROM o"
         );
         let q = batch_sql(&head, LINE_ROW, lines.len(), tail)
-            .bind_rows(wanted.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect())
             .bind_rows(wanted.iter().map(|(id, _)| row().bind::<Text, _>(*id)).collect())
+            .bind_rows(wanted.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect())
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(cart_id);
         let q = bind_order!(q, order);
@@ -451,11 +454,17 @@ pub fn take_stock(conn: &mut DbConn, lines: &[(&str, i32)]) -> QueryResult<Vec<S
     let mut missing = Vec::new();
     for chunk in lines.chunks(MAX_BATCH) {
         // The `IN` list repeats the ids so that the variants are found through their key whatever the
-        // size of the catalog (a small one otherwise gets a hash join over every variant).
+        // size of the catalog (a small one otherwise gets a hash join over every variant). On PostgreSQL
+        // it also locks them in id order first (see [`place`]); SQLite has one writer at a time.
+        let ids = vec!["?"; chunk.len()].join(", ");
         let tail = format!(
             ") AS t WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
              AND product_variants.id IN ({}) RETURNING product_variants.id",
-            vec!["?"; chunk.len()].join(", ")
+            match conn {
+                DbConn::Pg(_) =>
+                    format!("SELECT id FROM product_variants WHERE id IN ({ids}) ORDER BY id FOR NO KEY UPDATE"),
+                DbConn::Sqlite(_) => ids,
+            }
         );
         let q = batch_sql(
             "UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES ",
