@@ -10,8 +10,27 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
 
+/// Bind a cart's checkout details, `email` through `recipient_consent_at` in column order (the run both
+/// the cart's INSERT and UPDATE list).
+macro_rules! bind_details {
+    ($q:expr, $row:expr) => {
+        $q.bind::<Nullable<Text>, _>(&$row.email)
+            .bind::<Nullable<Text>, _>(&$row.ship_name)
+            .bind::<Nullable<Text>, _>(&$row.ship_line1)
+            .bind::<Nullable<Text>, _>(&$row.ship_line2)
+            .bind::<Nullable<Text>, _>(&$row.ship_city)
+            .bind::<Nullable<Text>, _>(&$row.ship_region)
+            .bind::<Nullable<Text>, _>(&$row.ship_postal_code)
+            .bind::<Nullable<Text>, _>(&$row.ship_country)
+            .bind::<Nullable<Text>, _>(&$row.ship_phone)
+            .bind::<Nullable<Text>, _>(&$row.shipping_method)
+            .bind::<Bool, _>($row.is_gift)
+            .bind::<Nullable<Timestamp>, _>($row.recipient_consent_at)
+    };
+}
+
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    cached_sql(
+    let q = cached_sql(
         "INSERT INTO carts (id, token_hash, status, currency, email, ship_name, ship_line1, ship_line2, ship_city, \
          ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -19,22 +38,8 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
     .bind::<Text, _>(&row.id)
     .bind::<Text, _>(&row.token_hash)
     .bind::<Text, _>(&row.status)
-    .bind::<Text, _>(&row.currency)
-    .bind::<Nullable<Text>, _>(&row.email)
-    .bind::<Nullable<Text>, _>(&row.ship_name)
-    .bind::<Nullable<Text>, _>(&row.ship_line1)
-    .bind::<Nullable<Text>, _>(&row.ship_line2)
-    .bind::<Nullable<Text>, _>(&row.ship_city)
-    .bind::<Nullable<Text>, _>(&row.ship_region)
-    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
-    .bind::<Nullable<Text>, _>(&row.ship_country)
-    .bind::<Nullable<Text>, _>(&row.ship_phone)
-    .bind::<Nullable<Text>, _>(&row.shipping_method)
-    .bind::<Bool, _>(row.is_gift)
-    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
-    .bind::<Timestamp, _>(row.created_at)
-    .bind::<Timestamp, _>(row.updated_at)
-    .execute_direct(conn)
+    .bind::<Text, _>(&row.currency);
+    bind_details!(q, row).bind::<Timestamp, _>(row.created_at).bind::<Timestamp, _>(row.updated_at).execute_direct(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
@@ -43,27 +48,13 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 
 /// Write back what a shopper can change: status and checkout details (never the token or currency).
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    cached_sql(
+    let q = cached_sql(
         "UPDATE carts SET status = ?, email = ?, ship_name = ?, ship_line1 = ?, ship_line2 = ?, ship_city = ?, \
          ship_region = ?, ship_postal_code = ?, ship_country = ?, ship_phone = ?, shipping_method = ?, is_gift = ?, \
          recipient_consent_at = ?, updated_at = ? WHERE id = ?",
     )
-    .bind::<Text, _>(&row.status)
-    .bind::<Nullable<Text>, _>(&row.email)
-    .bind::<Nullable<Text>, _>(&row.ship_name)
-    .bind::<Nullable<Text>, _>(&row.ship_line1)
-    .bind::<Nullable<Text>, _>(&row.ship_line2)
-    .bind::<Nullable<Text>, _>(&row.ship_city)
-    .bind::<Nullable<Text>, _>(&row.ship_region)
-    .bind::<Nullable<Text>, _>(&row.ship_postal_code)
-    .bind::<Nullable<Text>, _>(&row.ship_country)
-    .bind::<Nullable<Text>, _>(&row.ship_phone)
-    .bind::<Nullable<Text>, _>(&row.shipping_method)
-    .bind::<Bool, _>(row.is_gift)
-    .bind::<Nullable<Timestamp>, _>(row.recipient_consent_at)
-    .bind::<Timestamp, _>(row.updated_at)
-    .bind::<Text, _>(&row.id)
-    .execute_direct(conn)
+    .bind::<Text, _>(&row.status);
+    bind_details!(q, row).bind::<Timestamp, _>(row.updated_at).bind::<Text, _>(&row.id).execute_direct(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {

@@ -1,6 +1,6 @@
 //! Backend-specific plumbing: the global lock, write transactions and their SQLite writer queue. (The
-//! few statements whose SQL differs per backend sit with their domain's queries and match on `DbConn`
-//! there, e.g. the order number in `orders::store::insert_placed` (and the writable CTEs of `orders::store`); `db::direct` runs hot queries on the
+//! statements whose SQL differs per backend sit with their domain's queries and match on `DbConn` there:
+//! the order number and the writable CTEs of `orders::store`; `db::direct` runs hot queries on the
 //! backend's own connection.)
 
 use super::{DbConn, DbError};

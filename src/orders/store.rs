@@ -103,14 +103,11 @@ struct Number {
     number: String,
 }
 
-/// Create a placed order: the order, its lines and its first history entry, and give it its
-/// human-friendly number (`row.number`).
-///
-/// On PostgreSQL one statement (an `INSERT` whose `WITH` inserts the lines and the history entry; the
-/// number comes from a sequence inside it: no hot row shared by concurrent checkouts, no extra round
-/// trip). On SQLite, where statements cost no round trip and writers are serialised anyway, one
-/// statement per table and the number from a counter row.
-pub fn insert_placed(
+/// Create a placed order step by step (SQLite, and orders too large for [`place`]'s one statement): the
+/// order with its human-friendly number (`row.number`; on PostgreSQL from a sequence inside the INSERT —
+/// no hot row shared by concurrent checkouts —, on SQLite, whose writers are serialised anyway, from a
+/// counter row), its lines and its first history entry.
+fn insert_placed(
     conn: &mut DbConn,
     row: &mut OrderRow,
     lines: &[OrderLineRow],
@@ -121,24 +118,7 @@ pub fn insert_placed(
         #[diesel(sql_type = BigInt)]
         value: i64,
     }
-    let (first, rest) = lines.split_at(lines.len().min(MAX_BATCH));
     match conn {
-        DbConn::Pg(c) if !first.is_empty() => {
-            let q = batch_sql(
-                concat!(
-                    "WITH o AS (",
-                    insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"),
-                    "), l AS (",
-                    insert_lines_sql!()
-                ),
-                LINE_ROW,
-                first.len(),
-                "), e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)) SELECT number FROM o",
-            );
-            let q = bind_event!(bind_order!(q, row).bind_rows(first.iter().map(|l| line_row!(l)).collect()), event);
-            row.number = q.get_result::<Number>(c)?.number;
-        }
         DbConn::Pg(c) => {
             row.number = bind_order!(
                 cached_sql(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number")),
@@ -146,7 +126,6 @@ pub fn insert_placed(
             )
             .get_result::<Number>(c)?
             .number;
-            insert_event(conn, event)?;
         }
         DbConn::Sqlite(c) => {
             let n = cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
@@ -154,11 +133,10 @@ pub fn insert_placed(
                 .value;
             row.number = format!("LC-{n}");
             bind_order!(cached_sql(insert_order_sql!("?)")), row).bind::<Text, _>(&row.number).execute(c)?;
-            insert_lines(conn, first)?;
-            insert_event(conn, event)?;
         }
     }
-    insert_lines(conn, rest)?;
+    insert_lines(conn, lines)?;
+    insert_event(conn, event)?;
     Ok(())
 }
 

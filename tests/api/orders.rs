@@ -459,25 +459,9 @@ async fn concurrent_orders_sharing_variants_in_any_line_order_all_go_through() {
     }
     app.set_stock("TEE-BLK-M", 100).await;
     app.set_stock("LAMP-WHT", 100).await;
-    let mut tasks = Vec::new();
-    for (i, cart) in carts.into_iter().enumerate() {
-        let client = app.client.clone();
-        let url = app.url("/v1/orders");
-        tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(&cart.token)
-                .header("Idempotency-Key", format!("shared-{i}"))
-                .json(&json!({"cart_id": cart.id, "payment_method": "pm_card_visa"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 201, "no deadlock, no lost order");
+    let orders = carts.iter().enumerate().map(|(i, cart)| (cart, format!("shared-{i}"))).collect();
+    for (status, _) in app.place_at_once(orders).await {
+        assert_eq!(status, 201, "no deadlock, no lost order");
     }
     assert_eq!(app.stock("TEE-BLK-M").await, 84);
     assert_eq!(app.stock("LAMP-WHT").await, 84);
@@ -485,8 +469,8 @@ async fn concurrent_orders_sharing_variants_in_any_line_order_all_go_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_of_more_lines_than_one_statement_batch_keeps_every_line() {
-    // Placement writes the order, its first lines and its history entry in one statement where the
-    // database allows; lines beyond one batch follow. All of them must land, once.
+    // PostgreSQL places an order of up to one statement batch of lines in one statement; a larger one goes
+    // step by step, lines in batches. All of them must land, once.
     let app = TestApp::staff().await;
     let skus = [
         "TEE-BLK-S",
@@ -550,29 +534,13 @@ async fn one_cart_placed_twice_at_once_makes_one_order() {
     for round in 0..4 {
         let before = app.stock("TEE-BLK-M").await;
         let cart = app.ready_cart().await;
-        let mut tasks = Vec::new();
-        for i in 0..2 {
-            let client = app.client.clone();
-            let url = app.url("/v1/orders");
-            let (id, token) = (cart.id.clone(), cart.token.clone());
-            tasks.push(tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("twice-{round}-{i}"))
-                    .json(&json!({"cart_id": id, "payment_method": "pm_card_visa"}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                let body: Value = res.json().await.unwrap();
-                (status, body["code"].as_str().map(str::to_owned))
-            }));
-        }
-        let mut outcomes = Vec::new();
-        for t in tasks {
-            outcomes.push(t.await.unwrap());
-        }
+        let orders = vec![(&cart, format!("twice-{round}-0")), (&cart, format!("twice-{round}-1"))];
+        let mut outcomes: Vec<(u16, Option<String>)> = app
+            .place_at_once(orders)
+            .await
+            .into_iter()
+            .map(|(status, body)| (status, body["code"].as_str().map(str::to_owned)))
+            .collect();
         outcomes.sort();
         assert_eq!(outcomes, vec![(201, None), (409, Some("cart_checked_out".to_owned()))], "round {round}");
         assert_eq!(app.stock("TEE-BLK-M").await, before - 2, "round {round}: stock taken once");
@@ -588,28 +556,8 @@ async fn the_same_request_twice_at_once_makes_one_order() {
     for round in 0..4 {
         let before = app.stock("TEE-BLK-M").await;
         let cart = app.ready_cart().await;
-        let mut tasks = Vec::new();
-        for _ in 0..2 {
-            let client = app.client.clone();
-            let url = app.url("/v1/orders");
-            let (id, token) = (cart.id.clone(), cart.token.clone());
-            tasks.push(tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("same-{round}"))
-                    .json(&json!({"cart_id": id, "payment_method": "pm_card_visa"}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                let body: Value = res.json().await.unwrap();
-                (status, body)
-            }));
-        }
         let mut orders = Vec::new();
-        for t in tasks {
-            let (status, body) = t.await.unwrap();
+        for (status, body) in app.place_at_once(vec![(&cart, format!("same-{round}")); 2]).await {
             match status {
                 201 => orders.push(body["order"]["id"].as_str().unwrap().to_owned()),
                 409 => assert_eq!(body["code"], "idempotency_key_in_flight", "round {round}: {body}"),
@@ -644,25 +592,9 @@ async fn concurrent_three_line_orders_in_every_line_order_all_go_through() {
     for sku in skus {
         app.set_stock(sku, 100).await;
     }
-    let mut tasks = Vec::new();
-    for (i, cart) in carts.into_iter().enumerate() {
-        let client = app.client.clone();
-        let url = app.url("/v1/orders");
-        tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(&cart.token)
-                .header("Idempotency-Key", format!("perm-{i}"))
-                .json(&json!({"cart_id": cart.id, "payment_method": "pm_card_visa"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 201, "no deadlock, no lost order");
+    let orders = carts.iter().enumerate().map(|(i, cart)| (cart, format!("perm-{i}"))).collect();
+    for (status, _) in app.place_at_once(orders).await {
+        assert_eq!(status, 201, "no deadlock, no lost order");
     }
     for sku in skus {
         assert_eq!(app.stock(sku).await, 76, "{sku}");
