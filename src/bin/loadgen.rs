@@ -416,7 +416,11 @@ async fn main() {
         args.warmup
     );
     if args.db == "postgres" {
-        println!("database: {database_url}");
+        // Through the server's own URL type, whose Display masks a password.
+        match leancart::config::DatabaseUrl::parse(&database_url) {
+            Ok(url) => println!("database: {url}"),
+            Err(_) => println!("database: (unparseable URL)"),
+        }
     }
     let (_, warm_errors, _) = run(&client, &base, variants.clone(), args.warmup, args.concurrency, 0).await;
     // Statistics for the measured run. The warm-up is large enough that the tables the run keeps
