@@ -426,8 +426,9 @@ fn create_order(
     let mut order = order;
     order.payment_id = Some(payment.id.clone());
     let placed = event_row(&order.id, None, OrderStatus::PendingPayment, Actor::Shopper, "order placed", now);
-    // No oversell: each line takes its units only if they are there. In variant order, so that
-    // concurrent placements lock the same rows in the same order (no deadlock).
+    // No oversell: each line takes its units only if they are there. In variant order: each statement
+    // locks its batch of variants in id order, and batches (orders of many lines) follow in that order,
+    // so concurrent placements lock shared rows in the same order (no deadlock).
     let mut wanted: Vec<(&str, i32)> = view.lines.iter().map(|l| (l.variant.id.as_str(), l.quantity)).collect();
     wanted.sort_unstable();
     match store::place(conn, &wanted, &cart.id, now, &mut order, &lines, &placed, &payment)? {
