@@ -44,36 +44,60 @@ static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// A transaction that will write. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
 /// front (a deferred transaction that upgrades later fails with SQLITE_BUSY under concurrency instead of
 /// waiting); on PostgreSQL it is an ordinary transaction (row locks and conditional updates do the rest).
+///
+/// On SQLite, inside [`super::Db::run`], `f` runs on the database's one writing connection (see
+/// [`super::SqliteWriter`]), not on `conn`.
 pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
-        DbConn::Sqlite(c) => {
-            // SQLite admits one writer at a time. Queue writers of this process on a lock instead of
-            // letting them poll the file lock through the busy handler, whose sleeps (up to 100 ms)
-            // turn contention into long tail latencies. Other processes still meet the busy timeout.
-            let writer = super::current_writer(&SQLITE_WRITER);
-            let _writer = writer.mutex().lock().unwrap_or_else(|p| p.into_inner());
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
-            let result = f(conn);
-            let DbConn::Sqlite(c) = conn else {
-                unreachable!("the connection variant cannot change inside a transaction")
-            };
-            match result {
-                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
-                    Ok(()) => Ok(value),
-                    Err(e) => {
-                        let _ = AnsiTransactionManager::rollback_transaction(c);
-                        Err(e.into())
-                    }
-                },
-                Err(e) => {
-                    let _ = AnsiTransactionManager::rollback_transaction(c);
-                    Err(e)
-                }
+        // SQLite admits one writer at a time. Queue writers of this process on a lock instead of
+        // letting them poll the file lock through the busy handler, whose sleeps (up to 100 ms) turn
+        // contention into long tail latencies. Other processes still meet the busy timeout.
+        DbConn::Sqlite(_) => match super::current_writer() {
+            Some(writer) => {
+                let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
+                sqlite_write(&mut writer, f)
             }
+            None => {
+                let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+                sqlite_write(conn, f)
+            }
+        },
+    }
+}
+
+/// `BEGIN IMMEDIATE`, `f`, then `COMMIT` (or `ROLLBACK` when `f` or the commit fails).
+fn sqlite_write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let DbConn::Sqlite(c) = conn else {
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
+    };
+    // A unit of work that panicked inside its transaction left it open (the lock was poisoned and
+    // taken over above): roll it back before starting a new one.
+    if AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth().is_ok_and(|d| d.is_some()) {
+        let _ = AnsiTransactionManager::rollback_transaction(c);
+    }
+    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    let result = f(conn);
+    let DbConn::Sqlite(c) = conn else {
+        return Err(diesel::result::Error::BrokenTransactionManager.into()); // cannot change inside `f`
+    };
+    match result {
+        Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(c);
+            Err(e)
         }
     }
 }
