@@ -55,7 +55,7 @@ pub async fn stripe_webhook(
     let event_type = event["type"].as_str().unwrap_or_default().to_owned();
     let event_id = event["id"].as_str().unwrap_or_default().to_owned();
     let billing = state.billing.clone();
-    let new = state.db.run(move |conn| billing.apply_event(conn, &event)).await?;
+    let new = state.db.run_priority(move |conn| billing.apply_event(conn, &event)).await?;
     tracing::info!(%event_id, %event_type, duplicate = !new, "stripe webhook");
     Ok(Json(WebhookAck { received: true, duplicate: !new }))
 }

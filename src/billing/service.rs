@@ -287,7 +287,7 @@ impl Billing {
                 };
                 let id = payment_id.to_owned();
                 let listeners = self.listeners.clone();
-                db.run(move |conn| {
+                db.run_priority(move |conn| {
                     dialect::write_transaction(conn, |conn| apply_facts(conn, &listeners, &id, &f).map(|_| ()))
                 })
                 .await?;
@@ -298,7 +298,7 @@ impl Billing {
         let client_secret = facts.as_ref().and_then(|f| f.client_secret.clone());
         let id = payment_id.to_owned();
         let listeners = self.listeners.clone();
-        db.run(move |conn| {
+        db.run_priority(move |conn| {
             dialect::write_transaction(conn, |conn| {
                 let payment = match (&facts, known) {
                     (Some(f), Some(k)) => apply_facts_unless_changed(conn, &listeners, k, f)?,

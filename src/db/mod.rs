@@ -4,6 +4,7 @@
 pub mod cached;
 pub mod dialect;
 pub mod direct;
+pub mod gate;
 pub mod schema;
 
 use crate::config::DatabaseUrl;
@@ -124,7 +125,7 @@ pub struct Db {
     pool: Pool<Manager>,
     /// One permit per pooled connection: work waits for a connection here, as a suspended task,
     /// before it takes a blocking thread (see [`Db::run`]).
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    gate: std::sync::Arc<gate::Gate>,
     backend: Backend,
     /// SQLite: the connection that writes, behind the lock this process's writers queue on.
     writer: Option<SqliteWriter>,
@@ -224,8 +225,8 @@ impl Db {
             ),
             DatabaseUrl::Postgres(_) => (Backend::Postgres, None, None),
         };
-        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize));
-        Ok(Db { pool, permits, backend, writer, _checkpointer: checkpointer })
+        let gate = gate::Gate::new(size as usize);
+        Ok(Db { pool, gate, backend, writer, _checkpointer: checkpointer })
     }
 
     pub fn backend(&self) -> Backend {
@@ -239,22 +240,35 @@ impl Db {
 
     /// Run blocking diesel work on tokio's blocking pool, never on an async worker thread.
     ///
-    /// The work first waits for one of the pool's permits as a suspended task, in arrival order, and
-    /// only then takes a blocking thread, which finds a connection free. Without the permit every
-    /// request in flight held a blocking thread parked on the pool's condition variable (32 in flight,
-    /// 8 connections: 24 sleeping threads, each release a futex wake-up and a context switch, threads
+    /// The work first waits for one of the pool's permits as a suspended task (see [`gate`]) and only
+    /// then takes a blocking thread, which finds a connection free. Without the gate every request in
+    /// flight held a blocking thread parked on the pool's condition variable (32 in flight, 8
+    /// connections: 24 sleeping threads, each release a futex wake-up and a context switch, threads
     /// created and retired as the load moved).
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))?;
+        self.run_in(gate::Lane::Normal, f).await
+    }
+
+    /// [`Db::run`] for work that completes an order already in flight (placing it, settling its
+    /// payment): when every connection is busy it goes before work in the normal lane.
+    pub async fn run_priority<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_in(gate::Lane::Priority, f).await
+    }
+
+    async fn run_in<T, F>(&self, lane: gate::Lane, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.gate.acquire(lane).await;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
@@ -323,7 +337,7 @@ mod tests {
         // Never more blocking threads at work than connections (how many overlap depends on the
         // scheduler), and every unit of work ran.
         assert!((1..=2).contains(&most.load(Ordering::SeqCst)), "{most:?} at once");
-        assert_eq!(db.permits.available_permits(), 2);
+        assert_eq!(db.gate.available(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -285,7 +285,7 @@ pub async fn place(
     // kept — not even the key, which may then be used again.
     let begun = state
         .db
-        .run(move |conn| {
+        .run_priority(move |conn| {
             dialect::write_transaction(conn, |conn| {
                 let claim = idempotency::Claim {
                     key_hash: &kh,
@@ -447,7 +447,7 @@ fn create_order(
 async fn finish(state: &AppState, key_hash: &str, order_id: &str) -> Result<PlaceResult, ApiError> {
     let (kh, id) = (key_hash.to_owned(), order_id.to_owned());
     // No transaction needed: the record is written once, after the order settled.
-    state.db.run(move |conn| dialect::write_unit(conn, |conn| respond(conn, &kh, &id, None, None))).await
+    state.db.run_priority(move |conn| dialect::write_unit(conn, |conn| respond(conn, &kh, &id, None, None))).await
 }
 
 /// Read the order as it now is (a webhook may have moved it meanwhile), build the answer and complete
