@@ -174,9 +174,10 @@ where
         + 'static,
 {
     let policy = state.policy.clone();
+    // A cart is a draft: see `Db::run_draft` for what that means for its durability.
     let view = state
         .db
-        .run(move |conn| {
+        .run_draft(move |conn| {
             let unit = |conn: &mut crate::db::DbConn| {
                 let (mut cart, lines) = service::authorize(conn, &id, token.0.expose())?;
                 let lines = op(conn, &mut cart, lines)?;
@@ -195,7 +196,7 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
     let policy = state.policy.clone();
     let (view, token) = state
         .db
-        .run(move |conn| {
+        .run_draft(move |conn| {
             let (cart, token) = dialect::write_unit(conn, |conn| service::create_cart(conn, currency))?;
             // A new cart has no lines.
             Ok((service::view(cart, Vec::new(), &policy)?, token))
@@ -250,7 +251,7 @@ pub async fn add_line(
     let policy = state.policy.clone();
     let view = state
         .db
-        .run(move |conn| {
+        .run_draft(move |conn| {
             dialect::write_unit(conn, |conn| {
                 let token = token.0.expose();
                 if let Some((cart, lines)) = service::add_line_fast(conn, &id, token, &body.variant_id, body.quantity)?

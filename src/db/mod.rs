@@ -45,11 +45,19 @@ pub enum DbError {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// PostgreSQL: connections for drafts (see [`Db::run_draft`]) commit asynchronously.
+    drafts: bool,
 }
 
 impl Manager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Manager { url }
+        Manager { url, drafts: false }
+    }
+
+    /// Connections whose commits do not wait for the write-ahead log to reach the disk (PostgreSQL's
+    /// `synchronous_commit = off` for the session); SQLite connections are unchanged.
+    fn for_drafts(url: DatabaseUrl) -> Self {
+        Manager { url, drafts: true }
     }
 
     pub fn connect(&self) -> Result<DbConn, DbError> {
@@ -71,9 +79,15 @@ impl Manager {
                 .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
                 Ok(DbConn::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(secret) => PgConnection::establish(secret.expose())
-                .map(DbConn::Pg)
-                .map_err(|e| DbError::Connect(explain_pg_error(&self.url, &e.to_string()))),
+            DatabaseUrl::Postgres(secret) => {
+                let mut conn = PgConnection::establish(secret.expose())
+                    .map_err(|e| DbError::Connect(explain_pg_error(&self.url, &e.to_string())))?;
+                if self.drafts {
+                    conn.batch_execute("SET synchronous_commit = off")
+                        .map_err(|e| DbError::Connect(format!("cannot configure a PostgreSQL connection: {e}")))?;
+                }
+                Ok(DbConn::Pg(conn))
+            }
         }
     }
 }
@@ -123,6 +137,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
+    /// PostgreSQL: connections for drafts, which commit asynchronously (see [`Db::run_draft`]).
+    drafts: Option<Pool<Manager>>,
     /// One permit per pooled connection: work waits for a connection here, as a suspended task,
     /// before it takes a blocking thread (see [`Db::run`]).
     gate: std::sync::Arc<gate::Gate>,
@@ -210,13 +226,17 @@ impl Db {
         // Establish one connection eagerly so that a wrong URL reports its real cause; on SQLite it
         // becomes the writer.
         let first = manager.connect()?;
-        let pool = Pool::builder()
-            .max_size(size)
-            .min_idle(Some(0))
-            .connection_timeout(timeout)
-            .test_on_check_out(false)
-            .error_handler(Box::new(QuietErrors))
-            .build_unchecked(manager);
+        let build = |manager: Manager| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(0))
+                .connection_timeout(timeout)
+                .test_on_check_out(false)
+                .error_handler(Box::new(QuietErrors))
+                .build_unchecked(manager)
+        };
+        let drafts = matches!(url, DatabaseUrl::Postgres(_)).then(|| build(Manager::for_drafts(url.clone())));
+        let pool = build(manager);
         let (backend, writer, checkpointer) = match url {
             DatabaseUrl::Sqlite(path) => (
                 Backend::Sqlite,
@@ -226,7 +246,7 @@ impl Db {
             DatabaseUrl::Postgres(_) => (Backend::Postgres, None, None),
         };
         let gate = gate::Gate::new(size as usize);
-        Ok(Db { pool, gate, backend, writer, _checkpointer: checkpointer })
+        Ok(Db { pool, drafts, gate, backend, writer, _checkpointer: checkpointer })
     }
 
     pub fn backend(&self) -> Backend {
@@ -235,7 +255,11 @@ impl Db {
 
     /// Check out a connection on the current (blocking) thread.
     pub fn get(&self) -> Result<PooledConnection<Manager>, ApiError> {
-        self.pool.get().map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))
+        Self::get_from(&self.pool)
+    }
+
+    fn get_from(pool: &Pool<Manager>) -> Result<PooledConnection<Manager>, ApiError> {
+        pool.get().map_err(|_| ApiError::Unavailable("the database is not reachable right now".into()))
     }
 
     /// Run blocking diesel work on tokio's blocking pool, never on an async worker thread.
@@ -250,7 +274,24 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_in(gate::Lane::Normal, f).await
+        self.run_in(gate::Lane::Normal, false, f).await
+    }
+
+    /// [`Db::run`] for writes to a *draft* — a cart: its lines and checkout details, which the shopper
+    /// is still editing and nothing else depends on until an order is placed from it. On PostgreSQL
+    /// they run on connections that commit asynchronously (`synchronous_commit = off`): the commit is
+    /// visible at once but does not wait for the write-ahead log to reach the disk. A crash of the
+    /// database server can lose the last fraction of a second of cart edits (up to three
+    /// `wal_writer_delay`s, 600 ms by default) and nothing more: the log is written in order, so the
+    /// durable commit of an order also makes every earlier cart edit durable — no acknowledged order,
+    /// payment or record depends on a lost edit. Everything else (orders, payments, refunds, keys,
+    /// audit records) commits durably. SQLite: the same as [`Db::run`].
+    pub async fn run_draft<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_in(gate::Lane::Normal, true, f).await
     }
 
     /// [`Db::run`] for work that completes an order already in flight (placing it, settling its
@@ -260,10 +301,10 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_in(gate::Lane::Priority, f).await
+        self.run_in(gate::Lane::Priority, false, f).await
     }
 
-    async fn run_in<T, F>(&self, lane: gate::Lane, f: F) -> Result<T, ApiError>
+    async fn run_in<T, F>(&self, lane: gate::Lane, draft: bool, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -271,7 +312,13 @@ impl Db {
         let permit = self.gate.acquire(lane).await;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.get()?;
+            // Both pools hold up to `size` connections; the gate lets at most `size` units of work
+            // run in all, so a free connection is always found.
+            let pool = match (&db.drafts, draft) {
+                (Some(drafts), true) => drafts,
+                _ => &db.pool,
+            };
+            let mut conn = Self::get_from(pool)?;
             WRITER.with(|w| w.borrow_mut().clone_from(&db.writer));
             let result = f(&mut conn);
             WRITER.with(|w| *w.borrow_mut() = None);
@@ -404,6 +451,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(after.n, 12);
+    }
+
+    /// The backend under test: PostgreSQL when `LEANCART_TEST_DB=postgres` (its server's `postgres`
+    /// database, nothing is written), else a temporary SQLite file.
+    fn test_db(dir: &tempfile::TempDir) -> Db {
+        let url = match std::env::var("LEANCART_TEST_DB").as_deref() {
+            Ok("postgres") => {
+                let base = std::env::var("LEANCART_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+                DatabaseUrl::parse(&format!("{}/postgres", base.trim_end_matches('/'))).unwrap()
+            }
+            _ => DatabaseUrl::Sqlite(dir.path().join("shop.db")),
+        };
+        Db::connect(&url, 2, Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_drafts_commit_asynchronously() {
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            synchronous_commit: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(&dir);
+        let show = |conn: &mut DbConn| match conn {
+            DbConn::Pg(_) => diesel::sql_query("SHOW synchronous_commit")
+                .get_result::<Setting>(conn)
+                .map(|s| s.synchronous_commit)
+                .map_err(ApiError::from),
+            DbConn::Sqlite(_) => Ok("sqlite".to_owned()),
+        };
+        let (normal, priority, draft) = (db.run(show).await, db.run_priority(show).await, db.run_draft(show).await);
+        match db.backend() {
+            Backend::Postgres => {
+                assert_eq!(normal.unwrap(), "on");
+                assert_eq!(priority.unwrap(), "on");
+                assert_eq!(draft.unwrap(), "off");
+                // Durable work after a draft on the same gate still commits durably.
+                assert_eq!(db.run(show).await.unwrap(), "on");
+            }
+            Backend::Sqlite => assert!(normal.is_ok() && priority.is_ok() && draft.is_ok()),
+        }
     }
 
     #[test]
