@@ -18,7 +18,7 @@ pub const MAX_LINE_QUANTITY: i32 = 100;
 /// Most distinct lines in one cart.
 pub const MAX_LINES: usize = 100;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = crate::db::schema::carts, treat_none_as_null = true)]
 pub struct CartRow {
     pub id: String,

@@ -50,14 +50,17 @@ pub fn authorize(conn: &mut DbConn, cart_id: &str, token: &str) -> Result<(CartR
     if !crate::kernel::secret::constant_time_eq(cart.token_hash.as_bytes(), hash_token(token).as_bytes()) {
         return Err(ApiError::NotFound);
     }
-    let lines = rows
-        .into_iter()
+    Ok((cart, priced(rows)?))
+}
+
+/// Price the lines read with a cart from the catalog's current prices.
+fn priced(rows: Vec<store::CartLine>) -> Result<Vec<PricedLine>, ApiError> {
+    rows.into_iter()
         .map(|(quantity, variant, product_title)| {
             let line_total = variant.price()?.checked_mul(i64::from(quantity))?;
             Ok(PricedLine { variant, product_title, quantity, line_total })
         })
-        .collect::<Result<_, ApiError>>()?;
-    Ok((cart, lines))
+        .collect()
 }
 
 fn require_open(cart: &CartRow) -> Result<(), ApiError> {
@@ -137,7 +140,16 @@ pub fn add_line_fast(
     if !(1..=MAX_LINE_QUANTITY).contains(&quantity) {
         return Ok(None);
     }
-    if !store::add_line_checked(conn, id.as_str(), &hash_token(token), variant_id, quantity, time::now())? {
+    let token_hash = hash_token(token);
+    if matches!(conn, DbConn::Pg(_)) {
+        let Some((cart, rows)) =
+            store::add_line_returning_cart(conn, id.as_str(), &token_hash, variant_id, quantity, time::now())?
+        else {
+            return Ok(None);
+        };
+        return Ok(Some((cart, priced(rows)?)));
+    }
+    if !store::add_line_checked(conn, id.as_str(), &token_hash, variant_id, quantity, time::now())? {
         return Ok(None);
     }
     authorize(conn, cart_id, token).map(Some)

@@ -61,6 +61,40 @@ pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResul
     diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
 
+/// The upsert of [`add_line_checked`]; binds quantity, now, variant id, cart id, token hash, quantity,
+/// the line limit, the quantity limit.
+macro_rules! add_line_sql {
+    () => {
+        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) \
+         SELECT c.id, v.id, ?, ? FROM carts c \
+         JOIN product_variants v ON v.id = ? AND v.currency = c.currency \
+         WHERE c.id = ? AND c.token_hash = ? AND c.status = 'open' AND v.stock_on_hand >= ? \
+         AND (SELECT p.status FROM products p WHERE p.id = v.product_id) = 'active' \
+         AND (EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id AND l.variant_id = v.id) \
+              OR (SELECT COUNT(*) FROM cart_lines l WHERE l.cart_id = c.id) < ?) \
+         ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity \
+         WHERE cart_lines.quantity + excluded.quantity <= ? \
+         AND cart_lines.quantity + excluded.quantity <= \
+             (SELECT stock_on_hand FROM product_variants WHERE id = excluded.variant_id)"
+    };
+}
+
+/// Bind [`add_line_sql`]'s placeholders.
+macro_rules! bind_add_line {
+    ($q:expr, $cart_id:expr, $token_hash:expr, $variant_id:expr, $quantity:expr, $now:expr) => {{
+        use super::model::{MAX_LINE_QUANTITY, MAX_LINES};
+        let max_lines = i64::try_from(MAX_LINES).unwrap_or(i64::MAX);
+        $q.bind::<Integer, _>($quantity)
+            .bind::<Timestamp, _>($now)
+            .bind::<Text, _>($variant_id)
+            .bind::<Text, _>($cart_id)
+            .bind::<Text, _>($token_hash)
+            .bind::<Integer, _>($quantity)
+            .bind::<diesel::sql_types::BigInt, _>(max_lines)
+            .bind::<Integer, _>(MAX_LINE_QUANTITY)
+    }};
+}
+
 /// Add `quantity` units of a variant to an open cart in one statement, if everything checks out in the
 /// database itself: the cart's token hash, the cart open, the product active, the variant in the cart's
 /// currency, the merged quantity within [`MAX_LINE_QUANTITY`](super::model::MAX_LINE_QUANTITY) and the
@@ -77,31 +111,107 @@ pub fn add_line_checked(
     quantity: i32,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    use super::model::{MAX_LINE_QUANTITY, MAX_LINES};
-    let max_lines = i64::try_from(MAX_LINES).unwrap_or(i64::MAX);
-    let n = cached_sql(
-        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) \
-         SELECT c.id, v.id, ?, ? FROM carts c \
-         JOIN product_variants v ON v.id = ? AND v.currency = c.currency \
-         WHERE c.id = ? AND c.token_hash = ? AND c.status = 'open' AND v.stock_on_hand >= ? \
-         AND (SELECT p.status FROM products p WHERE p.id = v.product_id) = 'active' \
-         AND (EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id AND l.variant_id = v.id) \
-              OR (SELECT COUNT(*) FROM cart_lines l WHERE l.cart_id = c.id) < ?) \
-         ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity \
-         WHERE cart_lines.quantity + excluded.quantity <= ? \
-         AND cart_lines.quantity + excluded.quantity <= \
-             (SELECT stock_on_hand FROM product_variants WHERE id = excluded.variant_id)",
-    )
-    .bind::<Integer, _>(quantity)
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(variant_id)
-    .bind::<Text, _>(cart_id)
-    .bind::<Text, _>(token_hash)
-    .bind::<Integer, _>(quantity)
-    .bind::<diesel::sql_types::BigInt, _>(max_lines)
-    .bind::<Integer, _>(MAX_LINE_QUANTITY)
-    .execute_direct(conn)?;
+    let n = bind_add_line!(cached_sql(add_line_sql!()), cart_id, token_hash, variant_id, quantity, now)
+        .execute_direct(conn)?;
     Ok(n == 1)
+}
+
+/// A row of [`add_line_returning_cart`]: the cart and one of its lines.
+#[derive(QueryableByName)]
+struct CartAndLine {
+    #[diesel(embed)]
+    cart: CartRow,
+    #[diesel(sql_type = Integer)]
+    l_quantity: i32,
+    #[diesel(sql_type = Text)]
+    v_id: String,
+    #[diesel(sql_type = Text)]
+    v_product_id: String,
+    #[diesel(sql_type = Text)]
+    v_sku: String,
+    #[diesel(sql_type = Text)]
+    v_title: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    v_price_amount: i64,
+    #[diesel(sql_type = Text)]
+    v_currency: String,
+    #[diesel(sql_type = Integer)]
+    v_stock_on_hand: i32,
+    #[diesel(sql_type = Integer)]
+    v_weight_grams: i32,
+    #[diesel(sql_type = Bool)]
+    v_requires_shipping: bool,
+    #[diesel(sql_type = Integer)]
+    v_position: i32,
+    #[diesel(sql_type = Timestamp)]
+    v_created_at: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    v_updated_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    p_title: String,
+}
+
+/// PostgreSQL: [`add_line_checked`] and [`find_cart_with_lines`] in one statement (one round trip
+/// instead of two). The read cannot see the upsert's own row (one snapshot for the whole statement),
+/// so it takes that line from the upsert's `RETURNING` and every other line from the table. `None`
+/// when a check failed (nothing was written) — and on SQLite, where the two statements run in process.
+pub fn add_line_returning_cart(
+    conn: &mut DbConn,
+    cart_id: &str,
+    token_hash: &str,
+    variant_id: &str,
+    quantity: i32,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
+    let DbConn::Pg(c) = conn else { return Ok(None) };
+    let q = cached_sql(concat!(
+        "WITH up AS (",
+        add_line_sql!(),
+        " RETURNING variant_id, quantity, created_at) \
+         SELECT c.id, c.token_hash, c.status, c.currency, c.email, c.ship_name, c.ship_line1, c.ship_line2, \
+         c.ship_city, c.ship_region, c.ship_postal_code, c.ship_country, c.ship_phone, c.shipping_method, \
+         c.is_gift, c.recipient_consent_at, c.created_at, c.updated_at, l.quantity AS l_quantity, \
+         v.id AS v_id, v.product_id AS v_product_id, v.sku AS v_sku, v.title AS v_title, \
+         v.price_amount AS v_price_amount, v.currency AS v_currency, v.stock_on_hand AS v_stock_on_hand, \
+         v.weight_grams AS v_weight_grams, v.requires_shipping AS v_requires_shipping, \
+         v.position AS v_position, v.created_at AS v_created_at, v.updated_at AS v_updated_at, \
+         p.title AS p_title \
+         FROM carts c \
+         JOIN (SELECT variant_id, quantity, created_at FROM cart_lines WHERE cart_id = ? AND variant_id <> ? \
+               UNION ALL SELECT variant_id, quantity, created_at FROM up) l ON true \
+         JOIN product_variants v ON v.id = l.variant_id \
+         JOIN products p ON p.id = v.product_id \
+         WHERE c.id = ? AND EXISTS (SELECT 1 FROM up) \
+         ORDER BY l.created_at, l.variant_id"
+    ));
+    let rows: Vec<CartAndLine> = bind_add_line!(q, cart_id, token_hash, variant_id, quantity, now)
+        .bind::<Text, _>(cart_id)
+        .bind::<Text, _>(variant_id)
+        .bind::<Text, _>(cart_id)
+        .load(c)?;
+    let mut cart = None;
+    let lines = rows
+        .into_iter()
+        .map(|r| {
+            cart.get_or_insert(r.cart);
+            let variant = VariantRow {
+                id: r.v_id,
+                product_id: r.v_product_id,
+                sku: r.v_sku,
+                title: r.v_title,
+                price_amount: r.v_price_amount,
+                currency: r.v_currency,
+                stock_on_hand: r.v_stock_on_hand,
+                weight_grams: r.v_weight_grams,
+                requires_shipping: r.v_requires_shipping,
+                position: r.v_position,
+                created_at: r.v_created_at,
+                updated_at: r.v_updated_at,
+            };
+            (r.l_quantity, variant, r.p_title)
+        })
+        .collect();
+    Ok(cart.map(|cart| (cart, lines)))
 }
 
 /// Insert a line or set its quantity, in one atomic statement.

@@ -46,6 +46,32 @@ async fn cart_totals_come_from_the_catalog_and_the_policy() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn adding_a_line_answers_the_cart_as_it_now_is() {
+    // On PostgreSQL the write and the read of an added line are one statement, whose read cannot see
+    // its own write: every answer must still equal a fresh read, merged quantities and line order too.
+    let app = TestApp::spawn().await;
+    let cart = app.new_cart().await;
+    let steps = [("TEE-BLK-M", 1), ("MUG-SAND", 2), ("TEE-BLK-M", 2), ("JACKET-M", 1), ("MUG-SAND", 1)];
+    for (sku, quantity) in steps {
+        let (s, added) = app.add(&cart, sku, quantity).await;
+        assert_eq!(s, 200, "{added}");
+        let (s, read) = app.cart_call(&cart, reqwest::Method::GET, "", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(added, read, "after adding {quantity} × {sku}");
+    }
+    let (_, read) = app.cart_call(&cart, reqwest::Method::GET, "", None).await;
+    let lines: Vec<(i64, i64)> = read["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["quantity"].as_i64().unwrap(), l["unit_price"]["amount"].as_i64().unwrap()))
+        .collect();
+    // First added first; merged lines keep their place.
+    assert_eq!(lines, [(3, 2500), (3, 1400), (1, lines[2].1)]);
+    assert_eq!(read["totals"]["subtotal"]["amount"], 3 * 2500 + 3 * 1400 + lines[2].1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn price_tampering_is_refused_not_obeyed() {
     let app = TestApp::spawn().await;
     let cart = app.new_cart().await;
