@@ -200,20 +200,28 @@ impl Billing {
         row: &PaymentRow,
         description: Option<String>,
     ) -> Result<PaymentOutcome, ApiError> {
-        self.charge_then(db, row, description, |_, _| Ok(())).await.map(|(outcome, ())| outcome)
+        self.charge_then(db, row, description, |_, _| Ok(None), |_, _| Ok(())).await.map(|(outcome, ())| outcome)
     }
 
-    /// [`Billing::charge`], then `then` on the same connection right after the settlement commits — in
-    /// the same blocking hop (the caller's follow-up work costs no extra thread hand-off).
-    pub async fn charge_then<T, F>(
+    /// [`Billing::charge`], then `then` in the settlement's transaction — in the same blocking hop (the
+    /// caller's follow-up work costs no extra thread hand-off).
+    ///
+    /// `succeed`: on PostgreSQL, when the processor's answer moves the payment from the state the
+    /// caller recorded (`row`) to succeeded or authorized, the caller may write that move together with
+    /// its own consequences as one statement (see [`SuccessWrite`]) instead of the settlement's
+    /// transaction: `Some` means it did, and that answer is returned; `None` (nothing written), the
+    /// settlement runs as usual and `then` with it.
+    pub async fn charge_then<T, F, S>(
         &self,
         db: &Db,
         row: &PaymentRow,
         description: Option<String>,
+        succeed: S,
         then: F,
     ) -> Result<(PaymentOutcome, T), ApiError>
     where
         F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
+        S: FnOnce(&mut DbConn, &SuccessWrite) -> Result<Option<T>, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let currency = row.currency.parse().map_err(|_| ApiError::internal("payment with unknown currency"))?;
@@ -227,7 +235,7 @@ impl Billing {
             description,
         };
         let result = self.processor.create_and_confirm(&request).await;
-        self.settle_then(db, &row.id, Some(row.clone()), result, then).await
+        self.settle_then(db, &row.id, Some(row.clone()), result, succeed, then).await
     }
 
     /// Apply a processor answer (or failure) to a payment and describe the outcome.
@@ -237,21 +245,23 @@ impl Billing {
         payment_id: &str,
         result: Result<IntentFacts, ProcessorError>,
     ) -> Result<PaymentOutcome, ApiError> {
-        self.settle_then(db, payment_id, None, result, |_, _| Ok(())).await.map(|(o, ())| o)
+        self.settle_then(db, payment_id, None, result, |_, _| Ok(None), |_, _| Ok(())).await.map(|(o, ())| o)
     }
 
     /// [`Billing::settle`], then `then` in the same transaction. `known` is the row as the caller last
     /// wrote it: when nobody changed it since, the settlement writes without reading it again.
-    async fn settle_then<T, F>(
+    async fn settle_then<T, F, S>(
         &self,
         db: &Db,
         payment_id: &str,
         known: Option<PaymentRow>,
         result: Result<IntentFacts, ProcessorError>,
+        succeed: S,
         then: F,
     ) -> Result<(PaymentOutcome, T), ApiError>
     where
         F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
+        S: FnOnce(&mut DbConn, &SuccessWrite) -> Result<Option<T>, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let (facts, decline, unresolved) = match result {
@@ -299,6 +309,19 @@ impl Billing {
         let id = payment_id.to_owned();
         let listeners = self.listeners.clone();
         db.run_priority(move |conn| {
+            if let (DbConn::Pg(_), Some(f), Some(k), None) = (&*conn, &facts, &known, &decline)
+                && let Some(write) = SuccessWrite::of(k, f)
+                && let Some(t) = succeed(conn, &write)?
+            {
+                let outcome = PaymentOutcome {
+                    next_action_url: None,
+                    client_secret: None,
+                    payment: write.row,
+                    decline,
+                    unresolved,
+                };
+                return Ok((outcome, t));
+            }
             dialect::write_transaction(conn, |conn| {
                 let payment = match (&facts, known) {
                     (Some(f), Some(k)) => apply_facts_unless_changed(conn, &listeners, k, f)?,
@@ -555,6 +578,38 @@ pub fn apply_facts(
 /// [`apply_facts`] on the row as the caller last wrote it (`known`), without reading it again: the
 /// update is conditional on the row being unchanged since (same status and `updated_at`); if somebody
 /// (a webhook) changed it meanwhile, it falls back to reading the row.
+/// A payment's move to `succeeded` (or `requires_capture`) on the processor's answer, to be written only
+/// if the row is still as the caller recorded it — by a caller that writes it together with what
+/// follows from it in one statement (`charge_then`'s `succeed`). Compose
+/// [`store::update_payment_if_unchanged_sql!`] with [`store::bind_payment_if_unchanged!`]`(q, write.row,
+/// &write.expect_status, write.expect_updated_at)`. The statement must write the payment only together
+/// with every consequence of the move (what [`Billing::on_payment_change`]'s listeners do for it), or
+/// write nothing.
+#[derive(Debug, Clone)]
+pub struct SuccessWrite {
+    /// The payment after the move.
+    pub row: PaymentRow,
+    pub expect_status: String,
+    pub expect_updated_at: chrono::NaiveDateTime,
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+}
+
+impl SuccessWrite {
+    /// The write for answer `f` to the payment as last recorded (`known`), if it moves a payment with
+    /// nothing refunded to succeeded or authorized.
+    fn of(known: &PaymentRow, f: &IntentFacts) -> Option<SuccessWrite> {
+        let from = known.status();
+        let (mut row, changed_status, _) = merge_facts(known.clone(), f);
+        let to = changed_status.filter(|to| matches!(to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture))?;
+        if row.amount_refunded != 0 || from == to {
+            return None;
+        }
+        row.updated_at = time::now().max(known.updated_at + chrono::Duration::microseconds(1));
+        Some(SuccessWrite { row, expect_status: known.status.clone(), expect_updated_at: known.updated_at, from, to })
+    }
+}
+
 fn apply_facts_unless_changed(
     conn: &mut DbConn,
     listeners: &[PaymentListener],

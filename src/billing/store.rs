@@ -7,7 +7,7 @@ use crate::db::direct::Direct;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 /// A payment INSERT with every column, `?` placeholders in [`bind_payment!`]'s order.
 macro_rules! insert_payment_sql {
@@ -78,22 +78,50 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
 /// A payment UPDATE whose SQL sets the changeable columns in this order, then `WHERE id = ?`.
 macro_rules! payment_changes {
     ($sql:expr, $row:expr) => {
-        cached_sql($sql)
-            .bind::<Nullable<Text>, _>(&$row.payment_intent_id)
-            .bind::<Nullable<Text>, _>(&$row.charge_id)
-            .bind::<Text, _>(&$row.status)
-            .bind::<BigInt, _>($row.amount_captured)
-            .bind::<BigInt, _>($row.amount_refunded)
-            .bind::<Nullable<Text>, _>(&$row.card_brand)
-            .bind::<Nullable<Text>, _>(&$row.card_last4)
-            .bind::<Nullable<Integer>, _>($row.card_exp_month)
-            .bind::<Nullable<Integer>, _>($row.card_exp_year)
-            .bind::<Nullable<Text>, _>(&$row.failure_code)
-            .bind::<Bool, _>($row.disputed)
-            .bind::<Timestamp, _>($row.updated_at)
-            .bind::<Text, _>(&$row.id)
+        $crate::billing::store::bind_payment_changes!(cached_sql($sql), $row)
     };
 }
+
+/// [`update_payment_if_unchanged`]'s statement, for composing; bind with [`bind_payment_if_unchanged!`].
+macro_rules! update_payment_if_unchanged_sql {
+    () => {
+        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
+         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
+         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?"
+    };
+}
+pub(crate) use update_payment_if_unchanged_sql;
+
+/// Bind [`update_payment_if_unchanged_sql!`]: the new row, then the status and `updated_at` it must
+/// still have.
+macro_rules! bind_payment_if_unchanged {
+    ($q:expr, $row:expr, $status:expr, $updated_at:expr) => {
+        $crate::billing::store::bind_payment_changes!($q, $row)
+            .bind::<diesel::sql_types::Text, _>($status)
+            .bind::<diesel::sql_types::Timestamp, _>($updated_at)
+    };
+}
+pub(crate) use bind_payment_if_unchanged;
+
+/// Bind the changeable columns of a payment, then its id.
+macro_rules! bind_payment_changes {
+    ($q:expr, $row:expr) => {
+        $q.bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.status)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
+            .bind::<diesel::sql_types::Bool, _>($row.disputed)
+            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
+            .bind::<diesel::sql_types::Text, _>(&$row.id)
+    };
+}
+pub(crate) use bind_payment_changes;
 
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
@@ -114,15 +142,8 @@ pub fn update_payment_if_unchanged(
     status: &str,
     updated_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = payment_changes!(
-        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
-         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
-         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?",
-        row
-    )
-    .bind::<Text, _>(status)
-    .bind::<Timestamp, _>(updated_at)
-    .execute_direct(conn)?;
+    let n = bind_payment_if_unchanged!(cached_sql(update_payment_if_unchanged_sql!()), row, status, updated_at)
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 

@@ -12,7 +12,7 @@ use super::model::{
 use super::store;
 use crate::app::AppState;
 use crate::billing::model::{PaymentChange, PaymentRow, PaymentStatus};
-use crate::billing::service::{Billing, NewPayment, PaymentOutcome};
+use crate::billing::service::{Billing, NewPayment, PaymentOutcome, SuccessWrite};
 use crate::checkout::service as carts;
 use crate::db::{DbConn, dialect};
 use crate::error::ApiError;
@@ -322,11 +322,16 @@ pub async fn place(
     // The processor call, outside any transaction; its answer drives the order.
     // The answer is written and the response built in the same blocking hop as the settlement.
     let (kh, oid) = (key_hash.clone(), order.id.clone());
+    let (paid_kh, paid_lines) = (key_hash.clone(), lines.clone());
     let charged = state
         .billing
-        .charge_then(&state.db, &payment, Some(format!("Order {}", order.number)), move |conn, outcome| {
-            respond(conn, &kh, &oid, Some(lines), Some(outcome))
-        })
+        .charge_then(
+            &state.db,
+            &payment,
+            Some(format!("Order {}", order.number)),
+            move |conn, write| settle_paid(conn, write, &paid_kh, paid_lines),
+            move |conn, outcome| respond(conn, &kh, &oid, Some(lines), Some(outcome)),
+        )
         .await;
     let result = match charged {
         Ok((_, result)) => result,
@@ -448,6 +453,36 @@ async fn finish(state: &AppState, key_hash: &str, order_id: &str) -> Result<Plac
     let (kh, id) = (key_hash.to_owned(), order_id.to_owned());
     // No transaction needed: the record is written once, after the order settled.
     state.db.run_priority(move |conn| dialect::write_unit(conn, |conn| respond(conn, &kh, &id, None, None))).await
+}
+
+/// PostgreSQL, a placement whose payment succeeded at once (the common case): settle the payment, pay
+/// the order and complete the Idempotency-Key record in one statement
+/// ([`store::settle_placed_order_paid`]), and answer. `None`, nothing written, when the order or the
+/// payment moved meanwhile: the caller settles the general way.
+fn settle_paid(
+    conn: &mut DbConn,
+    write: &SuccessWrite,
+    kh: &str,
+    lines: Vec<OrderLineRow>,
+) -> Result<Option<PlaceResult>, ApiError> {
+    let Some(order_id) = write.row.order_id.as_deref() else { return Ok(None) };
+    let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+    debug_assert!(from.can_become(to) && write.from.can_become(write.to));
+    let event = event_row(order_id, Some(from), to, Actor::Processor, paid_reason(write.to), time::now());
+    let Some((order, completed)) = store::settle_placed_order_paid(conn, write, &event, &outbox_id(), kh)? else {
+        return Ok(None);
+    };
+    if !completed {
+        idempotency::complete(conn, kh, 201, None)?;
+    }
+    Ok(Some(PlaceResult::Created(Box::new(Placed {
+        order,
+        lines,
+        payment: Some(write.row.clone()),
+        access_token: String::new(),
+        next_action: None,
+        replayed: false,
+    }))))
 }
 
 /// Read the order as it now is (a webhook may have moved it meanwhile), build the answer and complete

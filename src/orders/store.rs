@@ -372,6 +372,61 @@ pub fn mark_placed_order_paid(
     }
 }
 
+/// PostgreSQL, the common end of a placement in one statement: the payment's move to success
+/// (`write`, a compare-and-set on the row as recorded at placement), the order `pending_payment` → `paid`
+/// with its history entry (`event`) and confirmation (outbox row `outbox_id`), and the placement's
+/// Idempotency-Key record (`key_hash`) completed with `201`. The order is locked first and must still be
+/// the payment's freshly placed order; if it is not, or the payment changed meanwhile, nothing is written
+/// and `None` comes back (the caller settles the general way). Returns the paid order and whether the
+/// key record was completed. SQLite: always `None`.
+pub fn settle_placed_order_paid(
+    conn: &mut DbConn,
+    write: &crate::billing::service::SuccessWrite,
+    event: &OrderEventRow,
+    outbox_id: &str,
+    key_hash: &str,
+) -> QueryResult<Option<(OrderRow, bool)>> {
+    use crate::billing::store::{bind_payment_if_unchanged, update_payment_if_unchanged_sql};
+    #[derive(QueryableByName)]
+    struct Settled {
+        #[diesel(embed)]
+        order: OrderRow,
+        #[diesel(sql_type = BigInt)]
+        completed: i64,
+    }
+    let DbConn::Pg(c) = conn else { return Ok(None) };
+    let q = cached_sql(concat!(
+        "WITH k AS (SELECT id FROM orders WHERE id = ? AND payment_id = ? AND status = 'pending_payment' \
+         FOR NO KEY UPDATE), p AS (",
+        update_payment_if_unchanged_sql!(),
+        " AND EXISTS (SELECT 1 FROM k) RETURNING id), \
+         o AS (UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
+         WHERE id IN (SELECT id FROM k) AND EXISTS (SELECT 1 FROM p) RETURNING *), \
+         e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+         SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
+         m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
+         SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING), \
+         i AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = NULL \
+         WHERE key_hash = ? AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
+         SELECT o.*, (SELECT count(*) FROM i) AS completed FROM o"
+    ))
+    .bind::<Text, _>(&event.order_id)
+    .bind::<Text, _>(&write.row.id);
+    let now = event.created_at;
+    let q = bind_payment_if_unchanged!(q, write.row, &write.expect_status, write.expect_updated_at)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(&event.id)
+        .bind::<Nullable<Text>, _>(&event.from_status)
+        .bind::<Text, _>(&event.to_status)
+        .bind::<Text, _>(&event.actor)
+        .bind::<Text, _>(&event.reason)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(outbox_id)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(key_hash);
+    Ok(q.get_result::<Settled>(c).optional()?.map(|s| (s.order, s.completed == 1)))
+}
+
 /// The order, read while completing the Idempotency-Key record of its placement (`key_hash`) with a
 /// `201` answer — unless the order's payment failed: then the record is left for the caller to complete
 /// with the problem it answers. Returns the order and whether the record was completed here.

@@ -65,6 +65,22 @@ async fn happy_path_pays_reserves_and_queues_the_receipt() {
     let oid = id.to_owned();
     let outbox = app.state.db.run(move |c| Ok(leancart::orders::store::outbox_for(c, &oid)?)).await.unwrap();
     assert_eq!(outbox, vec![("order_confirmation".to_owned(), "pending".to_owned())]);
+    // The history: placed, then paid on the processor's word (on PostgreSQL the payment, the order, this
+    // entry, the outbox row and the Idempotency-Key record are written by one statement).
+    let oid = id.to_owned();
+    let history = app.state.db.run(move |c| Ok(leancart::orders::store::events_of(c, &oid)?)).await.unwrap();
+    let steps: Vec<(Option<&str>, &str, &str, &str)> = history
+        .iter()
+        .map(|e| (e.from_status.as_deref(), e.to_status.as_str(), e.actor.as_str(), e.reason.as_str()))
+        .collect();
+    assert_eq!(steps[1..], [(Some("pending_payment"), "paid", "processor", "payment succeeded")]);
+    assert_eq!(steps[0].1, "pending_payment");
+    // The same request again is the same answer, replayed.
+    let again = app.place(&cart, "happy-1", "pm_card_visa").await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!((&again["order"]["id"], &again["order"]["status"]), (&order["id"], &order["status"]));
     // The exact amount was charged once.
     assert_eq!(app.sandbox().inspect(|e| e.charges.values().map(|c| c.amount_captured).sum::<i64>()), 8205);
     // No personal data in the log.
