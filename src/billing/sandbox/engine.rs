@@ -182,9 +182,14 @@ pub struct Event {
     pub id: String,
     pub type_: String,
     pub created: i64,
-    pub object: Value,
+    /// Shared by the event log and the webhook deliverer (a rendered object is several KB).
+    pub object: std::sync::Arc<Value>,
     pub idempotency_key: Option<String>,
 }
+
+/// Most events the sandbox keeps listable (Stripe keeps 30 days' worth): the log does not grow without
+/// bound in a long-running shop.
+pub const EVENTS_KEPT: usize = 10_000;
 
 /// A Stripe-format error.
 #[derive(Debug, Clone)]
@@ -269,8 +274,9 @@ pub struct Faults {
 #[derive(Debug, Clone)]
 pub struct IdempotencyRecord {
     pub fingerprint: String,
-    /// `None` while the first request is still being processed.
-    pub response: Option<(u16, Value)>,
+    /// `None` while the first request is still being processed; then the status and the JSON body as
+    /// sent.
+    pub response: Option<(u16, bytes::Bytes)>,
     pub created: i64,
 }
 
@@ -305,6 +311,8 @@ pub struct Engine {
     pub payouts: Vec<Payout>,
     pub events: Vec<Event>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
+    /// When expired idempotency records were last dropped (unix seconds).
+    pub idempotency_pruned: i64,
     pub faults: Faults,
     /// Events created by the current request, to hand to the webhook deliverer.
     pub outbox: Vec<Event>,
@@ -352,6 +360,7 @@ impl Engine {
             payouts: Vec::new(),
             events: Vec::new(),
             idempotency: HashMap::new(),
+            idempotency_pruned: 0,
             faults: Faults::default(),
             outbox: Vec::new(),
             current_idempotency_key: None,
@@ -367,9 +376,12 @@ impl Engine {
             id: new_id("evt"),
             type_: type_.to_owned(),
             created: now(),
-            object,
+            object: std::sync::Arc::new(object),
             idempotency_key: self.current_idempotency_key.clone(),
         };
+        if self.events.len() >= 2 * EVENTS_KEPT {
+            self.events.drain(..self.events.len() - EVENTS_KEPT);
+        }
         self.events.push(event.clone());
         self.outbox.push(event);
     }
@@ -1032,17 +1044,12 @@ impl Engine {
     }
 
     pub fn render_event(&self, e: &Event) -> Value {
-        json!({
-            "id": e.id,
-            "object": "event",
-            "api_version": "2025-03-31.basil",
-            "created": e.created,
-            "data": { "object": e.object },
-            "livemode": false,
-            "pending_webhooks": 1,
-            "request": { "id": null, "idempotency_key": e.idempotency_key },
-            "type": e.type_,
-        })
+        serde_json::to_value(RenderedEvent::of(e)).unwrap_or(Value::Null)
+    }
+
+    /// The event as a webhook delivers it, serialized straight from the shared object.
+    pub fn event_payload(e: &Event) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&RenderedEvent::of(e))
     }
 }
 
@@ -1070,4 +1077,69 @@ pub fn list<T>(
     let page: Vec<Value> = newest_first.iter().skip(start).take(limit as usize).map(|t| render(t)).collect();
     let has_more = newest_first.len() > start + page.len();
     Ok(json!({ "object": "list", "data": page, "has_more": has_more, "url": url }))
+}
+
+/// Stripe's event envelope, borrowing the event's object.
+#[derive(serde::Serialize)]
+struct RenderedEvent<'a> {
+    id: &'a str,
+    object: &'static str,
+    api_version: &'static str,
+    created: i64,
+    data: EventData<'a>,
+    livemode: bool,
+    pending_webhooks: u32,
+    request: EventRequest<'a>,
+    #[serde(rename = "type")]
+    type_: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct EventData<'a> {
+    object: &'a Value,
+}
+
+#[derive(serde::Serialize)]
+struct EventRequest<'a> {
+    id: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
+}
+
+impl<'a> RenderedEvent<'a> {
+    fn of(e: &'a Event) -> Self {
+        RenderedEvent {
+            id: &e.id,
+            object: "event",
+            api_version: "2025-03-31.basil",
+            created: e.created,
+            data: EventData { object: &e.object },
+            livemode: false,
+            pending_webhooks: 1,
+            request: EventRequest { id: None, idempotency_key: e.idempotency_key.as_deref() },
+            type_: &e.type_,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_log_keeps_the_newest_events_only() {
+        let mut engine = Engine::new("http://sandbox".into(), FeeModel::default());
+        for i in 0..(2 * EVENTS_KEPT + 5) {
+            engine.emit("payment_intent.created", json!({ "n": i }));
+        }
+        assert!((EVENTS_KEPT..=2 * EVENTS_KEPT).contains(&engine.events.len()), "{}", engine.events.len());
+        assert_eq!(engine.events.last().map(|e| e.object["n"].clone()), Some(json!(2 * EVENTS_KEPT + 4)));
+        // Every event still went to the webhook deliverer.
+        assert_eq!(engine.outbox.len(), 2 * EVENTS_KEPT + 5);
+        // A delivered event is Stripe's envelope around the object.
+        let payload: Value = serde_json::from_slice(&Engine::event_payload(&engine.outbox[0]).unwrap()).unwrap();
+        assert_eq!(payload["object"], "event");
+        assert_eq!(payload["type"], "payment_intent.created");
+        assert_eq!(payload["data"]["object"]["n"], 0);
+        assert_eq!(payload, engine.render_event(&engine.outbox[0]));
+    }
 }

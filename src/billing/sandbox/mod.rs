@@ -157,7 +157,7 @@ async fn deliver_events(sandbox: Sandbox, mut rx: mpsc::UnboundedReceiver<Event>
         let (Some(target), false) = (target, dropped) else {
             continue;
         };
-        let payload = match serde_json::to_vec(&sandbox.engine().render_event(&event)) {
+        let payload = match Engine::event_payload(&event) {
             Ok(p) => p,
             Err(_) => continue,
         };
@@ -214,8 +214,12 @@ fn error_response(e: &StripeError) -> Response {
 }
 
 fn json_response(status: u16, body: &Value, replayed: bool) -> Response {
+    json_bytes_response(status, Bytes::from(body.to_string()), replayed)
+}
+
+fn json_bytes_response(status: u16, body: Bytes, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    let mut res = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     res.headers_mut().insert("request-id", HeaderValue::from_static("req_sandbox"));
     if replayed {
         res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -307,7 +311,11 @@ async fn execute(
         if method == Method::POST
             && let Some(k) = &key
         {
-            engine.idempotency.retain(|_, r| now - r.created < 24 * 3600 + 60);
+            // Keys are kept 24 hours, like Stripe's; expired ones are dropped at most once a minute.
+            if now - engine.idempotency_pruned >= 60 {
+                engine.idempotency.retain(|_, r| now - r.created < 24 * 3600 + 60);
+                engine.idempotency_pruned = now;
+            }
             match engine.idempotency.get(k) {
                 Some(r) if r.fingerprint != fingerprint => {
                     let e = StripeError::invalid(
@@ -347,6 +355,7 @@ async fn execute(
                     Ok(v) => (200, v),
                     Err(e) => (e.status, e.body()),
                 };
+                let body = Bytes::from(body.to_string());
                 engine.current_idempotency_key = None;
                 if method == Method::POST
                     && let Some(k) = &key
@@ -368,7 +377,7 @@ async fn execute(
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    json_response(status, &body, replayed)
+    json_bytes_response(status, body, replayed)
 }
 
 type Ctx = State<Sandbox>;
