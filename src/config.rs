@@ -201,7 +201,7 @@ pub const SETTINGS: &[Setting] = &[
         env: "LEANCART_DB_POOL_SIZE",
         toml: "db_pool_size",
         default: Some("16"),
-        help: "Database connections per process (1–512).",
+        help: "Units of database work at once per process, and connections per pool (1–512; PostgreSQL keeps a second pool for cart drafts).",
     },
     Setting {
         env: "LEANCART_DB_TIMEOUT_SECS",
