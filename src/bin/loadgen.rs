@@ -215,6 +215,8 @@ async fn checkout(
         if !res.status().is_success() {
             return Err(format!("add line: {}", res.status()));
         }
+        // Read the answer as a client does (and so that the connection goes back to the pool).
+        res.bytes().await.map_err(|e| e.to_string())?;
         step(1 + i, s);
     }
     let s = Instant::now();
@@ -232,6 +234,7 @@ async fn checkout(
     if !res.status().is_success() {
         return Err(format!("details: {}", res.status()));
     }
+    res.bytes().await.map_err(|e| e.to_string())?;
     step(3, s);
     let s = Instant::now();
     let res = client
