@@ -575,9 +575,6 @@ pub fn apply_facts(
     apply_facts_to(conn, listeners, row, f)
 }
 
-/// [`apply_facts`] on the row as the caller last wrote it (`known`), without reading it again: the
-/// update is conditional on the row being unchanged since (same status and `updated_at`); if somebody
-/// (a webhook) changed it meanwhile, it falls back to reading the row.
 /// A payment's move to `succeeded` (or `requires_capture`) on the processor's answer, to be written only
 /// if the row is still as the caller recorded it — by a caller that writes it together with what
 /// follows from it in one statement (`charge_then`'s `succeed`). Compose
@@ -591,7 +588,7 @@ pub struct SuccessWrite {
     pub row: PaymentRow,
     pub expect_status: String,
     pub expect_updated_at: chrono::NaiveDateTime,
-    pub from: PaymentStatus,
+    /// `Succeeded` or `RequiresCapture`.
     pub to: PaymentStatus,
 }
 
@@ -599,17 +596,25 @@ impl SuccessWrite {
     /// The write for answer `f` to the payment as last recorded (`known`), if it moves a payment with
     /// nothing refunded to succeeded or authorized.
     fn of(known: &PaymentRow, f: &IntentFacts) -> Option<SuccessWrite> {
-        let from = known.status();
         let (mut row, changed_status, _) = merge_facts(known.clone(), f);
         let to = changed_status.filter(|to| matches!(to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture))?;
-        if row.amount_refunded != 0 || from == to {
+        if row.amount_refunded != 0 || known.status() == to {
             return None;
         }
-        row.updated_at = time::now().max(known.updated_at + chrono::Duration::microseconds(1));
-        Some(SuccessWrite { row, expect_status: known.status.clone(), expect_updated_at: known.updated_at, from, to })
+        row.updated_at = updated_after(known.updated_at);
+        Some(SuccessWrite { row, expect_status: known.status.clone(), expect_updated_at: known.updated_at, to })
     }
 }
 
+/// A compare-and-set's new `updated_at`: now, but always after the one it replaces, so that the next
+/// compare-and-set against the old value fails even within one clock tick.
+fn updated_after(previous: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    time::now().max(previous + chrono::Duration::microseconds(1))
+}
+
+/// [`apply_facts`] on the row as the caller last wrote it (`known`), without reading it again: the
+/// update is conditional on the row being unchanged since (same status and `updated_at`); if somebody
+/// (a webhook) changed it meanwhile, it falls back to reading the row.
 fn apply_facts_unless_changed(
     conn: &mut DbConn,
     listeners: &[PaymentListener],
@@ -622,7 +627,7 @@ fn apply_facts_unless_changed(
     if !changed {
         return apply_facts(conn, listeners, &row.id, f);
     }
-    row.updated_at = time::now().max(expect_updated + chrono::Duration::microseconds(1));
+    row.updated_at = updated_after(expect_updated);
     if !store::update_payment_if_unchanged(conn, &row, &expect_status, expect_updated)? {
         return apply_facts(conn, listeners, &row.id, f);
     }

@@ -75,12 +75,25 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
         .load(conn)
 }
 
-/// A payment UPDATE whose SQL sets the changeable columns in this order, then `WHERE id = ?`.
-macro_rules! payment_changes {
-    ($sql:expr, $row:expr) => {
-        $crate::billing::store::bind_payment_changes!(cached_sql($sql), $row)
+/// Bind the changeable columns of a payment, in the order its UPDATEs set them, then its id.
+macro_rules! bind_payment_changes {
+    ($q:expr, $row:expr) => {
+        $q.bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.status)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
+            .bind::<diesel::sql_types::Bool, _>($row.disputed)
+            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
+            .bind::<diesel::sql_types::Text, _>(&$row.id)
     };
 }
+pub(crate) use bind_payment_changes;
 
 /// [`update_payment_if_unchanged`]'s statement, for composing; bind with [`bind_payment_if_unchanged!`].
 macro_rules! update_payment_if_unchanged_sql {
@@ -103,32 +116,14 @@ macro_rules! bind_payment_if_unchanged {
 }
 pub(crate) use bind_payment_if_unchanged;
 
-/// Bind the changeable columns of a payment, then its id.
-macro_rules! bind_payment_changes {
-    ($q:expr, $row:expr) => {
-        $q.bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
-            .bind::<diesel::sql_types::Text, _>(&$row.status)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
-            .bind::<diesel::sql_types::Bool, _>($row.disputed)
-            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
-            .bind::<diesel::sql_types::Text, _>(&$row.id)
-    };
-}
-pub(crate) use bind_payment_changes;
-
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    payment_changes!(
-        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
-         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
-         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?",
+    bind_payment_changes!(
+        cached_sql(
+            "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
+             amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
+             failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?"
+        ),
         row
     )
     .execute_direct(conn)

@@ -10,32 +10,14 @@ use diesel::{Connection, RunQueryDsl};
 /// Key of the PostgreSQL advisory lock held while migrating and seeding.
 const GLOBAL_LOCK_KEY: i64 = 0x6c65_616e_6361_7274; // "leancart"
 
-/// Run `f` while holding a cluster-wide lock (PostgreSQL advisory lock; on SQLite the file lock of
+/// Run `f` while holding a cluster-wide lock (PostgreSQL session advisory lock, held until the
+/// connection closes — the start-up and CLI connections close right after; on SQLite the file lock of
 /// the write transactions inside `f` is enough).
 pub fn with_global_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, DbError>) -> Result<T, DbError> {
-    match conn {
-        DbConn::Sqlite(_) => f(conn),
-        DbConn::Pg(_) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})")).execute(conn)?;
-            let result = f(conn);
-            let DbConn::Sqlite(c) = conn else {
-                return result;
-            };
-            match result {
-                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
-                    Ok(()) => Ok(value),
-                    Err(e) => {
-                        let _ = AnsiTransactionManager::rollback_transaction(c);
-                        Err(e.into())
-                    }
-                },
-                Err(e) => {
-                    let _ = AnsiTransactionManager::rollback_transaction(c);
-                    Err(e)
-                }
-            }
-        }
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({GLOBAL_LOCK_KEY})")).execute(conn)?;
     }
+    f(conn)
 }
 
 /// Writer lock for SQLite work outside a [`super::Db`] (start-up, CLI commands).

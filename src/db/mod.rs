@@ -417,17 +417,18 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let seen = db
-            .run(|conn| {
+        // The table is the writer's: read it in a write transaction.
+        let seen = || {
+            db.run(|conn| {
                 dialect::write_transaction(conn, |conn| {
                     diesel::sql_query("SELECT COUNT(*) AS n FROM seen")
                         .get_result::<Count>(conn)
+                        .map(|c| c.n)
                         .map_err(ApiError::from)
                 })
             })
-            .await
-            .unwrap();
-        assert_eq!(seen.n, 12);
+        };
+        assert_eq!(seen().await.unwrap(), 12);
 
         // A unit of work that panics inside its transaction leaves nothing behind: the next one starts
         // a fresh transaction on the same connection, and the panicked one's row is gone.
@@ -440,17 +441,7 @@ mod tests {
             })
             .await;
         assert!(panicked.is_err());
-        let after = db
-            .run(|conn| {
-                dialect::write_transaction(conn, |conn| {
-                    diesel::sql_query("SELECT COUNT(*) AS n FROM seen")
-                        .get_result::<Count>(conn)
-                        .map_err(ApiError::from)
-                })
-            })
-            .await
-            .unwrap();
-        assert_eq!(after.n, 12);
+        assert_eq!(seen().await.unwrap(), 12);
     }
 
     /// The backend under test: PostgreSQL when `LEANCART_TEST_DB=postgres` (its server's `postgres`

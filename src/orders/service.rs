@@ -467,7 +467,7 @@ fn settle_paid(
 ) -> Result<Option<PlaceResult>, ApiError> {
     let Some(order_id) = write.row.order_id.as_deref() else { return Ok(None) };
     let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
-    debug_assert!(from.can_become(to) && write.from.can_become(write.to));
+    debug_assert!(from.can_become(to));
     let event = event_row(order_id, Some(from), to, Actor::Processor, paid_reason(write.to), time::now());
     let Some((order, completed)) = store::settle_placed_order_paid(conn, write, &event, &outbox_id(), kh)? else {
         return Ok(None);

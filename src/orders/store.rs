@@ -312,6 +312,48 @@ pub fn set_status(
     Ok(n == 1)
 }
 
+/// The start of the UPDATE that makes a freshly placed order `paid` (its conditions follow); binds
+/// `updated_at`.
+macro_rules! pay_order_sql {
+    () => {
+        "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? WHERE "
+    };
+}
+
+/// The history entry and the confirmation of the order the CTE `o` paid (nothing when `o` is empty):
+/// two CTEs, `e` and `m`; bind with [`bind_paid_effects!`].
+macro_rules! paid_effects_sql {
+    () => {
+        "e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
+         SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
+         m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
+         SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING)"
+    };
+}
+
+/// Bind [`paid_effects_sql!`]: the history entry (its `order_id` comes from `o`), then the outbox row.
+macro_rules! bind_paid_effects {
+    ($q:expr, $event:expr, $outbox_id:expr) => {
+        $q.bind::<Text, _>(&$event.id)
+            .bind::<Nullable<Text>, _>(&$event.from_status)
+            .bind::<Text, _>(&$event.to_status)
+            .bind::<Text, _>(&$event.actor)
+            .bind::<Text, _>(&$event.reason)
+            .bind::<Timestamp, _>($event.created_at)
+            .bind::<Text, _>($outbox_id)
+            .bind::<Timestamp, _>($event.created_at)
+    };
+}
+
+/// An order read while completing its placement's Idempotency-Key record, and whether that happened.
+#[derive(QueryableByName)]
+struct OrderCompleting {
+    #[diesel(embed)]
+    order: OrderRow,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+}
+
 /// A freshly placed order (`pending_payment`, paid by `payment_id`) becomes `paid`, its history entry
 /// (`event`, whose `order_id` is the order's) is appended and its confirmation queued (outbox row
 /// `outbox_id`, once per order) — a compare-and-set that needs no read of the order first. `false`, and
@@ -331,37 +373,24 @@ pub fn mark_placed_order_paid(
     let now = event.created_at;
     match conn {
         DbConn::Pg(c) => {
-            let q = cached_sql(
-                "WITH o AS (UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
-                 WHERE id = ? AND payment_id = ? AND status = 'pending_payment' RETURNING id), \
-                 e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-                 SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
-                 m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
-                 SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING) \
-                 SELECT count(*) AS n FROM o",
-            )
+            let q = cached_sql(concat!(
+                "WITH o AS (",
+                pay_order_sql!(),
+                "id = ? AND payment_id = ? AND status = 'pending_payment' RETURNING id), ",
+                paid_effects_sql!(),
+                " SELECT count(*) AS n FROM o"
+            ))
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(&event.order_id)
-            .bind::<Text, _>(payment_id)
-            .bind::<Text, _>(&event.id)
-            .bind::<Nullable<Text>, _>(&event.from_status)
-            .bind::<Text, _>(&event.to_status)
-            .bind::<Text, _>(&event.actor)
-            .bind::<Text, _>(&event.reason)
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(outbox_id)
-            .bind::<Timestamp, _>(now);
-            Ok(q.get_result::<Count>(c)?.n == 1)
+            .bind::<Text, _>(payment_id);
+            Ok(bind_paid_effects!(q, event, outbox_id).get_result::<Count>(c)?.n == 1)
         }
         DbConn::Sqlite(_) => {
-            let n = cached_sql(
-                "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
-                 WHERE id = ? AND payment_id = ? AND status = 'pending_payment'",
-            )
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(&event.order_id)
-            .bind::<Text, _>(payment_id)
-            .execute_direct(conn)?;
+            let n = cached_sql(concat!(pay_order_sql!(), "id = ? AND payment_id = ? AND status = 'pending_payment'"))
+                .bind::<Timestamp, _>(now)
+                .bind::<Text, _>(&event.order_id)
+                .bind::<Text, _>(payment_id)
+                .execute_direct(conn)?;
             if n != 1 {
                 return Ok(false);
             }
@@ -387,44 +416,25 @@ pub fn settle_placed_order_paid(
     key_hash: &str,
 ) -> QueryResult<Option<(OrderRow, bool)>> {
     use crate::billing::store::{bind_payment_if_unchanged, update_payment_if_unchanged_sql};
-    #[derive(QueryableByName)]
-    struct Settled {
-        #[diesel(embed)]
-        order: OrderRow,
-        #[diesel(sql_type = BigInt)]
-        completed: i64,
-    }
     let DbConn::Pg(c) = conn else { return Ok(None) };
     let q = cached_sql(concat!(
         "WITH k AS (SELECT id FROM orders WHERE id = ? AND payment_id = ? AND status = 'pending_payment' \
          FOR NO KEY UPDATE), p AS (",
         update_payment_if_unchanged_sql!(),
-        " AND EXISTS (SELECT 1 FROM k) RETURNING id), \
-         o AS (UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? \
-         WHERE id IN (SELECT id FROM k) AND EXISTS (SELECT 1 FROM p) RETURNING *), \
-         e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-         SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
-         m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
-         SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING), \
-         i AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = NULL \
+        " AND EXISTS (SELECT 1 FROM k) RETURNING id), o AS (",
+        pay_order_sql!(),
+        "id IN (SELECT id FROM k) AND EXISTS (SELECT 1 FROM p) RETURNING *), ",
+        paid_effects_sql!(),
+        ", i AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = NULL \
          WHERE key_hash = ? AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
          SELECT o.*, (SELECT count(*) FROM i) AS completed FROM o"
     ))
     .bind::<Text, _>(&event.order_id)
     .bind::<Text, _>(&write.row.id);
-    let now = event.created_at;
     let q = bind_payment_if_unchanged!(q, write.row, &write.expect_status, write.expect_updated_at)
-        .bind::<Timestamp, _>(now)
-        .bind::<Text, _>(&event.id)
-        .bind::<Nullable<Text>, _>(&event.from_status)
-        .bind::<Text, _>(&event.to_status)
-        .bind::<Text, _>(&event.actor)
-        .bind::<Text, _>(&event.reason)
-        .bind::<Timestamp, _>(now)
-        .bind::<Text, _>(outbox_id)
-        .bind::<Timestamp, _>(now)
-        .bind::<Text, _>(key_hash);
-    Ok(q.get_result::<Settled>(c).optional()?.map(|s| (s.order, s.completed == 1)))
+        .bind::<Timestamp, _>(event.created_at);
+    let q = bind_paid_effects!(q, event, outbox_id).bind::<Text, _>(key_hash);
+    Ok(q.get_result::<OrderCompleting>(c).optional()?.map(|s| (s.order, s.completed == 1)))
 }
 
 /// The order, read while completing the Idempotency-Key record of its placement (`key_hash`) with a
@@ -432,13 +442,6 @@ pub fn settle_placed_order_paid(
 /// with the problem it answers. Returns the order and whether the record was completed here.
 /// PostgreSQL: one statement; SQLite: a read and an update.
 pub fn find_order_completing_key(conn: &mut DbConn, id: &str, key_hash: &str) -> QueryResult<Option<(OrderRow, bool)>> {
-    #[derive(QueryableByName)]
-    struct Completing {
-        #[diesel(embed)]
-        order: OrderRow,
-        #[diesel(sql_type = BigInt)]
-        completed: i64,
-    }
     match conn {
         DbConn::Pg(c) => {
             let q = cached_sql(
@@ -450,7 +453,7 @@ pub fn find_order_completing_key(conn: &mut DbConn, id: &str, key_hash: &str) ->
             .bind::<Text, _>(key_hash)
             .bind::<Text, _>(id)
             .bind::<Text, _>(id);
-            Ok(q.get_result::<Completing>(c).optional()?.map(|r| (r.order, r.completed == 1)))
+            Ok(q.get_result::<OrderCompleting>(c).optional()?.map(|r| (r.order, r.completed == 1)))
         }
         DbConn::Sqlite(_) => {
             let Some(order) = find_order(conn, id)? else { return Ok(None) };
