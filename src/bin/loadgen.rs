@@ -32,6 +32,7 @@ struct Args {
     server: String,
     port: u16,
     pool: usize,
+    keep_db: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         server: String::new(),
         port: 18080,
         pool: 0,
+        keep_db: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,9 +65,10 @@ fn parse_args() -> Result<Args, String> {
             "--server" => a.server = val()?,
             "--port" => a.port = val()?.parse().map_err(|_| "--port: a number")?,
             "--pool" => a.pool = val()?.parse().map_err(|_| "--pool: a number")?,
+            "--keep-db" => a.keep_db = true,
             "-h" | "--help" => {
                 println!(
-                    "loadgen [--db sqlite|postgres] [--postgres-url URL] [--checkouts N] [--warmup N] [--concurrency C] [--variants V] [--pool DB_CONNECTIONS] [--server PATH] [--port P]"
+                    "loadgen [--db sqlite|postgres] [--postgres-url URL] [--checkouts N] [--warmup N] [--concurrency C] [--variants V] [--pool DB_CONNECTIONS] [--server PATH] [--port P] [--keep-db]"
                 );
                 std::process::exit(0);
             }
@@ -472,8 +475,15 @@ async fn main() {
         pct(&overall, 0.99)
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
-    if args.db == "postgres" {
-        psql(&pg_database_url(&args.postgres_url, "postgres"), "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)");
+    if args.keep_db {
+        println!("kept the benchmark database: {database_url}");
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        if args.db == "postgres" {
+            psql(
+                &pg_database_url(&args.postgres_url, "postgres"),
+                "DROP DATABASE IF EXISTS leancart_bench WITH (FORCE)",
+            );
+        }
     }
 }

@@ -20,6 +20,9 @@ use std::time::Duration;
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Planner costs every PostgreSQL session of leancart runs with (see [`Manager::connect`]).
+pub const PG_SESSION_COSTS: &str = "SET random_page_cost = 1.1";
+
 /// A connection to either backend. Queries are written once against this type; the few statements
 /// that differ between backends live in [`dialect`].
 #[derive(diesel::MultiConnection)]
@@ -82,6 +85,13 @@ impl Manager {
             DatabaseUrl::Postgres(secret) => {
                 let mut conn = PgConnection::establish(secret.expose())
                     .map_err(|e| DbError::Connect(explain_pg_error(&self.url, &e.to_string())))?;
+                // The planner's default cost of a random page read (4, a spinning disk's) makes it hash a
+                // whole small table (the catalog's variants, say) rather than look a few rows up by key,
+                // on the hot path. What a checkout touches is in memory; on an engine without this
+                // setting (some PostgreSQL-compatible ones) the session keeps its default.
+                if let Err(e) = conn.batch_execute(PG_SESSION_COSTS) {
+                    tracing::debug!(error = %e, "random_page_cost not set");
+                }
                 if self.drafts {
                     conn.batch_execute("SET synchronous_commit = off")
                         .map_err(|e| DbError::Connect(format!("cannot configure a PostgreSQL connection: {e}")))?;
@@ -484,6 +494,32 @@ mod tests {
                 assert_eq!(db.run(show).await.unwrap(), "on");
             }
             Backend::Sqlite => assert!(normal.is_ok() && priority.is_ok() && draft.is_ok()),
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_sessions_plan_for_a_cached_working_set() {
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            random_page_cost: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(&dir);
+        let show = |conn: &mut DbConn| match conn {
+            DbConn::Pg(_) => diesel::sql_query("SHOW random_page_cost")
+                .get_result::<Setting>(conn)
+                .map(|s| Some(s.random_page_cost))
+                .map_err(ApiError::from),
+            DbConn::Sqlite(_) => Ok(None),
+        };
+        let lanes =
+            [db.run(show).await.unwrap(), db.run_priority(show).await.unwrap(), db.run_draft(show).await.unwrap()];
+        for cost in lanes {
+            match db.backend() {
+                Backend::Postgres => assert_eq!(cost.as_deref(), Some("1.1"), "{PG_SESSION_COSTS}"),
+                Backend::Sqlite => assert_eq!(cost, None),
+            }
         }
     }
 
