@@ -97,16 +97,16 @@ pub struct Rows<Prev, R> {
     rows: Vec<Row<R>>,
 }
 
+fn placeholders_and_binds_differ() -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError("the statement's placeholders and binds differ in number".into())
+}
+
 /// Binds in order, each after the SQL segment before its placeholder.
 pub trait Binds<DB: Backend> {
-    fn count(&self) -> usize;
     fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
 impl<DB: Backend> Binds<DB> for () {
-    fn count(&self) -> usize {
-        0
-    }
     fn walk<'b>(&'b self, _: &mut Split<'_, char>, _: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         Ok(())
     }
@@ -118,20 +118,14 @@ where
     Prev: Binds<DB>,
     V: ToSql<ST, DB>,
 {
-    fn count(&self) -> usize {
-        self.prev.count() + 1
-    }
     fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.prev.walk(segments, out)?;
-        out.push_sql(segments.next().unwrap_or_default());
+        out.push_sql(segments.next().ok_or_else(placeholders_and_binds_differ)?);
         out.push_bind_param::<ST, V>(&self.value)
     }
 }
 
 impl<DB: Backend, B: Binds<DB>> Binds<DB> for Row<B> {
-    fn count(&self) -> usize {
-        self.0.count()
-    }
     fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.0.walk(segments, out)
     }
@@ -141,9 +135,6 @@ impl<DB: Backend, Prev: Binds<DB>, R> Binds<DB> for Rows<Prev, R>
 where
     Row<R>: Binds<DB>,
 {
-    fn count(&self) -> usize {
-        self.prev.count() + self.rows.iter().map(Binds::<DB>::count).sum::<usize>()
-    }
     fn walk<'b>(&'b self, segments: &mut Split<'_, char>, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.prev.walk(segments, out)?;
         for r in &self.rows {
@@ -154,20 +145,17 @@ where
 }
 
 impl<DB: Backend, B: Binds<DB>> QueryFragment<DB> for CachedSql<B> {
+    // One pass over the text (every execution walks the statement several times — for the cache key,
+    // the binds, their types — so the text of a large statement is not scanned twice per walk): a
+    // segment per bind, then exactly one left after the last placeholder.
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let placeholders = self.sql.matches('?').count();
-        let binds = self.binds.count();
-        if placeholders != binds {
-            return Err(diesel::result::Error::QueryBuilderError(
-                format!("statement has {placeholders} placeholders but {binds} binds").into(),
-            ));
-        }
         let mut segments = self.sql.split('?');
         self.binds.walk(&mut segments, &mut out)?;
-        for rest in segments {
-            out.push_sql(rest);
+        out.push_sql(segments.next().ok_or_else(placeholders_and_binds_differ)?);
+        match segments.next() {
+            None => Ok(()),
+            Some(_) => Err(placeholders_and_binds_differ()),
         }
-        Ok(())
     }
 }
 
@@ -220,5 +208,10 @@ mod tests {
         let mut conn = SqliteConnection::establish(":memory:").expect("in-memory SQLite");
         let r = cached_sql("SELECT ? + ?").bind::<Integer, _>(1).execute(&mut conn);
         assert!(r.is_err());
+        let r = cached_sql("SELECT ?").bind::<Integer, _>(1).bind::<Integer, _>(2).execute(&mut conn);
+        assert!(r.is_err());
+        let r = cached_sql("SELECT 1").bind::<Integer, _>(1).execute(&mut conn);
+        assert!(r.is_err());
+        assert!(cached_sql("SELECT ?").bind::<Integer, _>(1).execute(&mut conn).is_ok());
     }
 }
