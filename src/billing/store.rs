@@ -1,8 +1,8 @@
 //! Billing queries (one set for both backends).
 
 use super::model::{PaymentRow, RefundRow};
+use crate::cached_sql;
 use crate::db::DbConn;
-use crate::db::cached::cached_sql;
 use crate::db::direct::Direct;
 use crate::db::schema::{payments, refunds, webhook_events};
 use chrono::NaiveDateTime;
@@ -48,7 +48,7 @@ macro_rules! bind_payment {
 pub(crate) use bind_payment;
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    bind_payment!(cached_sql(insert_payment_sql!()), row).execute_direct(conn)
+    bind_payment!(cached_sql!(insert_payment_sql!()), row).execute_direct(conn)
 }
 
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
@@ -119,7 +119,7 @@ pub(crate) use bind_payment_if_unchanged;
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
     bind_payment_changes!(
-        cached_sql(
+        cached_sql!(
             "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
              amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
              failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?"
@@ -137,7 +137,7 @@ pub fn update_payment_if_unchanged(
     status: &str,
     updated_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = bind_payment_if_unchanged!(cached_sql(update_payment_if_unchanged_sql!()), row, status, updated_at)
+    let n = bind_payment_if_unchanged!(cached_sql!(update_payment_if_unchanged_sql!()), row, status, updated_at)
         .execute_direct(conn)?;
     Ok(n == 1)
 }
@@ -192,7 +192,7 @@ pub fn record_settled_success(
     amount_received: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = cached_sql(
+    let n = cached_sql!(
         "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
          SELECT ?, 'payment_intent.succeeded', ?, 'applied', ? WHERE EXISTS (SELECT 1 FROM payments \
          WHERE id = ? AND payment_intent_id = ? AND status = 'succeeded' AND charge_id = ? AND amount_captured >= ?) \
@@ -219,7 +219,7 @@ pub fn record_event(
     outcome: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = cached_sql(
+    let n = cached_sql!(
         "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
     )

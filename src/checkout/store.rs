@@ -1,9 +1,9 @@
 //! Cart queries (one set for both backends).
 
 use super::model::CartRow;
+use crate::cached_sql;
 use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
-use crate::db::cached::cached_sql;
 use crate::db::direct::Direct;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
 use chrono::NaiveDateTime;
@@ -30,7 +30,7 @@ macro_rules! bind_details {
 }
 
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    let q = cached_sql(
+    let q = cached_sql!(
         "INSERT INTO carts (id, token_hash, status, currency, email, ship_name, ship_line1, ship_line2, ship_city, \
          ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -48,7 +48,7 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 
 /// Write back what a shopper can change: status and checkout details (never the token or currency).
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    let q = cached_sql(
+    let q = cached_sql!(
         "UPDATE carts SET status = ?, email = ?, ship_name = ?, ship_line1 = ?, ship_line2 = ?, ship_city = ?, \
          ship_region = ?, ship_postal_code = ?, ship_country = ?, ship_phone = ?, shipping_method = ?, is_gift = ?, \
          recipient_consent_at = ?, updated_at = ? WHERE id = ?",
@@ -111,7 +111,7 @@ pub fn add_line_checked(
     quantity: i32,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = bind_add_line!(cached_sql(add_line_sql!()), cart_id, token_hash, variant_id, quantity, now)
+    let n = bind_add_line!(cached_sql!(add_line_sql!()), cart_id, token_hash, variant_id, quantity, now)
         .execute_direct(conn)?;
     Ok(n == 1)
 }
@@ -164,7 +164,7 @@ pub fn add_line_returning_cart(
     now: NaiveDateTime,
 ) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
     let DbConn::Pg(c) = conn else { return Ok(None) };
-    let q = cached_sql(concat!(
+    let q = cached_sql!(concat!(
         "WITH up AS (",
         add_line_sql!(),
         " RETURNING variant_id, quantity, created_at) \
@@ -222,7 +222,7 @@ pub fn upsert_line(
     quantity: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    cached_sql(
+    cached_sql!(
         "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity",
     )
@@ -265,7 +265,7 @@ pub(crate) use check_out_sql;
 /// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
 /// keeps what it needs). `false` if the cart was not open (a concurrent checkout).
 pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = cached_sql(check_out_sql!()).bind::<Timestamp, _>(now).bind::<Text, _>(id).execute_direct(conn)?;
+    let n = cached_sql!(check_out_sql!()).bind::<Timestamp, _>(now).bind::<Text, _>(id).execute_direct(conn)?;
     Ok(n == 1)
 }
 

@@ -13,7 +13,7 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::sqlite::SqliteConnection;
 
 /// `.execute_direct(conn)` for statements whose type does not depend on the backend (e.g.
-/// [`super::cached::cached_sql`]).
+/// [`crate::cached_sql!`]).
 pub trait Direct: Sized {
     fn execute_direct(self, conn: &mut DbConn) -> QueryResult<usize>
     where

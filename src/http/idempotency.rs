@@ -3,8 +3,8 @@
 //! after the configured TTL (at least 24 h). The key itself is stored only as a hash; a secret the
 //! replay needs (the order access token) is sealed with the key, so the table alone cannot reveal it.
 
+use crate::cached_sql;
 use crate::db::DbConn;
-use crate::db::cached::cached_sql;
 use crate::db::direct::Direct;
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
@@ -143,7 +143,7 @@ pub fn begin(
 
 fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chrono::Duration) -> QueryResult<bool> {
     use diesel::sql_types::{Text, Timestamp};
-    let n = cached_sql(
+    let n = cached_sql!(
         "INSERT INTO idempotency_keys (key_hash, scope, request_hash, state, resource_id, sealed_secret, \
          created_at, expires_at) VALUES (?, ?, ?, 'in_flight', ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
     )
@@ -162,7 +162,7 @@ fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chron
 /// successful responses are rebuilt from the resource.
 pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&str>) -> QueryResult<usize> {
     use diesel::sql_types::{Integer, Nullable, Text};
-    cached_sql(
+    cached_sql!(
         "UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = ? WHERE key_hash = ?",
     )
     .bind::<Integer, _>(i32::from(status))

@@ -1,8 +1,9 @@
 //! Order queries (one set for both backends).
 
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
+use crate::cached_sql;
 use crate::db::DbConn;
-use crate::db::cached::{MAX_BATCH, batch_sql, cached_sql, row};
+use crate::db::cached::{MAX_BATCH, batch_sql, row};
 use crate::db::direct::Direct;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
@@ -121,18 +122,18 @@ fn insert_placed(
     match conn {
         DbConn::Pg(c) => {
             row.number = bind_order!(
-                cached_sql(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number")),
+                cached_sql!(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number")),
                 row
             )
             .get_result::<Number>(c)?
             .number;
         }
         DbConn::Sqlite(c) => {
-            let n = cached_sql("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
+            let n = cached_sql!("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
                 .get_result::<Counter>(c)?
                 .value;
             row.number = format!("LC-{n}");
-            bind_order!(cached_sql(insert_order_sql!("?)")), row).bind::<Text, _>(&row.number).execute(c)?;
+            bind_order!(cached_sql!(insert_order_sql!("?)")), row).bind::<Text, _>(&row.number).execute(c)?;
         }
     }
     insert_lines(conn, lines)?;
@@ -254,7 +255,7 @@ pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usi
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
     bind_event!(
-        cached_sql(
+        cached_sql!(
             "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         ),
@@ -294,7 +295,7 @@ pub fn set_status(
 ) -> QueryResult<bool> {
     let n = match reserved_until {
         Some(r) => {
-            cached_sql("UPDATE orders SET status = ?, reserved_until = ?, updated_at = ? WHERE id = ? AND status = ?")
+            cached_sql!("UPDATE orders SET status = ?, reserved_until = ?, updated_at = ? WHERE id = ? AND status = ?")
                 .bind::<Text, _>(to)
                 .bind::<Nullable<Timestamp>, _>(r)
                 .bind::<Timestamp, _>(now)
@@ -302,7 +303,7 @@ pub fn set_status(
                 .bind::<Text, _>(from)
                 .execute_direct(conn)?
         }
-        None => cached_sql("UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
+        None => cached_sql!("UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
             .bind::<Text, _>(to)
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(id)
@@ -373,7 +374,7 @@ pub fn mark_placed_order_paid(
     let now = event.created_at;
     match conn {
         DbConn::Pg(c) => {
-            let q = cached_sql(concat!(
+            let q = cached_sql!(concat!(
                 "WITH o AS (",
                 pay_order_sql!(),
                 "id = ? AND payment_id = ? AND status = 'pending_payment' RETURNING id), ",
@@ -386,7 +387,7 @@ pub fn mark_placed_order_paid(
             Ok(bind_paid_effects!(q, event, outbox_id).get_result::<Count>(c)?.n == 1)
         }
         DbConn::Sqlite(_) => {
-            let n = cached_sql(concat!(pay_order_sql!(), "id = ? AND payment_id = ? AND status = 'pending_payment'"))
+            let n = cached_sql!(concat!(pay_order_sql!(), "id = ? AND payment_id = ? AND status = 'pending_payment'"))
                 .bind::<Timestamp, _>(now)
                 .bind::<Text, _>(&event.order_id)
                 .bind::<Text, _>(payment_id)
@@ -417,7 +418,7 @@ pub fn settle_placed_order_paid(
 ) -> QueryResult<Option<(OrderRow, bool)>> {
     use crate::billing::store::{bind_payment_if_unchanged, update_payment_if_unchanged_sql};
     let DbConn::Pg(c) = conn else { return Ok(None) };
-    let q = cached_sql(concat!(
+    let q = cached_sql!(concat!(
         "WITH k AS (SELECT id FROM orders WHERE id = ? AND payment_id = ? AND status = 'pending_payment' \
          FOR NO KEY UPDATE), p AS (",
         update_payment_if_unchanged_sql!(),
@@ -444,7 +445,7 @@ pub fn settle_placed_order_paid(
 pub fn find_order_completing_key(conn: &mut DbConn, id: &str, key_hash: &str) -> QueryResult<Option<(OrderRow, bool)>> {
     match conn {
         DbConn::Pg(c) => {
-            let q = cached_sql(
+            let q = cached_sql!(
                 "WITH k AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, \
                  response_body = NULL WHERE key_hash = ? \
                  AND EXISTS (SELECT 1 FROM orders WHERE id = ? AND status <> 'payment_failed') RETURNING 1) \
@@ -579,7 +580,7 @@ pub fn enqueue_outbox(
     order_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = cached_sql(
+    let n = cached_sql!(
         "INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
          VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT (kind, order_id) DO NOTHING",
     )
