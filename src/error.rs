@@ -87,6 +87,10 @@ pub enum ApiError {
     TooManyRequests,
     #[error("service unavailable")]
     Unavailable(Cow<'static, str>),
+    /// The database gave up a transaction that collided with concurrent ones (a deadlock, a
+    /// serialization failure): nothing of it was kept, and running it again is safe.
+    #[error("database contention")]
+    Contention,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -135,7 +139,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Contention => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,6 +163,7 @@ impl ApiError {
             ApiError::Timeout => "request_timeout",
             ApiError::TooManyRequests => "rate_limited",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Contention => "contention",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -182,6 +187,7 @@ impl ApiError {
             ApiError::Timeout => "The request took too long",
             ApiError::TooManyRequests => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Contention => "Too many concurrent requests for the same records",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -204,6 +210,11 @@ impl ApiError {
                     .to_owned(),
             ),
             ApiError::UnsupportedMediaType => Some("Send the body as application/json".to_owned()),
+            ApiError::Contention => Some(
+                "Concurrent requests for the same records collided and this one was not carried out; \
+                 nothing of it was kept. Send it again (with the same Idempotency-Key where it has one)."
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
@@ -256,8 +267,16 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            diesel::result::Error::NotFound => ApiError::NotFound,
+            Error::NotFound => ApiError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Contention,
+            // PostgreSQL's 40P01, which diesel does not classify.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().starts_with("deadlock detected") =>
+            {
+                ApiError::Contention
+            }
             other => ApiError::Internal(format!("database: {other}")),
         }
     }

@@ -51,6 +51,27 @@ where
     }
 }
 
+/// [`write_transaction`], run again (up to `attempts` times in all) while the database gives it up for
+/// colliding with concurrent transactions ([`ApiError::Contention`]: a deadlock, a serialization
+/// failure). Each attempt starts from nothing — the transaction given up kept nothing — so `f` must
+/// build everything it writes afresh. The last attempt's contention reaches the caller (503).
+pub fn write_transaction_retrying<T>(
+    conn: &mut DbConn,
+    attempts: u32,
+    mut f: impl FnMut(&mut DbConn) -> Result<T, crate::error::ApiError>,
+) -> Result<T, crate::error::ApiError> {
+    let mut attempt = 1;
+    loop {
+        match write_transaction(conn, &mut f) {
+            Err(crate::error::ApiError::Contention) if attempt < attempts => {
+                tracing::info!(attempt, "transaction given up for contention; running it again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `BEGIN IMMEDIATE`, `f`, then `COMMIT` (or `ROLLBACK` when `f` or the commit fails).
 fn sqlite_write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where

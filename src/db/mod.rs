@@ -497,6 +497,66 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_given_up_for_a_deadlock_runs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = test_db(&dir);
+        if db.backend() != Backend::Postgres {
+            return; // SQLite runs one write transaction at a time: no deadlock to recover from.
+        }
+        let table = format!("lc_deadlock_{}", std::process::id());
+        let create = format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO {table} VALUES (1, 0), (2, 0);"
+        );
+        db.run(move |conn| conn.batch_execute(&create).map_err(ApiError::from)).await.unwrap();
+        // Each transaction updates one row, waits until the other has too, then updates the other's
+        // row: PostgreSQL gives one of them up (deadlock), which runs again once the other committed.
+        let both_hold_one = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = [(1, 2), (2, 1)]
+            .into_iter()
+            .map(|(first, second)| {
+                let (db, table, barrier, attempts) =
+                    (db.clone(), table.clone(), both_hold_one.clone(), attempts.clone());
+                tokio::spawn(async move {
+                    db.run(move |conn| {
+                        let mut tries = 0;
+                        dialect::write_transaction_retrying(conn, 3, |conn| {
+                            tries += 1;
+                            attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            conn.batch_execute(&format!("UPDATE {table} SET n = n + 1 WHERE id = {first}"))?;
+                            if tries == 1 {
+                                barrier.wait();
+                            }
+                            conn.batch_execute(&format!("UPDATE {table} SET n = n + 1 WHERE id = {second}"))?;
+                            Ok(())
+                        })
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().expect("both transactions carried out in the end");
+        }
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3, "one of the two ran twice");
+        #[derive(diesel::QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let (sum, drop) = (format!("SELECT SUM(n)::BIGINT AS n FROM {table}"), format!("DROP TABLE {table}"));
+        let total = db
+            .run(move |conn| {
+                let t = diesel::sql_query(&sum).get_result::<Total>(conn)?;
+                conn.batch_execute(&drop)?;
+                Ok::<_, ApiError>(t.n)
+            })
+            .await
+            .unwrap();
+        assert_eq!(total, 4, "every update of both transactions, once");
+    }
+
     #[tokio::test]
     async fn postgres_sessions_plan_for_a_cached_working_set() {
         #[derive(diesel::QueryableByName)]

@@ -260,6 +260,9 @@ enum Claimed {
     Earlier(Begin),
 }
 
+/// How many times a placement given up for contention is tried in all.
+const PLACEMENT_ATTEMPTS: u32 = 3;
+
 /// Place an order from a cart, exactly once per Idempotency-Key.
 pub async fn place(
     state: &AppState,
@@ -282,11 +285,12 @@ pub async fn place(
     let pm = payment_method.clone();
     let order_id = OrderId::generate();
     // One transaction: claim the key, reserve stock, create the order. If anything fails, nothing is
-    // kept — not even the key, which may then be used again.
+    // kept — not even the key, which may then be used again; so one given up for contention (a deadlock
+    // among placements of the same hot items) simply runs again.
     let begun = state
         .db
         .run_priority(move |conn| {
-            dialect::write_transaction(conn, |conn| {
+            dialect::write_transaction_retrying(conn, PLACEMENT_ATTEMPTS, |conn| {
                 let claim = idempotency::Claim {
                     key_hash: &kh,
                     scope: "orders",
@@ -299,8 +303,18 @@ pub async fn place(
                     other => return Ok(Claimed::Earlier(other)),
                 }
                 let (cart, lines) = carts::authorize(conn, &cart_id, &cart_token)?;
-                create_order(conn, cart, lines, &policy, &billing, &pm, order_id, token_hash, ttl_reservation)
-                    .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
+                create_order(
+                    conn,
+                    cart,
+                    lines,
+                    &policy,
+                    &billing,
+                    &pm,
+                    order_id.clone(),
+                    token_hash.clone(),
+                    ttl_reservation,
+                )
+                .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
         })
         .await?;
