@@ -9,12 +9,33 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-/// A payment INSERT with every column, `?` placeholders in [`bind_payment!`]'s order.
+/// Bind the changeable columns of a payment, in the order its UPDATEs set them, then its id.
+macro_rules! bind_payment_changes {
+    ($q:expr, $row:expr) => {
+        $q.bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
+            .bind::<diesel::sql_types::Text, _>(&$row.status)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
+            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
+            .bind::<diesel::sql_types::Bool, _>($row.disputed)
+            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
+            .bind::<diesel::sql_types::Text, _>(&$row.id)
+    };
+}
+pub(crate) use bind_payment_changes;
+
+/// A payment INSERT with every column, `?` placeholders in [`bind_payment!`]'s order: first the
+/// changeable columns as [`bind_payment_changes!`] binds them (with the id), then the fixed ones.
 macro_rules! insert_payment_sql {
     () => {
-        "INSERT INTO payments (id, order_id, processor, payment_intent_id, payment_method_id, charge_id, status, \
-         capture_method, amount, amount_captured, amount_refunded, currency, card_brand, card_last4, card_exp_month, \
-         card_exp_year, failure_code, disputed, created_at, updated_at) \
+        "INSERT INTO payments (payment_intent_id, charge_id, status, amount_captured, amount_refunded, card_brand, \
+         card_last4, card_exp_month, card_exp_year, failure_code, disputed, updated_at, id, order_id, processor, \
+         payment_method_id, capture_method, amount, currency, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
@@ -23,26 +44,14 @@ pub(crate) use insert_payment_sql;
 /// Bind a payment's columns for [`insert_payment_sql!`].
 macro_rules! bind_payment {
     ($q:expr, $row:expr) => {
-        $q.bind::<diesel::sql_types::Text, _>(&$row.id)
+        $crate::billing::store::bind_payment_changes!($q, $row)
             .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.order_id)
             .bind::<diesel::sql_types::Text, _>(&$row.processor)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
             .bind::<diesel::sql_types::Text, _>(&$row.payment_method_id)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
-            .bind::<diesel::sql_types::Text, _>(&$row.status)
             .bind::<diesel::sql_types::Text, _>(&$row.capture_method)
             .bind::<diesel::sql_types::BigInt, _>($row.amount)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
             .bind::<diesel::sql_types::Text, _>(&$row.currency)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
-            .bind::<diesel::sql_types::Bool, _>($row.disputed)
             .bind::<diesel::sql_types::Timestamp, _>($row.created_at)
-            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
     };
 }
 pub(crate) use bind_payment;
@@ -74,26 +83,6 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
         .select(PaymentRow::as_select())
         .load(conn)
 }
-
-/// Bind the changeable columns of a payment, in the order its UPDATEs set them, then its id.
-macro_rules! bind_payment_changes {
-    ($q:expr, $row:expr) => {
-        $q.bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.payment_intent_id)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.charge_id)
-            .bind::<diesel::sql_types::Text, _>(&$row.status)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_captured)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount_refunded)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_brand)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.card_last4)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_month)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>($row.card_exp_year)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.failure_code)
-            .bind::<diesel::sql_types::Bool, _>($row.disputed)
-            .bind::<diesel::sql_types::Timestamp, _>($row.updated_at)
-            .bind::<diesel::sql_types::Text, _>(&$row.id)
-    };
-}
-pub(crate) use bind_payment_changes;
 
 /// [`update_payment_if_unchanged`]'s statement, for composing; bind with [`bind_payment_if_unchanged!`].
 macro_rules! update_payment_if_unchanged_sql {

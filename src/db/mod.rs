@@ -468,30 +468,36 @@ mod tests {
         Db::connect(&url, 2, Duration::from_secs(5)).unwrap()
     }
 
-    #[tokio::test]
-    async fn only_drafts_commit_asynchronously() {
+    /// A unit of work reading a session setting: `Some(value)` on PostgreSQL, `None` on SQLite.
+    fn pg_setting(name: &'static str) -> impl Fn(&mut DbConn) -> Result<Option<String>, ApiError> + Copy {
         #[derive(diesel::QueryableByName)]
         struct Setting {
             #[diesel(sql_type = diesel::sql_types::Text)]
-            synchronous_commit: String,
+            value: String,
         }
+        move |conn: &mut DbConn| match conn {
+            DbConn::Pg(_) => diesel::sql_query("SELECT current_setting($1) AS value")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .get_result::<Setting>(conn)
+                .map(|s| Some(s.value))
+                .map_err(ApiError::from),
+            DbConn::Sqlite(_) => Ok(None),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_drafts_commit_asynchronously() {
         let dir = tempfile::tempdir().unwrap();
         let db = test_db(&dir);
-        let show = |conn: &mut DbConn| match conn {
-            DbConn::Pg(_) => diesel::sql_query("SHOW synchronous_commit")
-                .get_result::<Setting>(conn)
-                .map(|s| s.synchronous_commit)
-                .map_err(ApiError::from),
-            DbConn::Sqlite(_) => Ok("sqlite".to_owned()),
-        };
+        let show = pg_setting("synchronous_commit");
         let (normal, priority, draft) = (db.run(show).await, db.run_priority(show).await, db.run_draft(show).await);
         match db.backend() {
             Backend::Postgres => {
-                assert_eq!(normal.unwrap(), "on");
-                assert_eq!(priority.unwrap(), "on");
-                assert_eq!(draft.unwrap(), "off");
+                assert_eq!(normal.unwrap().as_deref(), Some("on"));
+                assert_eq!(priority.unwrap().as_deref(), Some("on"));
+                assert_eq!(draft.unwrap().as_deref(), Some("off"));
                 // Durable work after a draft on the same gate still commits durably.
-                assert_eq!(db.run(show).await.unwrap(), "on");
+                assert_eq!(db.run(show).await.unwrap().as_deref(), Some("on"));
             }
             Backend::Sqlite => assert!(normal.is_ok() && priority.is_ok() && draft.is_ok()),
         }
@@ -559,20 +565,9 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_sessions_plan_for_a_cached_working_set() {
-        #[derive(diesel::QueryableByName)]
-        struct Setting {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            random_page_cost: String,
-        }
         let dir = tempfile::tempdir().unwrap();
         let db = test_db(&dir);
-        let show = |conn: &mut DbConn| match conn {
-            DbConn::Pg(_) => diesel::sql_query("SHOW random_page_cost")
-                .get_result::<Setting>(conn)
-                .map(|s| Some(s.random_page_cost))
-                .map_err(ApiError::from),
-            DbConn::Sqlite(_) => Ok(None),
-        };
+        let show = pg_setting("random_page_cost");
         let lanes =
             [db.run(show).await.unwrap(), db.run_priority(show).await.unwrap(), db.run_draft(show).await.unwrap()];
         for cost in lanes {
