@@ -271,7 +271,9 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             Error::NotFound => ApiError::NotFound,
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Contention,
-            // PostgreSQL's 40P01, which diesel does not classify.
+            // PostgreSQL's 40P01, which diesel does not classify (it exposes no SQLSTATE beyond its
+            // kinds): recognised by the message, which is PostgreSQL's English text unless the server's
+            // `lc_messages` translates it — then a deadlock stays an internal error (README).
             Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if info.message().starts_with("deadlock detected") =>
             {

@@ -48,37 +48,49 @@ async fn the_databases_column_rules_refuse_what_the_application_never_writes() {
     let refused: Vec<(&str, bool)> = tokio::task::spawn_blocking(move || {
         let mut conn = leancart::db::Manager::new(url).connect().unwrap();
         let now = "'2026-01-01 00:00:00'";
+        // Each rule, and a statement breaking it.
         let cases = [
-            "UPDATE product_variants SET stock_on_hand = -1".to_owned(),
-            "UPDATE product_variants SET price_amount = -5".to_owned(),
-            "UPDATE product_variants SET currency = 'EURO'".to_owned(),
-            "UPDATE products SET status = 'deleted'".to_owned(),
-            format!(
-                "INSERT INTO carts (id, token_hash, status, currency, is_gift, created_at, updated_at) \
-                 VALUES ('c1', 'h1', 'abandoned', 'USD', false, {now}, {now})"
+            ("stock", "UPDATE product_variants SET stock_on_hand = -1".to_owned()),
+            ("price", "UPDATE product_variants SET price_amount = -5".to_owned()),
+            ("currency", "UPDATE product_variants SET currency = 'EURO'".to_owned()),
+            ("product status", "UPDATE products SET status = 'deleted'".to_owned()),
+            (
+                "cart status",
+                format!(
+                    "INSERT INTO carts (id, token_hash, status, currency, is_gift, created_at, updated_at) \
+                     VALUES ('c1', 'h1', 'abandoned', 'USD', false, {now}, {now})"
+                ),
             ),
-            format!(
-                "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
-                 created_at, updated_at) VALUES ('p1', 'pm_x', 'pending', 'automatic', 0, 'USD', {now}, {now})"
+            (
+                "amount",
+                format!(
+                    "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
+                     created_at, updated_at) VALUES ('p1', 'pm_x', 'pending', 'automatic', 0, 'USD', {now}, {now})"
+                ),
             ),
-            format!(
-                "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
-                 card_exp_month, created_at, updated_at) \
-                 VALUES ('p2', 'pm_x', 'pending', 'automatic', 100, 'USD', 13, {now}, {now})"
+            (
+                "month",
+                format!(
+                    "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
+                     card_exp_month, created_at, updated_at) \
+                     VALUES ('p2', 'pm_x', 'pending', 'automatic', 100, 'USD', 13, {now}, {now})"
+                ),
             ),
-            format!(
-                "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
-                 created_at, updated_at) VALUES ('p3', 'pm_x', 'lost', 'automatic', 100, 'USD', {now}, {now})"
+            (
+                "payment status",
+                format!(
+                    "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
+                     created_at, updated_at) VALUES ('p3', 'pm_x', 'lost', 'automatic', 100, 'USD', {now}, {now})"
+                ),
             ),
         ];
-        let mut out = Vec::new();
-        for (i, sql) in cases.iter().enumerate() {
-            let r = diesel::sql_query(sql.as_str()).execute(&mut conn);
-            out.push((
-                ["stock", "price", "currency", "product status", "cart status", "amount", "month", "payment status"][i],
-                matches!(r, Err(Error::DatabaseError(DatabaseErrorKind::CheckViolation, _))),
-            ));
-        }
+        let out: Vec<(&str, bool)> = cases
+            .iter()
+            .map(|(rule, sql)| {
+                let r = diesel::sql_query(sql.as_str()).execute(&mut conn);
+                (*rule, matches!(r, Err(Error::DatabaseError(DatabaseErrorKind::CheckViolation, _))))
+            })
+            .collect();
         // And the same rules let valid rows through.
         diesel::sql_query(format!(
             "INSERT INTO payments (id, payment_method_id, status, capture_method, amount, currency, \
