@@ -8,6 +8,8 @@ use crate::catalog;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db, DbError, Manager, dialect};
 use crate::health;
+use crate::http::client::{ClientSource, client_address};
+use crate::http::limits::Limits;
 use crate::http::middleware::{self, BodyPolicy};
 use crate::http::openapi::ApiDoc;
 use crate::http::tls::{self, TlsError};
@@ -35,14 +37,18 @@ pub struct AppState {
     pub policy: Arc<crate::shipping::policy::ShopPolicy>,
     /// The in-process Stripe sandbox, when no Stripe key is configured.
     pub sandbox: Option<Sandbox>,
+    /// Unpaid orders per client (this process).
+    pub holds: Arc<crate::orders::holds::Holds>,
+    /// Per-client rate limits (this process).
+    pub limits: Limits,
 }
 
-/// The API routes and their OpenAPI document, built together.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The API routes and their OpenAPI document, built together, with the per-client rate limits.
+pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let v1 = OpenApiRouter::new()
         .merge(catalog::router())
-        .merge(crate::checkout::router())
-        .merge(crate::orders::router())
+        .merge(crate::checkout::router(limits.carts.as_ref()))
+        .merge(crate::orders::router(limits.orders.as_ref()))
         .merge(crate::billing::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
@@ -53,9 +59,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The full service: routes, `/openapi.json`, fallbacks and the middleware stack.
 pub fn router(state: AppState, https: bool) -> Router {
-    let (api, doc) = api();
+    let (api, doc) = api(&state.limits);
     let doc = bytes::Bytes::from(doc.to_json().unwrap_or_default());
     let config = state.config.clone();
+    let client_source = ClientSource(config.client_ip_header.as_deref().map(Arc::from));
     let mut router = api
         .route(
             "/openapi.json",
@@ -70,6 +77,10 @@ pub fn router(state: AppState, https: bool) -> Router {
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
         .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(client_source, client_address))
+        // Carts, orders and staff views carry tokens and personal data: no cache (browser, proxy, CDN)
+        // keeps a copy. A response that may be cached says so itself.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .with_state(state);
     if https {
         let hsts = format!("max-age={}; includeSubDomains", config.hsts_max_age_secs);
@@ -176,9 +187,21 @@ impl Application {
         };
         let (mut billing, sandbox) = payments(&config, &base_url).await?;
         // Orders follow their payments, in the same transaction as the payment change.
-        billing.on_payment_change(Arc::new(crate::orders::service::on_payment_change));
-        let state =
-            AppState { db, config: Arc::new(config), billing: Arc::new(billing), policy: Arc::new(policy), sandbox };
+        let action_hold = chrono::Duration::from_std(config.action_hold).unwrap_or(chrono::Duration::minutes(5));
+        billing.on_payment_change(Arc::new(move |conn, change| {
+            crate::orders::service::on_payment_change(conn, change, action_hold)
+        }));
+        let holds = crate::orders::holds::Holds::new(config.max_unpaid_orders_per_client, config.request_timeout);
+        let limits = Limits::from_config(&config);
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            billing: Arc::new(billing),
+            policy: Arc::new(policy),
+            sandbox,
+            holds,
+            limits,
+        };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })
     }
@@ -214,7 +237,8 @@ impl Application {
             on_signal.graceful_shutdown(Some(grace));
         });
         let sweeper = tokio::spawn(background_sweeps(self.state.clone()));
-        let service = self.router.into_make_service();
+        // The peer's address is what per-client limits count by (see `http::client`).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = match self.tls {
             Some(cfg) => {
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(cfg);
@@ -328,4 +352,11 @@ pub async fn sweep_once(state: &AppState) {
     if let Err(e) = purged {
         tracing::warn!(code = e.code(), "purging idempotency keys failed");
     }
+    let retention = chrono::Duration::from_std(state.config.cart_retention).unwrap_or(chrono::Duration::days(14));
+    match crate::checkout::service::purge_abandoned(&state.db, crate::kernel::time::now() - retention).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "deleted abandoned carts"),
+        Err(e) => tracing::warn!(code = e.code(), "deleting abandoned carts failed"),
+    }
+    state.limits.forget_idle();
 }

@@ -147,6 +147,22 @@ pub struct Config {
     pub reservation_ttl: Duration,
     /// How long idempotency keys are kept.
     pub idempotency_ttl: Duration,
+    /// How long an order waiting for the shopper (3-D Secure) keeps its stock: shorter than
+    /// `reservation_ttl`, so that orders nobody authenticates cannot hoard stock.
+    pub action_hold: Duration,
+    /// Most units one order may hold.
+    pub max_units_per_order: u32,
+    /// Most unpaid orders one client address may hold at once.
+    pub max_unpaid_orders_per_client: u32,
+    /// Carts created per client address per minute (0: no limit).
+    pub carts_per_minute: u32,
+    /// Order placements per client address per minute (0: no limit).
+    pub orders_per_minute: u32,
+    /// Where the client's address comes from behind a reverse proxy: `x-forwarded-for` (its last
+    /// entry, the one the proxy added) or `x-real-ip`; `None`: the TCP peer.
+    pub client_ip_header: Option<String>,
+    /// Open carts untouched for this long are deleted.
+    pub cart_retention: Duration,
 }
 
 /// One documented setting: environment name, TOML key, default, description. The README's table is
@@ -293,6 +309,48 @@ pub const SETTINGS: &[Setting] = &[
         toml: "reservation_ttl_secs",
         default: Some("1800"),
         help: "Seconds an unpaid order keeps its stock before it is released.",
+    },
+    Setting {
+        env: "LEANCART_ACTION_HOLD_SECS",
+        toml: "action_hold_secs",
+        default: Some("300"),
+        help: "Seconds an order waiting for the shopper's card authentication (3-D Secure) keeps its stock.",
+    },
+    Setting {
+        env: "LEANCART_MAX_UNITS_PER_ORDER",
+        toml: "max_units_per_order",
+        default: Some("100"),
+        help: "Most units one order may hold (422 order_too_large beyond).",
+    },
+    Setting {
+        env: "LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT",
+        toml: "max_unpaid_orders_per_client",
+        default: Some("3"),
+        help: "Most unpaid orders one client address may hold at once (429 too_many_unpaid_orders beyond).",
+    },
+    Setting {
+        env: "LEANCART_RATE_LIMIT_CARTS_PER_MINUTE",
+        toml: "rate_limit_carts_per_minute",
+        default: Some("30"),
+        help: "Carts one client address may create per minute (429 rate_limited beyond); 0 turns the limit off.",
+    },
+    Setting {
+        env: "LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE",
+        toml: "rate_limit_orders_per_minute",
+        default: Some("10"),
+        help: "Order placements one client address may make per minute (429 rate_limited beyond); 0 turns it off.",
+    },
+    Setting {
+        env: "LEANCART_CLIENT_IP_HEADER",
+        toml: "client_ip_header",
+        default: None,
+        help: "Behind a reverse proxy: x-forwarded-for (its last entry) or x-real-ip. Unset: the TCP peer address.",
+    },
+    Setting {
+        env: "LEANCART_CART_RETENTION_SECS",
+        toml: "cart_retention_secs",
+        default: Some("1209600"),
+        help: "Open carts untouched for this long (default 14 days) are deleted with their details.",
     },
     Setting {
         env: "LEANCART_IDEMPOTENCY_TTL_SECS",
@@ -475,6 +533,19 @@ impl Config {
             admin_token,
             reservation_ttl: Duration::from_secs(parse_u64("LEANCART_RESERVATION_TTL_SECS", 10, 7 * 86_400)?),
             idempotency_ttl: Duration::from_secs(parse_u64("LEANCART_IDEMPOTENCY_TTL_SECS", 86_400, 30 * 86_400)?),
+            action_hold: Duration::from_secs(parse_u64("LEANCART_ACTION_HOLD_SECS", 10, 86_400)?),
+            max_units_per_order: parse_u64("LEANCART_MAX_UNITS_PER_ORDER", 1, 1_000_000)? as u32,
+            max_unpaid_orders_per_client: parse_u64("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", 1, 1_000_000)? as u32,
+            carts_per_minute: parse_u64("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", 0, 1_000_000)? as u32,
+            orders_per_minute: parse_u64("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", 0, 1_000_000)? as u32,
+            client_ip_header: match value("LEANCART_CLIENT_IP_HEADER").map(|v| v.trim().to_ascii_lowercase()) {
+                None => None,
+                Some(h) if h == "x-forwarded-for" || h == "x-real-ip" => Some(h),
+                Some(_) => {
+                    return Err(ConfigError::new("LEANCART_CLIENT_IP_HEADER", "must be x-forwarded-for or x-real-ip"));
+                }
+            },
+            cart_retention: Duration::from_secs(parse_u64("LEANCART_CART_RETENTION_SECS", 3600, 3650 * 86_400)?),
         })
     }
 }

@@ -58,7 +58,9 @@ pub enum ApiError {
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("unknown field")]
-    UnknownField(String),
+    /// A field the request type does not have. Names the object holding it and the fields that object
+    /// collects — the schema's names, never the client's key.
+    UnknownField { object: String, allowed: Vec<String> },
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("bad request")]
@@ -83,8 +85,12 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("request timeout")]
     Timeout,
+    /// A per-client rate limit: try again after this many seconds.
     #[error("rate limited")]
-    TooManyRequests,
+    TooManyRequests { retry_after_secs: u64 },
+    /// The client holds as many unpaid orders as it may: pay or let one lapse first.
+    #[error("too many unpaid orders")]
+    TooManyUnpaidOrders { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable(Cow<'static, str>),
     /// The database gave up a transaction that collided with concurrent ones (a deadlock, a
@@ -126,7 +132,7 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::UnknownField(_)
+            ApiError::UnknownField { .. }
             | ApiError::Validation(_)
             | ApiError::CardDataNotAccepted
             | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -138,7 +144,7 @@ impl ApiError {
             ApiError::Payment { status, .. } => *status,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyUnpaidOrders { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Contention => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,7 +154,7 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "malformed_body",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::UnknownField(_) => "unknown_field",
+            ApiError::UnknownField { .. } => "unknown_field",
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
@@ -161,7 +167,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Timeout => "request_timeout",
-            ApiError::TooManyRequests => "rate_limited",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::TooManyUnpaidOrders { .. } => "too_many_unpaid_orders",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Contention => "contention",
             ApiError::Internal(_) => "internal_error",
@@ -172,7 +179,7 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "The request body could not be read",
             ApiError::UnsupportedMediaType => "Unsupported media type",
-            ApiError::UnknownField(_) => "The request contains a field this endpoint does not collect",
+            ApiError::UnknownField { .. } => "The request contains a field this endpoint does not collect",
             ApiError::Validation(_) => "The request is not valid",
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::CardDataNotAccepted => "Card data is not accepted here",
@@ -185,7 +192,8 @@ impl ApiError {
             ApiError::Payment { .. } => "The payment did not go through",
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::Timeout => "The request took too long",
-            ApiError::TooManyRequests => "Too many requests",
+            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::TooManyUnpaidOrders { .. } => "Too many unpaid orders",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Contention => "Too many concurrent requests for the same records",
             ApiError::Internal(_) => "Internal server error",
@@ -200,9 +208,17 @@ impl ApiError {
             | ApiError::Unprocessable { detail: d, .. }
             | ApiError::Payment { detail: d, .. }
             | ApiError::Unavailable(d) => Some(d.to_string()),
-            ApiError::UnknownField(f) => Some(format!(
-                "`{f}` is not a field of this request; leancart collects only the fields each purpose needs"
-            )),
+            ApiError::UnknownField { object, allowed } => Some(if allowed.is_empty() {
+                format!(
+                    "`{object}` has a field this request does not collect; leancart collects only the fields each purpose needs"
+                )
+            } else {
+                format!(
+                    "`{object}` has a field this request does not collect (it takes: {}); leancart collects only \
+                     the fields each purpose needs",
+                    allowed.join(", ")
+                )
+            }),
             ApiError::CardDataNotAccepted => Some(
                 "The request contains what looks like a payment card number. leancart never accepts card \
                  data: tokenize the card with the payment processor (Stripe.js) and send the resulting \
@@ -210,6 +226,13 @@ impl ApiError {
                     .to_owned(),
             ),
             ApiError::UnsupportedMediaType => Some("Send the body as application/json".to_owned()),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                Some(format!("Too many requests from this address; try again in {retry_after_secs} s."))
+            }
+            ApiError::TooManyUnpaidOrders { retry_after_secs } => Some(format!(
+                "This address already holds as many unpaid orders as it may. Complete or abandon one (its \
+                 stock is released in at most {retry_after_secs} s) before placing another."
+            )),
             ApiError::Contention => Some(
                 "Concurrent requests for the same records collided and this one was not carried out; \
                  nothing of it was kept. Send it again (with the same Idempotency-Key where it has one)."
@@ -227,7 +250,10 @@ impl ApiError {
                 e.sort_by(|a, b| a.field.cmp(&b.field));
                 e
             }
-            ApiError::UnknownField(f) => vec![FieldError::new(f.clone(), "unknown_field")],
+            ApiError::UnknownField { object, .. } => vec![
+                FieldError::new(object.clone(), "unknown_field")
+                    .with_message("has a field this request does not collect"),
+            ],
             _ => Vec::new(),
         };
         let extra = match self {
@@ -254,7 +280,14 @@ impl IntoResponse for ApiError {
             // Logged once, inside the request span (which carries the request id).
             tracing::error!(error = %cause, "internal error");
         }
-        problem_response(self.status(), &self.to_problem())
+        let mut res = problem_response(self.status(), &self.to_problem());
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::TooManyUnpaidOrders { retry_after_secs } =
+            self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 

@@ -148,6 +148,16 @@ pub async fn get_payment(
     Path(id): Path<String>,
 ) -> Result<Json<PaymentDto>, ApiError> {
     let id = super::model::PaymentId::parse(&id).ok_or(ApiError::NotFound)?;
-    let row = state.billing.find(&state.db, id.as_str()).await?;
+    // Brand, last 4 and expiry are the cardholder's: the read is audited in the same transaction.
+    let row = state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                let row = super::store::find_payment(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
+                crate::audit::record(conn, "staff", "payment.read", Some(&row.id))?;
+                Ok::<_, ApiError>(row)
+            })
+        })
+        .await?;
     Ok(Json(row.into()))
 }

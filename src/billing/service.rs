@@ -438,6 +438,8 @@ impl Billing {
         let refund = db
             .run(move |conn| {
                 dialect::write_transaction(conn, |conn| {
+                    // Under the payment's lock: two refunds at once never exceed what was captured.
+                    store::lock_payment(conn, &id)?;
                     let row = store::find_payment(conn, &id)?.ok_or(ApiError::NotFound)?;
                     if row.status() != PaymentStatus::Succeeded {
                         return Err(ApiError::conflict(

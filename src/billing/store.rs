@@ -60,6 +60,15 @@ pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize>
     bind_payment!(cached_sql!(insert_payment_sql!()), row).execute_direct(conn)
 }
 
+/// Lock a payment's row until the transaction ends (PostgreSQL `FOR UPDATE`; on SQLite the write
+/// transaction already holds the database's one write lock).
+pub fn lock_payment(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    if let DbConn::Pg(_) = conn {
+        diesel::sql_query("SELECT id FROM payments WHERE id = $1 FOR UPDATE").bind::<Text, _>(id).execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn find_payment(conn: &mut DbConn, id: &str) -> QueryResult<Option<PaymentRow>> {
     crate::direct!(conn, |c| payments::table.find(id).select(PaymentRow::as_select()).get_result(c).optional())
 }

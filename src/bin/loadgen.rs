@@ -355,6 +355,10 @@ async fn main() {
         ("LEANCART_LOG", "warn"),
         ("LEANCART_AUTO_SEED", "false"),
         ("LEANCART_DB_POOL_SIZE", pool.as_str()),
+        // Thousands of shoppers from one address: the per-client limits would stop the driver.
+        ("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", "0"),
+        ("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", "0"),
+        ("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000000"),
     ];
     let seed = Command::new(&args.server)
         .args(["seed", "--fixtures", &dir.join("fixtures").display().to_string()])

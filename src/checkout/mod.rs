@@ -10,12 +10,19 @@ pub mod service;
 pub mod store;
 
 use crate::app::AppState;
+use crate::http::limits::RateLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The checkout routes; `limit` guards the creation of carts.
+pub fn router(limit: Option<&RateLimit>) -> OpenApiRouter<AppState> {
+    let create = OpenApiRouter::new().routes(routes!(http::create_cart));
+    let create = match limit {
+        Some(l) => create.layer(l.layer()),
+        None => create,
+    };
     OpenApiRouter::new()
-        .routes(routes!(http::create_cart))
+        .merge(create)
         .routes(routes!(http::get_cart))
         .routes(routes!(http::add_line))
         .routes(routes!(http::set_line, http::remove_line))

@@ -311,6 +311,37 @@ pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(
     Ok(Some((cart, lines)))
 }
 
+/// Delete open carts untouched since `before` that never became an order (their lines go with them);
+/// empty the ones an order came from (reopened after a failed payment): lines and checkout details
+/// gone, the row kept for the order's reference.
+pub fn purge_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    use crate::db::schema::orders;
+    let stale = carts::table.filter(carts::status.eq("open")).filter(carts::updated_at.lt(before));
+    let referenced = orders::table.select(orders::cart_id);
+    let deleted = diesel::delete(stale.filter(carts::id.ne_all(referenced))).execute(conn)?;
+    let emptied: Vec<String> = stale.select(carts::id).load(conn)?;
+    if emptied.is_empty() {
+        return Ok(deleted);
+    }
+    diesel::delete(cart_lines::table.filter(cart_lines::cart_id.eq_any(&emptied))).execute(conn)?;
+    diesel::update(carts::table.filter(carts::id.eq_any(&emptied)))
+        .set((
+            carts::status.eq("checked_out"),
+            carts::email.eq(None::<String>),
+            carts::ship_name.eq(None::<String>),
+            carts::ship_line1.eq(None::<String>),
+            carts::ship_line2.eq(None::<String>),
+            carts::ship_city.eq(None::<String>),
+            carts::ship_region.eq(None::<String>),
+            carts::ship_postal_code.eq(None::<String>),
+            carts::ship_country.eq(None::<String>),
+            carts::ship_phone.eq(None::<String>),
+            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(deleted + emptied.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

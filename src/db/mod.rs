@@ -77,7 +77,7 @@ impl Manager {
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 50000; \
-                     PRAGMA temp_store = MEMORY;",
+                     PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
                 )
                 .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
                 Ok(DbConn::Sqlite(conn))

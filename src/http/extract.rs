@@ -3,6 +3,7 @@
 //! never echoes the submitted value.
 
 use crate::error::{ApiError, FieldError};
+use crate::kernel::pii::PiiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -47,10 +48,13 @@ where
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let segments = e.path().clone();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => data_error(&path, &inner.to_string()),
+            serde_json::error::Category::Data => {
+                let msg = inner.to_string();
+                data_error("(body)", &schema_path(&segments, &msg), &msg)
+            }
             _ => ApiError::MalformedBody(
                 format!("the body is not valid JSON (line {}, column {})", inner.line(), inner.column()).into(),
             ),
@@ -74,8 +78,9 @@ where
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            data_error(&path, &e.into_inner().to_string())
+            let segments = e.path().clone();
+            let msg = e.into_inner().to_string();
+            data_error("(query)", &schema_path(&segments, &msg), &msg)
         })?;
         value.validate().map_err(|e| ApiError::Validation(validation_fields(&e)))?;
         Ok(ApiQuery(value))
@@ -86,12 +91,64 @@ fn form_urlencoded_parse(q: &str) -> url::form_urlencoded::Parse<'_> {
     url::form_urlencoded::parse(q.as_bytes())
 }
 
-/// A name we may echo back: short and plain. Anything else is reported as `(unprintable)`.
+/// A path we may echo back. Its segments are the schema's field names (serde matched them against the
+/// request type; no request type has a map with client-chosen keys) and list indices; anything else is
+/// reported as `(unprintable)`.
 fn printable_name(name: &str) -> String {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '[' || c == ']');
     if ok { name.to_owned() } else { "(unprintable)".to_owned() }
+}
+
+/// The field names serde lists at the end of an unknown-field message (the schema's): "unknown field
+/// `<client's text>`, expected one of `a`, `b`" / "expected `a` or `b`" / "there are no fields". The
+/// client's text comes first and may contain anything, so the list is taken from the last ", expected ".
+fn expected_fields(msg: &str) -> Vec<String> {
+    // serde_json appends the position.
+    let msg = match msg.rsplit_once(" at line ") {
+        Some((head, pos)) if pos.bytes().all(|b| b.is_ascii_digit() || b" column".contains(&b)) => head,
+        _ => msg,
+    };
+    if msg.ends_with("there are no fields") {
+        return Vec::new();
+    }
+    let Some((_, list)) = msg.rsplit_once(", expected ") else { return Vec::new() };
+    let list = list.strip_prefix("one of ").unwrap_or(list).replace(" or ", ", ");
+    list.split(", ")
+        .filter_map(|s| s.trim().strip_prefix('`')?.strip_suffix('`'))
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The path of the field an error is about, in the schema's names. For an unknown field, the path ends
+/// with the client's own key: that segment is dropped, leaving the object that holds it.
+fn schema_path(path: &serde_path_to_error::Path, msg: &str) -> String {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    if msg.starts_with("unknown field `") && matches!(segments.last(), Some(Segment::Map { .. })) {
+        segments.pop();
+    }
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
 }
 
 fn join_path(path: &str, name: &str) -> String {
@@ -109,16 +166,23 @@ fn between_backticks(msg: &str, prefix: &str) -> Option<String> {
 }
 
 /// Map a serde data error to a problem, never including the offending value.
-fn data_error(path: &str, msg: &str) -> ApiError {
-    if let Some(name) = between_backticks(msg, "unknown field `") {
-        return ApiError::UnknownField(printable_name(&join_path(path, &name)));
+/// `root` names the whole input (`(body)`, `(query)`) when the error is about it rather than a field.
+fn data_error(root: &str, path: &str, msg: &str) -> ApiError {
+    if msg.starts_with("unknown field `") {
+        // The unknown name is the client's text (it may be anything, an escaped card number included):
+        // the problem names the object that holds it and the fields that object does collect.
+        let object = if path.is_empty() || path == "." { root.to_owned() } else { printable_name(path) };
+        return ApiError::UnknownField { object, allowed: expected_fields(msg) };
+    }
+    if msg.starts_with(&PiiError::CardNumber.to_string()) {
+        return ApiError::CardDataNotAccepted;
     }
     if let Some(name) = between_backticks(msg, "missing field `") {
         return ApiError::Validation(vec![
             FieldError::new(printable_name(&join_path(path, &name)), "required").with_message("is required"),
         ]);
     }
-    let field = if path.is_empty() || path == "." { "(body)".to_owned() } else { printable_name(path) };
+    let field = if path.is_empty() || path == "." { root.to_owned() } else { printable_name(path) };
     let (code, message) = if msg.starts_with("invalid type") {
         ("invalid_type", "has the wrong type")
     } else if msg.starts_with("unknown variant") {
@@ -133,7 +197,6 @@ fn data_error(path: &str, msg: &str) -> ApiError {
 
 /// Messages produced by our own validating types (they never contain the value).
 fn known_safe_message(msg: &str) -> Option<(&'static str, &'static str)> {
-    use crate::kernel::pii::PiiError;
     [PiiError::Empty, PiiError::TooLong, PiiError::BadCharacters, PiiError::BadFormat]
         .into_iter()
         .find(|e| msg.starts_with(&e.to_string()))
@@ -142,7 +205,7 @@ fn known_safe_message(msg: &str) -> Option<(&'static str, &'static str)> {
                 PiiError::Empty => "must not be empty",
                 PiiError::TooLong => "is too long",
                 PiiError::BadCharacters => "contains characters that are not allowed",
-                PiiError::BadFormat => "is not in a valid format",
+                PiiError::BadFormat | PiiError::CardNumber => "is not in a valid format",
             };
             (e.code(), message)
         })

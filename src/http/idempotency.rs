@@ -44,6 +44,15 @@ impl IdempotencyKey {
         Ok(IdempotencyKey(key.to_owned()))
     }
 
+    /// The key in its client's namespace (IETF httpapi-idempotency-key: a key is unique per client).
+    /// `client_secret` is the credential that identifies the client — a guest's cart token today, an
+    /// account's principal later. Another client choosing the same key (`order-1`) claims a different
+    /// record, so a guessed key can never block or replay someone else's request; and since the
+    /// secret is part of the key, the sealed answer cannot be opened from the table without it.
+    pub fn within(self, client_secret: &str) -> IdempotencyKey {
+        IdempotencyKey(format!("{}\0{}", crate::kernel::secret::hash_token(client_secret), self.0))
+    }
+
     pub fn hash(&self, scope: &str) -> String {
         hex::encode(Sha256::digest(format!("{scope}\0{}", self.0).as_bytes()))
     }

@@ -5,6 +5,7 @@
 //! strings can carry tokens) and never a body.
 
 use crate::error::ApiError;
+use crate::http::guard;
 use crate::kernel::card;
 use crate::kernel::ids::random_base62;
 use axum::body::Body;
@@ -21,11 +22,38 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// A client's `X-Request-Id` is adopted only in a shape that cannot carry a name, an e-mail or a card
+/// number: a UUID (8-4-4-4-12) or 16–64 hexadecimal digits (trace ids), and even then not with a run of
+/// more than 12 digits or digits the card guard would refuse. Anything else is replaced by a fresh `req_…`.
 fn acceptable_request_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    let b = v.as_bytes();
+    let uuid = b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    let hex = (16..=64).contains(&b.len()) && b.iter().all(u8::is_ascii_hexdigit);
+    // A long digit run is a number, not an id: a card number may hide in one (42424242424242420000…).
+    let longest_digit_run = v.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+    (uuid || hex) && longest_digit_run <= 12 && !card::contains_card_number(&v.replace('-', " "))
 }
 
-/// Accept a well-formed incoming `X-Request-Id` or mint `req_…`; run the request inside a span that
+/// The method as the access log may print it: one the router knows, or `OTHER` (an extension method
+/// is any token a client likes, digits included).
+fn loggable_method(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Adopt a harmless incoming `X-Request-Id` or mint `req_…`; run the request inside a span that
 /// carries it; echo it on the response; log one line per request.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = req
@@ -40,7 +68,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "(unmatched)".to_owned());
-    let method = req.method().clone();
+    let method = loggable_method(req.method());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
@@ -78,41 +106,25 @@ pub struct BodyPolicy {
 /// Paths whose bodies legitimately carry processor data and are verified otherwise (signed webhooks).
 pub const CARD_GUARD_EXEMPT: &[&str] = &["/v1/webhooks/stripe"];
 
-/// Buffer the body up to the limit (413 problem beyond it), then apply the card-number guard to the
-/// query string and the body of every request, on every endpoint present and future: anything that
-/// looks like a card number is refused with `card_data_not_accepted` before any handler, store or log
-/// sees it. The number itself is never logged or echoed.
+/// Buffer the body up to the limit (413 problem beyond it), then apply the input guard
+/// ([`guard::inspect`]) to every request, on every endpoint present and future: anything that looks
+/// like a card number is refused with `card_data_not_accepted` before any handler, store or log sees
+/// it. The number itself is never logged or echoed.
 pub async fn buffer_body(State(policy): State<BodyPolicy>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, policy.limit).await {
         Ok(b) => b,
         Err(_) => return ApiError::PayloadTooLarge.into_response(),
     };
-    if !CARD_GUARD_EXEMPT.contains(&parts.uri.path()) {
-        let query = parts.uri.query().unwrap_or_default();
-        if carries_card_number(query.as_bytes()) || carries_card_number(&bytes) {
+    if !CARD_GUARD_EXEMPT.contains(&parts.uri.path())
+        && let Err(refusal) = guard::inspect(&parts, &bytes)
+    {
+        if refusal == guard::Refusal::CardData {
             tracing::warn!("refused a request that contained card data");
-            return ApiError::CardDataNotAccepted.into_response();
         }
+        return ApiError::from(refusal).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
-}
-
-/// Scan raw bytes, and their URL-decoded form when they contain escapes.
-fn carries_card_number(raw: &[u8]) -> bool {
-    if raw.is_empty() {
-        return false;
-    }
-    let text = String::from_utf8_lossy(raw);
-    if card::contains_card_number(&text) {
-        return true;
-    }
-    if text.contains('%') || text.contains('+') {
-        let decoded: Vec<String> =
-            url::form_urlencoded::parse(raw).flat_map(|(k, v)| [k.into_owned(), v.into_owned()]).collect();
-        return card::contains_card_number(&decoded.join("\n"));
-    }
-    false
 }
 
 /// 404 for every unknown route, as a problem document.

@@ -3,8 +3,11 @@
 //! card-number guard), the OpenAPI document and TLS.
 
 pub mod auth;
+pub mod client;
 pub mod extract;
+pub mod guard;
 pub mod idempotency;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -22,6 +22,9 @@ pub enum PiiError {
     BadCharacters,
     #[error("is not in a valid format")]
     BadFormat,
+    /// The value, once normalised, holds a payment card number (`378.282.246.310.005` as a phone).
+    #[error("looks like a payment card number")]
+    CardNumber,
 }
 
 impl PiiError {
@@ -32,6 +35,7 @@ impl PiiError {
             PiiError::TooLong => "too_long",
             PiiError::BadCharacters => "invalid_characters",
             PiiError::BadFormat => "invalid_format",
+            PiiError::CardNumber => "card_data_not_accepted",
         }
     }
 }
@@ -61,7 +65,13 @@ macro_rules! pii_type {
             /// Validate and wrap a value received from outside.
             pub fn parse(raw: &str) -> Result<Self, PiiError> {
                 let validate: fn(&str) -> Result<String, PiiError> = $validate;
-                validate(raw).map($name)
+                let value = validate(raw)?;
+                // The request guard saw the value as sent; normalising (stripping separators, say) can
+                // make a card number of it, so the normalised value is checked again.
+                if crate::kernel::card::contains_card_number(&value) {
+                    return Err(PiiError::CardNumber);
+                }
+                Ok($name(value))
             }
 
             /// The personal data itself. Call only where it must leave the type: a response to the
@@ -177,6 +187,16 @@ mod tests {
         let p = Phone::parse("+44 20 7946 0958").unwrap();
         assert_eq!(p.expose(), "+442079460958");
         assert!(!format!("{p:?}").contains("7946"));
+    }
+
+    #[test]
+    fn normalisation_never_builds_a_card_number() {
+        // Each is refused as sent by the request guard too; the types refuse them on their own.
+        assert_eq!(Phone::parse("378.282.246.310.005"), Err(PiiError::CardNumber));
+        assert_eq!(Phone::parse("+37 (828) 224-6310 005"), Err(PiiError::CardNumber));
+        assert_eq!(PostalCode::parse("37828224631OOO5"), Ok(PostalCode("37828224631OOO5".into())));
+        assert_eq!(PostalCode::parse("378282246310005"), Err(PiiError::CardNumber));
+        assert!(Phone::parse("+44 20 7946 0958").is_ok());
     }
 
     #[test]

@@ -7,8 +7,10 @@ use super::store;
 use crate::app::AppState;
 use crate::billing::model::PaymentRow;
 use crate::checkout::http::{AddressDto, TotalsDto};
+use crate::db::dialect;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::{BearerToken, Staff};
+use crate::http::client::ClientAddr;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams};
@@ -182,6 +184,7 @@ fn replayed_header(mut res: Response, replayed: bool) -> Response {
 )]
 pub async fn place_order(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     token: BearerToken,
     ApiJson(body): ApiJson<PlaceOrder>,
@@ -191,7 +194,7 @@ pub async fn place_order(
     if !(pm.starts_with("pm_") && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
         return Err(ApiError::validation("payment_method", "invalid_format"));
     }
-    match service::place(&state, key, body.cart_id, token.0.expose().to_owned(), body.payment_method).await? {
+    match service::place(&state, client.0, key, body.cart_id, token.0.expose().to_owned(), body.payment_method).await? {
         PlaceResult::Created(p) => {
             let Placed { order, lines, payment, access_token, next_action, replayed } = *p;
             let dto = PlacedOrderDto {
@@ -295,7 +298,9 @@ pub async fn admin_list_orders(
                 before,
                 i64::from(limit) + 1,
             )?;
-            crate::audit::record(conn, "staff", "orders.search", None)?;
+            // One record per order shown (the overfetched row that only says "more" is not shown).
+            let shown: Vec<&str> = rows.iter().take(limit as usize).map(|o| o.id.as_str()).collect();
+            dialect::write_unit(conn, |conn| crate::audit::record_each(conn, "staff", "orders.search", &shown))?;
             Ok(rows)
         })
         .await?;

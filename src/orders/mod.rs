@@ -4,18 +4,26 @@
 //! Personal data held: the contact e-mail and, for shippable goods, the shipping name, address and (only
 //! when the carrier needs it) phone — for this order only, never as a customer record.
 
+pub mod holds;
 pub mod http;
 pub mod model;
 pub mod service;
 pub mod store;
 
 use crate::app::AppState;
+use crate::http::limits::RateLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The order routes; `limit` guards placement.
+pub fn router(limit: Option<&RateLimit>) -> OpenApiRouter<AppState> {
+    let place = OpenApiRouter::new().routes(routes!(http::place_order));
+    let place = match limit {
+        Some(l) => place.layer(l.layer()),
+        None => place,
+    };
     OpenApiRouter::new()
-        .routes(routes!(http::place_order))
+        .merge(place)
         .routes(routes!(http::get_order))
         .routes(routes!(http::admin_list_orders))
         .routes(routes!(http::admin_get_order))

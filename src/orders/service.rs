@@ -141,7 +141,12 @@ pub fn release_stock(conn: &mut DbConn, order_id: &str) -> Result<bool, ApiError
 }
 
 /// The payment listener: payments drive their order (called inside billing's transaction).
-pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<(), ApiError> {
+/// `action_hold`: how long an order waiting for the shopper's card authentication keeps its stock.
+pub fn on_payment_change(
+    conn: &mut DbConn,
+    change: &PaymentChange,
+    action_hold: chrono::Duration,
+) -> Result<(), ApiError> {
     let Some(order_id) = change.payment.order_id.as_deref() else {
         return Ok(());
     };
@@ -173,14 +178,17 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange) -> Result<()
                 }
             }
             PaymentStatus::RequiresAction => {
-                transition(
+                if transition(
                     conn,
                     &order,
                     OrderStatus::AwaitingPaymentAction,
                     Actor::Processor,
                     "card authentication required",
                     false,
-                )?;
+                )? {
+                    // A shopper who does not authenticate within the hold loses the stock to others.
+                    store::shorten_reservation(conn, &order.id, time::now() + action_hold)?;
+                }
             }
             PaymentStatus::Failed => {
                 let reason = format!("payment failed: {}", p.failure_code.as_deref().unwrap_or("declined"));
@@ -266,11 +274,15 @@ const PLACEMENT_ATTEMPTS: u32 = 3;
 /// Place an order from a cart, exactly once per Idempotency-Key.
 pub async fn place(
     state: &AppState,
+    client: std::net::IpAddr,
     key: IdempotencyKey,
     cart_id: String,
     cart_token: String,
     payment_method: String,
 ) -> Result<PlaceResult, ApiError> {
+    // Before anything is reserved: this client may not hold more unpaid orders at once.
+    let ticket = state.holds.admit(client, &state.db).await?;
+    let key = key.within(&cart_token);
     let key_hash = key.hash("orders");
     let fingerprint = request_hash(&cart_id, &cart_token, &payment_method);
     let ttl = chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24));
@@ -278,6 +290,7 @@ pub async fn place(
     let billing = state.billing.clone();
     let ttl_reservation =
         chrono::Duration::from_std(state.config.reservation_ttl).unwrap_or(chrono::Duration::minutes(30));
+    let max_units = state.config.max_units_per_order;
     let token = issue_token(ORDER_TOKEN_PREFIX);
     let token_hash = token.hash.clone();
     let sealed = key.seal(token.plaintext.expose());
@@ -313,6 +326,7 @@ pub async fn place(
                     order_id.clone(),
                     token_hash.clone(),
                     ttl_reservation,
+                    max_units,
                 )
                 .map(|(o, l, p)| Claimed::Created(Box::new((o, l, p))))
             })
@@ -354,6 +368,13 @@ pub async fn place(
             finish(state, &key_hash, &order.id).await?
         }
     };
+    let unpaid = matches!(&result, PlaceResult::Created(p) if p.order.status().holds_reservation());
+    let hold = if matches!(&result, PlaceResult::Created(p) if p.order.status() == OrderStatus::AwaitingPaymentAction) {
+        state.config.action_hold
+    } else {
+        state.config.reservation_ttl
+    };
+    ticket.settle(&order.id, unpaid, hold);
     Ok(match result {
         PlaceResult::Created(mut placed) => {
             placed.access_token = token.plaintext.expose().to_owned();
@@ -374,6 +395,7 @@ fn create_order(
     order_id: OrderId,
     token_hash: String,
     reservation: chrono::Duration,
+    max_units: u32,
 ) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
@@ -384,6 +406,14 @@ fn create_order(
             code: "checkout_incomplete",
             detail: "the cart is missing what checkout needs".into(),
             extra: Some(json!({ "missing": view.missing })),
+        });
+    }
+    let units: i64 = view.lines.iter().map(|l| i64::from(l.quantity)).sum();
+    if units > i64::from(max_units) {
+        return Err(ApiError::Unprocessable {
+            code: "order_too_large",
+            detail: "the order holds more units than one order may; split it or ask the shop".into(),
+            extra: Some(json!({ "units": units, "max_units": max_units })),
         });
     }
     let cart = view.cart;
@@ -767,73 +797,116 @@ pub struct RefundRequest {
     pub reason: Option<String>,
 }
 
-/// Staff: refund part or all of a paid order through the processor.
-pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Result<OrderRow, ApiError> {
-    let order = find(state, order_id).await?;
-    if !matches!(
-        order.status(),
+fn refundable(status: OrderStatus) -> bool {
+    matches!(
+        status,
         OrderStatus::Paid
             | OrderStatus::PartiallyFulfilled
             | OrderStatus::Fulfilled
             | OrderStatus::PartiallyRefunded
             | OrderStatus::Cancelled
-    ) {
-        return Err(ApiError::conflict("order_not_refundable", "only a paid order can be refunded"));
+    )
+}
+
+/// Staff: refund part or all of a paid order through the processor.
+///
+/// Refunds of one order run one after the other: the transaction that decides a refund locks the
+/// order, counts the lines' units as refunded with conditional updates (never beyond what a line
+/// holds), and billing's transaction checks the amount against what the payment has left under the
+/// payment's lock. If the processor refuses, the units are given back; restocking waits for the
+/// processor's yes.
+pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Result<OrderRow, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, (line_id, qty)) in req.lines.iter().enumerate() {
+        if !seen.insert(line_id.as_str()) {
+            return Err(ApiError::Validation(vec![
+                crate::error::FieldError::new(format!("lines[{i}].line_id"), "duplicate")
+                    .with_message("names a line already in this refund: give each line once, with all its units"),
+            ]));
+        }
+        if *qty <= 0 {
+            return Err(ApiError::validation(format!("lines[{i}].quantity"), "out_of_range"));
+        }
     }
-    let payment_id = order
-        .payment_id
-        .clone()
-        .ok_or_else(|| ApiError::conflict("order_not_refundable", "the order has no payment"))?;
-    let amount = if req.lines.is_empty() {
-        req.amount.ok_or_else(|| ApiError::validation("amount", "required"))?
-    } else {
-        if req.amount.is_some() {
-            return Err(ApiError::validation("amount", "not_with_lines"));
-        }
-        let id = order.id.clone();
-        let lines = state.db.run(move |conn| Ok(store::lines_of(conn, &id)?)).await?;
-        let mut merchandise: i64 = 0;
-        for (line_id, qty) in &req.lines {
-            let line = lines
-                .iter()
-                .find(|l| &l.id == line_id)
-                .ok_or_else(|| ApiError::validation("lines.line_id", "not_found"))?;
-            if *qty <= 0 || line.quantity_refunded + qty > line.quantity {
-                return Err(ApiError::validation("lines.quantity", "out_of_range"));
-            }
-            merchandise += line.unit_price * i64::from(*qty);
-        }
-        // The lines' share of the tax (exclusive prices); inclusive prices already contain it.
-        let tax_share = if order.prices_include_tax || order.subtotal == 0 {
-            0
-        } else {
-            Money::new(merchandise, order.currency.parse().map_err(|_| ApiError::internal("order currency"))?)
-                .checked_mul_ratio(order.tax_total, order.subtotal + order.shipping_total)?
-                .amount
-        };
-        merchandise + tax_share
-    };
-    state.billing.refund(&state.db, &payment_id, Some(amount), req.reason.clone()).await?;
+    match (req.lines.is_empty(), req.amount) {
+        (true, None) => return Err(ApiError::validation("amount", "required")),
+        (false, Some(_)) => return Err(ApiError::validation("amount", "not_with_lines")),
+        _ => {}
+    }
+    let id = order_id.to_owned();
+    let lines_req = req.lines.clone();
+    let (payment_id, amount) = state
+        .db
+        .run_priority(move |conn| {
+            dialect::write_transaction(conn, |conn| {
+                if !store::lock_order(conn, &id)? {
+                    return Err(ApiError::NotFound);
+                }
+                let order = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
+                if !refundable(order.status()) {
+                    return Err(ApiError::conflict("order_not_refundable", "only a paid order can be refunded"));
+                }
+                let payment_id = order
+                    .payment_id
+                    .clone()
+                    .ok_or_else(|| ApiError::conflict("order_not_refundable", "the order has no payment"))?;
+                let Some(amount) = req.amount.filter(|_| lines_req.is_empty()) else {
+                    return Ok((payment_id, lines_amount(conn, &order, &lines_req)?));
+                };
+                Ok((payment_id, amount))
+            })
+        })
+        .await?;
+    let refunded = state.billing.refund(&state.db, &payment_id, Some(amount), req.reason.clone()).await;
     if !req.lines.is_empty() {
-        let id = order.id.clone();
-        let restock = req.restock;
+        let id = order_id.to_owned();
+        let restock = req.restock && refunded.is_ok();
+        let undo = refunded.is_err();
+        let lines_req = req.lines.clone();
         state
             .db
             .run(move |conn| {
                 dialect::write_transaction(conn, |conn| {
                     let lines = store::lines_of(conn, &id)?;
-                    for (line_id, qty) in &req.lines {
-                        if let Some(line) = lines.iter().find(|l| &l.id == line_id) {
-                            store::set_refunded_quantity(conn, line_id, line.quantity_refunded + qty)?;
-                            if restock {
-                                store::return_stock(conn, &line.variant_id, *qty)?;
-                            }
+                    for (line_id, qty) in &lines_req {
+                        let Some(line) = lines.iter().find(|l| &l.id == line_id) else { continue };
+                        if undo {
+                            store::undo_refunded_quantity(conn, line_id, *qty)?;
+                        } else if restock {
+                            store::return_stock(conn, &line.variant_id, *qty)?;
                         }
                     }
-                    Ok(())
+                    Ok::<_, ApiError>(())
                 })
             })
             .await?;
     }
+    refunded?;
     find(state, order_id).await
+}
+
+/// The amount of a refund by lines, counting their units as refunded (inside the transaction that
+/// holds the order's lock): the units' prices and their share of the tax.
+fn lines_amount(conn: &mut DbConn, order: &OrderRow, req: &[(String, i32)]) -> Result<i64, ApiError> {
+    let lines = store::lines_of(conn, &order.id)?;
+    let mut merchandise: i64 = 0;
+    for (i, (line_id, qty)) in req.iter().enumerate() {
+        let line = lines
+            .iter()
+            .find(|l| &l.id == line_id)
+            .ok_or_else(|| ApiError::validation(format!("lines[{i}].line_id"), "not_found"))?;
+        if !store::add_refunded_quantity(conn, &order.id, line_id, *qty)? {
+            return Err(ApiError::validation(format!("lines[{i}].quantity"), "out_of_range"));
+        }
+        merchandise += line.unit_price * i64::from(*qty);
+    }
+    // The lines' share of the tax (exclusive prices); inclusive prices already contain it.
+    let tax_share = if order.prices_include_tax || order.subtotal == 0 {
+        0
+    } else {
+        Money::new(merchandise, order.currency.parse().map_err(|_| ApiError::internal("order currency"))?)
+            .checked_mul_ratio(order.tax_total, order.subtotal + order.shipping_total)?
+            .amount
+    };
+    Ok(merchandise + tax_share)
 }

@@ -524,10 +524,56 @@ pub fn return_stock(conn: &mut DbConn, variant_id: &str, quantity: i32) -> Query
         .execute(conn)
 }
 
-pub fn set_refunded_quantity(conn: &mut DbConn, line_id: &str, quantity_refunded: i32) -> QueryResult<usize> {
-    diesel::update(order_lines::table.find(line_id))
-        .set(order_lines::quantity_refunded.eq(quantity_refunded))
+/// Which of these orders no longer hold stock unpaid (paid, failed, cancelled, or unknown).
+pub fn settled_among(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<String>> {
+    let unpaid: Vec<String> = orders::table
+        .filter(orders::id.eq_any(ids))
+        .filter(orders::status.eq_any(["pending_payment", "awaiting_payment_action"]))
+        .select(orders::id)
+        .load(conn)?;
+    Ok(ids.iter().filter(|id| !unpaid.contains(id)).cloned().collect())
+}
+
+/// Shorten an unpaid order's stock reservation to `until` (never lengthen it).
+pub fn shorten_reservation(conn: &mut DbConn, id: &str, until: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::reserved_until.gt(until)))
+        .set(orders::reserved_until.eq(until))
         .execute(conn)
+}
+
+/// Lock an order's row until the transaction ends, so that units of work on one order (refunds) run
+/// one after the other. PostgreSQL: `FOR UPDATE`; SQLite: the write transaction's lock already
+/// serialises every writer.
+pub fn lock_order(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    match conn {
+        DbConn::Pg(_) => {
+            Ok(diesel::sql_query("SELECT id FROM orders WHERE id = $1 FOR UPDATE").bind::<Text, _>(id).execute(conn)?
+                == 1)
+        }
+        DbConn::Sqlite(_) => Ok(orders::table.find(id).select(orders::id).first::<String>(conn).optional()?.is_some()),
+    }
+}
+
+/// Add `quantity` to a line's refunded units, unless that would refund more than it holds.
+pub fn add_refunded_quantity(conn: &mut DbConn, order_id: &str, line_id: &str, quantity: i32) -> QueryResult<bool> {
+    let n = diesel::update(
+        order_lines::table
+            .filter(order_lines::id.eq(line_id))
+            .filter(order_lines::order_id.eq(order_id))
+            .filter((order_lines::quantity_refunded + quantity).le(order_lines::quantity)),
+    )
+    .set(order_lines::quantity_refunded.eq(order_lines::quantity_refunded + quantity))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Take back units counted as refunded by a refund the processor then refused.
+pub fn undo_refunded_quantity(conn: &mut DbConn, line_id: &str, quantity: i32) -> QueryResult<usize> {
+    diesel::update(
+        order_lines::table.filter(order_lines::id.eq(line_id)).filter(order_lines::quantity_refunded.ge(quantity)),
+    )
+    .set(order_lines::quantity_refunded.eq(order_lines::quantity_refunded - quantity))
+    .execute(conn)
 }
 
 /// Unpaid orders whose reservation has run out.

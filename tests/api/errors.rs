@@ -62,8 +62,12 @@ async fn json_bodies_are_strict_and_never_echoed() {
         .await
         .unwrap();
     let body = expect_problem(res, 422, "unknown_field").await;
-    assert_eq!(body["errors"][0]["field"], "birth_date");
-    assert!(!body.to_string().contains("1990"));
+    // Named by the object that holds it and the fields that object takes: the schema's names, never
+    // the client's key (which could be anything, an escaped card number included).
+    assert_eq!(body["errors"][0]["field"], "(body)");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("it takes: nickname, email"), "{detail}");
+    assert!(!body.to_string().contains("1990") && !body.to_string().contains("birth_date"));
 
     // Nested unknown field carries its path.
     let res = c
@@ -73,7 +77,8 @@ async fn json_bodies_are_strict_and_never_echoed() {
         .await
         .unwrap();
     let body = expect_problem(res, 422, "unknown_field").await;
-    assert_eq!(body["errors"][0]["field"], "address.gender");
+    assert_eq!(body["errors"][0]["field"], "address");
+    assert!(!body.to_string().contains("gender"));
 
     // Validation failures: field-level details without the values.
     let res = c

@@ -49,7 +49,12 @@ impl TestApp {
         let mut raw = RawSettings::default();
         raw.set("LEANCART_BIND", "127.0.0.1:0")
             .set("LEANCART_DB_POOL_SIZE", "4")
-            .set("LEANCART_SHUTDOWN_GRACE_SECS", "5");
+            .set("LEANCART_SHUTDOWN_GRACE_SECS", "5")
+            // Every test talks from 127.0.0.1, and several (the stampedes) are many shoppers at once:
+            // the per-client limits are off unless a test is about them (tests/api/abuse.rs).
+            .set("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", "0")
+            .set("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", "0")
+            .set("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000");
         Spawn { raw }
     }
 
