@@ -5,11 +5,13 @@
 
 mod support;
 
+mod abuse;
 mod billing;
 mod catalog;
 mod checkout;
 mod cli;
 mod errors;
+mod guard;
 mod migrations;
 mod openapi;
 mod operations;
