@@ -311,35 +311,47 @@ pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(
     Ok(Some((cart, lines)))
 }
 
+/// Most carts one purge handles (the sweep comes back every 30 s for the rest).
+pub const PURGE_BATCH: i64 = 500;
+
 /// Delete open carts untouched since `before` that never became an order (their lines go with them);
 /// empty the ones an order came from (reopened after a failed payment): lines and checkout details
-/// gone, the row kept for the order's reference.
+/// gone, the row kept for the order's reference. At most [`PURGE_BATCH`] carts per call.
 pub fn purge_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     use crate::db::schema::orders;
-    let stale = carts::table.filter(carts::status.eq("open")).filter(carts::updated_at.lt(before));
-    let referenced = orders::table.select(orders::cart_id);
-    let deleted = diesel::delete(stale.filter(carts::id.ne_all(referenced))).execute(conn)?;
-    let emptied: Vec<String> = stale.select(carts::id).load(conn)?;
-    if emptied.is_empty() {
-        return Ok(deleted);
+    let stale: Vec<String> = carts::table
+        .filter(carts::status.eq("open"))
+        .filter(carts::updated_at.lt(before))
+        .order(carts::updated_at.asc())
+        .limit(PURGE_BATCH)
+        .select(carts::id)
+        .load(conn)?;
+    if stale.is_empty() {
+        return Ok(0);
     }
-    diesel::delete(cart_lines::table.filter(cart_lines::cart_id.eq_any(&emptied))).execute(conn)?;
-    diesel::update(carts::table.filter(carts::id.eq_any(&emptied)))
-        .set((
-            carts::status.eq("checked_out"),
-            carts::email.eq(None::<String>),
-            carts::ship_name.eq(None::<String>),
-            carts::ship_line1.eq(None::<String>),
-            carts::ship_line2.eq(None::<String>),
-            carts::ship_city.eq(None::<String>),
-            carts::ship_region.eq(None::<String>),
-            carts::ship_postal_code.eq(None::<String>),
-            carts::ship_country.eq(None::<String>),
-            carts::ship_phone.eq(None::<String>),
-            carts::recipient_consent_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(deleted + emptied.len())
+    diesel::delete(cart_lines::table.filter(cart_lines::cart_id.eq_any(&stale))).execute(conn)?;
+    let referenced: Vec<String> =
+        orders::table.filter(orders::cart_id.eq_any(&stale)).select(orders::cart_id).distinct().load(conn)?;
+    let (emptied, deleted): (Vec<String>, Vec<String>) = stale.into_iter().partition(|id| referenced.contains(id));
+    diesel::delete(carts::table.filter(carts::id.eq_any(&deleted))).execute(conn)?;
+    if !emptied.is_empty() {
+        diesel::update(carts::table.filter(carts::id.eq_any(&emptied)))
+            .set((
+                carts::status.eq("checked_out"),
+                carts::email.eq(None::<String>),
+                carts::ship_name.eq(None::<String>),
+                carts::ship_line1.eq(None::<String>),
+                carts::ship_line2.eq(None::<String>),
+                carts::ship_city.eq(None::<String>),
+                carts::ship_region.eq(None::<String>),
+                carts::ship_postal_code.eq(None::<String>),
+                carts::ship_country.eq(None::<String>),
+                carts::ship_phone.eq(None::<String>),
+                carts::recipient_consent_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(deleted.len() + emptied.len())
 }
 
 #[cfg(test)]

@@ -50,7 +50,13 @@ impl IdempotencyKey {
     /// record, so a guessed key can never block or replay someone else's request; and since the
     /// secret is part of the key, the sealed answer cannot be opened from the table without it.
     pub fn within(self, client_secret: &str) -> IdempotencyKey {
-        IdempotencyKey(format!("{}\0{}", crate::kernel::secret::hash_token(client_secret), self.0))
+        // Not the stored token hash (`hash_token(secret)`): the namespace must need the secret itself, or
+        // a copy of the tables would be enough to test guesses of a key.
+        IdempotencyKey(format!(
+            "{}\0{}",
+            crate::kernel::secret::hash_token(&format!("idempotency\0{client_secret}")),
+            self.0
+        ))
     }
 
     pub fn hash(&self, scope: &str) -> String {

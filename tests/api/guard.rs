@@ -433,6 +433,9 @@ async fn the_reported_bypasses_are_closed() {
     assert_eq!(res.status(), 422);
     let res = app.get("/v1/products/prod_%00").await;
     assert_eq!(res.status(), 422);
+    // A path that is not text is a problem document too, never a plain-text echo.
+    let res = app.get("/v1/orders/ord_%FF%FE").await;
+    crate::support::expect_problem(res, 400, "malformed_path").await;
     // Nothing was stored.
     let dump = app.db.dump();
     assert!(!dump.contains("4242424242424242") && !dump.contains("378282246310005"));

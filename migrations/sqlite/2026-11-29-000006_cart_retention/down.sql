@@ -1,0 +1,1 @@
+DROP INDEX carts_open_updated_at;
