@@ -186,6 +186,16 @@ pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&st
     .execute_direct(conn)
 }
 
+/// Whether a key has a record that has not expired (a retry of it will replay or resume).
+pub fn is_live(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    Ok(idempotency_keys::table
+        .filter(idempotency_keys::key_hash.eq(key_hash))
+        .filter(idempotency_keys::expires_at.gt(now))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
 /// Forget a key whose request changed nothing (it failed before creating anything).
 pub fn abandon(conn: &mut DbConn, key_hash: &str) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)

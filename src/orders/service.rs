@@ -280,10 +280,21 @@ pub async fn place(
     cart_token: String,
     payment_method: String,
 ) -> Result<PlaceResult, ApiError> {
-    // Before anything is reserved: this client may not hold more unpaid orders at once.
-    let ticket = state.holds.admit(client, &state.db).await?;
     let key = key.within(&cart_token);
     let key_hash = key.hash("orders");
+    // Before anything is reserved: this client may not hold more unpaid orders at once. A retry of a
+    // placement already made (its key is known) is let through: it reserves nothing new, it replays.
+    let ticket = match state.holds.admit(client, &state.db).await {
+        Ok(ticket) => Some(ticket),
+        Err(refused) => {
+            let kh = key_hash.clone();
+            let known = state.db.run(move |conn| Ok(idempotency::is_live(conn, &kh, time::now())?)).await?;
+            if !known {
+                return Err(refused);
+            }
+            None
+        }
+    };
     let fingerprint = request_hash(&cart_id, &cart_token, &payment_method);
     let ttl = chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24));
     let policy = state.policy.clone();
@@ -374,7 +385,9 @@ pub async fn place(
     } else {
         state.config.reservation_ttl
     };
-    ticket.settle(&order.id, unpaid, hold);
+    if let Some(ticket) = ticket {
+        ticket.settle(&order.id, unpaid, hold);
+    }
     Ok(match result {
         PlaceResult::Created(mut placed) => {
             placed.access_token = token.plaintext.expose().to_owned();
@@ -850,8 +863,9 @@ pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Res
                     .payment_id
                     .clone()
                     .ok_or_else(|| ApiError::conflict("order_not_refundable", "the order has no payment"))?;
-                let Some(amount) = req.amount.filter(|_| lines_req.is_empty()) else {
-                    return Ok((payment_id, lines_amount(conn, &order, &lines_req)?));
+                let amount = match req.amount {
+                    Some(amount) => amount, // by amount (no lines: checked above)
+                    None => lines_amount(conn, &order, &lines_req)?,
                 };
                 Ok((payment_id, amount))
             })

@@ -97,8 +97,8 @@ async fn stock_cannot_be_hoarded() {
         .start()
         .await;
     // An order waiting for 3-D Secure holds its stock only for the short hold.
-    let cart = app.ready_cart().await;
-    let res = app.place(&cart, "3ds-1", "pm_card_authenticationRequired").await;
+    let cart_of_first = app.ready_cart().await;
+    let res = app.place(&cart_of_first, "3ds-1", "pm_card_authenticationRequired").await;
     assert_eq!(res.status(), 201);
     let first: Value = res.json().await.unwrap();
     let id = first["order"]["id"].as_str().unwrap().to_owned();
@@ -117,6 +117,10 @@ async fn stock_cannot_be_hoarded() {
     assert!((1..=120).contains(&retry), "{retry}");
     let body = crate::support::expect_problem(res, 429, "too_many_unpaid_orders").await;
     assert!(body["detail"].is_string());
+    // A retry of a placement already made still gets its answer (a replay reserves nothing).
+    let retry = app.place(&cart_of_first, "3ds-1", "pm_card_authenticationRequired").await;
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
     // The unpaid orders lapse: their stock comes back and the client may order again.
     assert_eq!(leancart::orders::service::expire_reservations(&app.state, soon).await.unwrap(), 2);
     assert_eq!(app.order_status(&id).await, "cancelled");
