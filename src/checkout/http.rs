@@ -190,7 +190,15 @@ where
 }
 
 /// Start a cart. The response carries the cart token, shown only this once.
-#[utoipa::path(post, path = "/carts", tag = "checkout", responses((status = 201, body = NewCartDto)))]
+#[utoipa::path(
+    post, path = "/carts", tag = "checkout",
+    responses(
+        (status = 201, body = NewCartDto),
+        (status = 429, description = "Too many carts from this address (`rate_limited`); see `Retry-After`",
+         body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
     let currency = state.config.store_currency;
     let policy = state.policy.clone();

@@ -245,3 +245,36 @@ fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_name_the_schema_never_the_client() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Inner {
+            city: String,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Outer {
+            email: String,
+            address: Inner,
+        }
+        // A key that imitates serde's own message, to smuggle text into the list of fields.
+        let body = br#"{"email": "x", "address": {"city": "y", "zz`, expected one of `4242 secret": 1}}"#;
+        let Err(ApiError::UnknownField { object, allowed }) = parse_json::<Outer>(body) else {
+            panic!("an unknown field")
+        };
+        assert_eq!(object, "address");
+        assert_eq!(allowed, ["city"]);
+        let Err(ApiError::UnknownField { object, allowed }) = parse_json::<Outer>(br#"{"nickname": 1}"#) else {
+            panic!("an unknown field")
+        };
+        assert_eq!((object.as_str(), allowed), ("(body)", vec!["email".to_owned(), "address".to_owned()]));
+    }
+}

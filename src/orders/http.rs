@@ -179,7 +179,10 @@ fn replayed_header(mut res: Response, replayed: bool) -> Response {
         (status = 400, description = "Missing Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "Card declined (order payment_failed, stock released)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Out of stock, cart already checked out, or same key in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Checkout incomplete, or key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Checkout incomplete, order too large, or key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many placements (`rate_limited`) or unpaid orders (`too_many_unpaid_orders`) from this address; see `Retry-After`",
+         body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn place_order(
