@@ -26,12 +26,8 @@ pub struct RequestId(pub String);
 /// number: a UUID (8-4-4-4-12) or 16–64 hexadecimal digits (trace ids), and even then not with a run of
 /// more than 12 digits or digits the card guard would refuse. Anything else is replaced by a fresh `req_…`.
 fn acceptable_request_id(v: &str) -> bool {
-    let b = v.as_bytes();
-    let uuid = b.len() == 36
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
-    let hex = (16..=64).contains(&b.len()) && b.iter().all(u8::is_ascii_hexdigit);
+    let uuid = card::is_uuid(v);
+    let hex = (16..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit());
     // A long digit run is a number, not an id: a card number may hide in one (42424242424242420000…).
     let longest_digit_run = v.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
     (uuid || hex) && longest_digit_run <= 12 && !card::contains_card_number(&v.replace('-', " "))

@@ -193,12 +193,16 @@ fn exempt_word(w: &str) -> bool {
             && (18..=20).contains(&(b.len() - p.len()))
             && all(&b[p.len()..], u8::is_ascii_digit)
     };
-    // A canonical UUID: 8-4-4-4-12 hex digits.
-    let uuid = b.len() == 36
+    ups || dhl(b"JD") || dhl(b"JJD") || is_uuid(w)
+}
+
+/// A canonical UUID: 8-4-4-4-12 hex digits.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
         && b.iter()
             .enumerate()
-            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
-    ups || dhl(b"JD") || dhl(b"JJD") || uuid
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Look for a card number in classified text: split at letters into segments, each a sequence of
