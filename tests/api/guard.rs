@@ -104,6 +104,23 @@ fn leaves(v: &Value, as_key: bool) -> usize {
     }
 }
 
+/// Where in a request the number is planted.
+#[derive(Clone, Debug)]
+enum Spot {
+    /// The path's last segment.
+    Path,
+    /// The value of the operation's n-th query parameter.
+    Query(usize),
+    /// A query parameter of its own.
+    NewQuery,
+    /// The `Idempotency-Key` header.
+    Header,
+    /// The n-th string value of the JSON body.
+    BodyValue(usize),
+    /// A new key in the n-th object of the JSON body.
+    BodyKey(usize),
+}
+
 struct Op {
     method: &'static str,
     /// The document's path template.
@@ -293,22 +310,38 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
 
     let seed: u64 = std::env::var("LEANCART_GUARD_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x1ea2_ca27);
     let mut rng = StdRng::seed_from_u64(seed);
-    let cases = 300;
+    // Every place of every operation once, then as many again drawn at random.
+    let mut slots: Vec<(usize, Spot)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        slots.push((i, Spot::Path));
+        slots.push((i, Spot::NewQuery));
+        slots.push((i, Spot::Header));
+        slots.extend((0..op.query.len()).map(|q| (i, Spot::Query(q))));
+        if let Some(b) = &op.body {
+            slots.extend((0..leaves(b, false)).map(|n| (i, Spot::BodyValue(n))));
+            slots.extend((0..leaves(b, true)).map(|n| (i, Spot::BodyKey(n))));
+        }
+    }
+    let every_place = slots.len();
+    for _ in 0..every_place {
+        let pick = slots[rng.random_range(0..every_place)].clone();
+        slots.push(pick);
+    }
+    let cases = slots.len();
+    eprintln!("card guard property test: {cases} cases over {every_place} places, seed {seed}");
     let mut planted: Vec<(String, String)> = Vec::new();
     let mut responses = String::new();
-    for case in 0..cases {
+    for (case, (op_index, spot)) in slots.into_iter().enumerate() {
         let digits = TEST_CARDS[rng.random_range(0..TEST_CARDS.len())];
         let s = spelling(digits, &mut rng);
-        let op = &ops[rng.random_range(0..ops.len())];
+        let op = &ops[op_index];
         let mut path = op.path.clone();
         let mut query = op.query.clone();
         let mut headers: Vec<(&str, String)> = vec![];
         let mut body_text = op.body.as_ref().map(|b| b.to_string());
-        // Where the number goes.
-        let place = rng.random_range(0..10);
-        let where_ = match place {
-            0 => {
-                // A path segment (the last one that is an id), percent-encoded.
+        let where_ = match spot {
+            Spot::Path => {
+                // The last segment (an id where the route has one), percent-encoded.
                 let enc: String =
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
                 let mut segs: Vec<String> = path.split('/').map(str::to_owned).collect();
@@ -317,29 +350,27 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
                 path = segs.join("/");
                 "path"
             }
-            1 => {
+            Spot::Query(q) => {
+                query[q].1 = s.clone();
+                "query value"
+            }
+            Spot::NewQuery => {
                 query.push(("note", s.clone()));
                 "query"
             }
-            2 => {
+            Spot::Header => {
                 headers.push(("idempotency-key", s.replace(|c: char| !c.is_ascii_graphic(), "")));
                 "idempotency-key"
             }
-            _ => match op.body.clone() {
-                Some(mut b) => {
-                    let as_key = place == 3 || leaves(&b, false) == 0;
-                    let n = leaves(&b, as_key);
-                    let mut pick = rng.random_range(0..n.max(1));
-                    plant(&mut b, &mut pick, &s, as_key);
-                    let text = b.to_string();
-                    body_text = Some(if rng.random_bool(0.5) { escape_digits(&text, &mut rng) } else { text });
-                    if as_key { "body key" } else { "body value" }
-                }
-                None => {
-                    query.push(("q", s.clone()));
-                    "query"
-                }
-            },
+            Spot::BodyValue(n) | Spot::BodyKey(n) => {
+                let as_key = matches!(spot, Spot::BodyKey(_));
+                let mut b = op.body.clone().unwrap_or_default();
+                let mut pick = n;
+                plant(&mut b, &mut pick, &s, as_key);
+                let text = b.to_string();
+                body_text = Some(if rng.random_bool(0.5) { escape_digits(&text, &mut rng) } else { text });
+                if as_key { "body key" } else { "body value" }
+            }
         };
         if where_ == "idempotency-key" && !headers[0].1.chars().any(|c| c.is_ascii_digit()) {
             continue; // the spelling had no ASCII form (a header carries visible ASCII only)
@@ -373,7 +404,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
         responses.push_str(&text);
         planted.push((digits.to_owned(), s));
     }
-    assert!(planted.len() > cases * 9 / 10, "most cases ran");
+    assert!(planted.len() > cases * 9 / 10, "most of the {cases} cases ran ({every_place} places)");
 
     // Nothing of it was kept, logged or echoed.
     let dump = app.db.dump();
