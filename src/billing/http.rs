@@ -6,11 +6,11 @@ use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::Staff;
 use crate::http::pagination::Page;
+use crate::kernel::time::UtcTime;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -67,7 +67,8 @@ pub struct WebhookEventDto {
     pub object_id: Option<String>,
     /// `applied` or `ignored`
     pub outcome: String,
-    pub received_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: UtcTime,
 }
 
 /// Webhook events received and recorded (newest first, up to 100). Staff only.
@@ -88,7 +89,7 @@ pub async fn list_webhook_events(
             event_type: r.event_type,
             object_id: r.object_id,
             outcome: r.outcome,
-            received_at: r.received_at,
+            received_at: r.received_at.into(),
         })
         .collect();
     Ok(Json(Page { data, has_more: false, next_cursor: None }))

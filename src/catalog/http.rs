@@ -7,9 +7,9 @@ use crate::error::{ApiError, Problem};
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{Page, PageParams};
 use crate::kernel::money::Money;
+use crate::kernel::time::UtcTime;
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -21,7 +21,8 @@ pub struct ProductDto {
     pub title: String,
     pub description: String,
     pub variants: Vec<VariantDto>,
-    pub created_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UtcTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,7 +61,7 @@ impl ProductDto {
             title: p.row.title,
             description: p.row.description,
             variants: p.variants.into_iter().map(VariantDto::from_row).collect::<Result<_, _>>()?,
-            created_at: p.row.created_at,
+            created_at: p.row.created_at.into(),
         })
     }
 }

@@ -8,10 +8,10 @@ use crate::error::{ApiError, Problem};
 use crate::http::auth::BearerToken;
 use crate::http::extract::ApiJson;
 use crate::kernel::money::Money;
+use crate::kernel::time::UtcTime;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -73,8 +73,10 @@ pub struct CartDto {
     /// What is still needed before `POST /v1/orders`: `lines`, `email`, `shipping_address`,
     /// `shipping_method`, `phone`.
     pub missing: Vec<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UtcTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: UtcTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,8 +136,8 @@ pub fn cart_dto(v: CartView) -> Result<CartDto, ApiError> {
         },
         requires_shipping: v.requires_shipping,
         missing: v.missing.into_iter().map(str::to_owned).collect(),
-        created_at: c.created_at,
-        updated_at: c.updated_at,
+        created_at: c.created_at.into(),
+        updated_at: c.updated_at.into(),
     })
 }
 

@@ -13,3 +13,38 @@ pub fn truncate(t: NaiveDateTime) -> NaiveDateTime {
     let micros = t.nanosecond() / 1_000 * 1_000;
     t.with_nanosecond(micros).unwrap_or(t)
 }
+
+/// A moment as the API shows it: RFC 3339 in UTC with its offset, to the microsecond
+/// (`2026-11-29T15:10:44.884501Z`). The database keeps UTC without an offset (`NaiveDateTime`, the one
+/// timestamp type both backends share); every response carries it through this type, so a client never
+/// has to guess the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UtcTime(pub NaiveDateTime);
+
+impl From<NaiveDateTime> for UtcTime {
+    fn from(t: NaiveDateTime) -> Self {
+        UtcTime(t)
+    }
+}
+
+impl serde::Serialize for UtcTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.and_utc().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_times_are_rfc3339_utc() {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+            .and_then(|d| d.and_hms_micro_opt(15, 10, 44, 884_501))
+            .unwrap_or_default();
+        let json = serde_json::to_string(&UtcTime(t)).unwrap_or_default();
+        assert_eq!(json, "\"2026-11-29T15:10:44.884501Z\"");
+        let back = chrono::DateTime::parse_from_rfc3339(json.trim_matches('"')).map(|d| d.naive_utc());
+        assert_eq!(back, Ok(t));
+    }
+}

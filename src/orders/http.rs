@@ -15,11 +15,11 @@ use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams};
 use crate::kernel::money::{Currency, Money};
+use crate::kernel::time::UtcTime;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -65,8 +65,10 @@ pub struct OrderDto {
     pub phone: Option<String>,
     pub ship_to_someone_else: bool,
     pub payment: Option<OrderPaymentDto>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UtcTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: UtcTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,8 +147,8 @@ pub fn order_dto(o: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentR
             card_last4: p.card_last4.clone(),
             amount_refunded: money(p.amount_refunded, c),
         }),
-        created_at: o.created_at,
-        updated_at: o.updated_at,
+        created_at: o.created_at.into(),
+        updated_at: o.updated_at.into(),
     })
 }
 
@@ -248,7 +250,8 @@ pub struct OrderSummaryDto {
     pub status: String,
     pub total: Money,
     pub email: String,
-    pub created_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UtcTime,
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -319,7 +322,7 @@ pub async fn admin_list_orders(
                 id: o.id,
                 number: o.number,
                 status: o.status,
-                created_at: o.created_at,
+                created_at: o.created_at.into(),
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -333,7 +336,8 @@ pub struct OrderEventDto {
     /// `shopper`, `staff`, `processor`, `system`
     pub actor: String,
     pub reason: String,
-    pub at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: UtcTime,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -349,7 +353,7 @@ fn event_dto(e: OrderEventRow) -> OrderEventDto {
         to_status: e.to_status,
         actor: e.actor,
         reason: e.reason,
-        at: e.created_at,
+        at: e.created_at.into(),
     }
 }
 

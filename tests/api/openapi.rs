@@ -55,3 +55,48 @@ async fn openapi_document_is_valid_and_complete() {
         }
     }
 }
+
+/// Every `…_at` value in `v`.
+fn times(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) if k == "at" || k.ends_with("_at") => out.push(s.clone()),
+                    other => times(other, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| times(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_timestamp_is_rfc3339_in_utc() {
+    let app = TestApp::staff().await;
+    let cart = app.ready_cart().await;
+    let placed: Value = app.place(&cart, "times", "pm_card_visa").await.json().await.unwrap();
+    let id = placed["order"]["id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let (_, products) = app.get_json("/v1/products").await;
+    let product = products["data"][0]["id"].as_str().unwrap().to_owned();
+    for body in [
+        products.clone(),
+        app.get_json(&format!("/v1/products/{product}")).await.1,
+        app.client.post(app.url("/v1/carts")).send().await.unwrap().json().await.unwrap(),
+        placed.clone(),
+        app.admin(reqwest::Method::GET, &format!("/v1/admin/orders/{id}"), None).await.1,
+        app.admin(reqwest::Method::GET, "/v1/admin/orders", None).await.1,
+    ] {
+        times(&body, &mut seen);
+    }
+    assert!(seen.len() >= 8, "{seen:?}");
+    let doc = app.get_json("/openapi.json").await.1;
+    let created = &doc["components"]["schemas"]["OrderDto"]["properties"]["created_at"];
+    assert_eq!((created["type"].as_str(), created["format"].as_str()), (Some("string"), Some("date-time")));
+    for t in seen {
+        assert!(t.ends_with('Z'), "{t} carries its offset");
+        assert!(chrono::DateTime::parse_from_rfc3339(&t).is_ok(), "{t} is RFC 3339");
+    }
+}
