@@ -545,7 +545,12 @@ mod tests {
         for t in tasks {
             t.await.unwrap().expect("both transactions carried out in the end");
         }
-        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3, "one of the two ran twice");
+        // At least one ran again. On a loaded machine the one given up can run again before the other
+        // has woken to take the row the first gave up, take it itself and deadlock a second time (then a
+        // third attempt carries it out): more attempts are legitimate, what must hold is that both
+        // transactions were carried out exactly once (the sum below).
+        let n = attempts.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((3..=6).contains(&n), "one of the two ran again ({n} attempts)");
         #[derive(diesel::QueryableByName)]
         struct Total {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
