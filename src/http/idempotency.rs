@@ -1,7 +1,8 @@
 //! `Idempotency-Key` (IETF httpapi draft): same key + same request → the first response again; same
 //! key + different request → 422; same key while the first is still running → 409. Records expire
 //! after the configured TTL (at least 24 h). The key itself is stored only as a hash; a secret the
-//! replay needs (the order access token) is sealed with the key, so the table alone cannot reveal it.
+//! replay needs (the order access token) is sealed with the key (AES-256-GCM from `ring`, a random
+//! nonce), so the table alone cannot reveal it.
 
 use crate::cached_sql;
 use crate::db::DbConn;
@@ -11,6 +12,8 @@ use crate::error::ApiError;
 use axum::http::HeaderMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use rand::RngCore;
+use ring::aead;
 use sha2::{Digest, Sha256};
 
 /// An in-flight record older than this whose work never got attached is taken over by a retry.
@@ -63,26 +66,36 @@ impl IdempotencyKey {
         hex::encode(Sha256::digest(format!("{scope}\0{}", self.0).as_bytes()))
     }
 
-    fn pad(&self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 32);
-        let mut i: u32 = 0;
-        while out.len() < len {
-            out.extend_from_slice(&Sha256::digest(format!("leancart-seal\0{i}\0{}", self.0).as_bytes()));
-            i += 1;
-        }
-        out.truncate(len);
-        out
+    /// The AES-256-GCM key that seals this key's secret: SHA-256 of a label and the key (which, scoped
+    /// by [`IdempotencyKey::within`], holds a digest of the client's credential that is stored nowhere).
+    fn sealing_key(&self) -> Option<aead::LessSafeKey> {
+        let material = Sha256::digest(format!("leancart-seal-v2\0{}", self.0).as_bytes());
+        aead::UnboundKey::new(&aead::AES_256_GCM, &material).ok().map(aead::LessSafeKey::new)
     }
 
-    pub fn seal(&self, secret: &str) -> String {
-        let pad = self.pad(secret.len());
-        hex::encode(secret.bytes().zip(pad).map(|(a, b)| a ^ b).collect::<Vec<_>>())
+    /// Seal `secret` (AES-256-GCM, random nonce): hex of nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, secret: &str) -> Option<String> {
+        let key = self.sealing_key()?;
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut data = secret.as_bytes().to_vec();
+        key.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::empty(), &mut data).ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Some(hex::encode(out))
     }
 
+    /// Open what [`IdempotencyKey::seal`] sealed with this key; `None` for any other key or any change.
     pub fn unseal(&self, sealed: &str) -> Option<String> {
         let bytes = hex::decode(sealed).ok()?;
-        let pad = self.pad(bytes.len());
-        String::from_utf8(bytes.into_iter().zip(pad).map(|(a, b)| a ^ b).collect()).ok()
+        if bytes.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, rest) = bytes.split_at(aead::NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = rest.to_vec();
+        let plain = self.sealing_key()?.open_in_place(nonce, aead::Aad::empty(), &mut data).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
     }
 }
 
@@ -212,8 +225,11 @@ mod tests {
     #[test]
     fn seal_round_trip_needs_the_key() {
         let k = IdempotencyKey("key-1".into());
-        let sealed = k.seal("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef");
+        let sealed = k.seal("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
         assert!(!sealed.contains("secret"));
+        let mut tampered = sealed.clone().into_bytes();
+        tampered[30] = if tampered[30] == b'0' { b'1' } else { b'0' };
+        assert_eq!(k.unseal(&String::from_utf8(tampered).unwrap()), None, "a changed byte does not open");
         assert_eq!(
             k.unseal(&sealed).as_deref(),
             Some("ot_secret_token_value_0123456789abcdef0123456789abcdef0123456789abcdef")

@@ -304,7 +304,7 @@ pub async fn place(
     let max_units = state.config.max_units_per_order;
     let token = issue_token(ORDER_TOKEN_PREFIX);
     let token_hash = token.hash.clone();
-    let sealed = key.seal(token.plaintext.expose());
+    let sealed = key.seal(token.plaintext.expose()).ok_or_else(|| ApiError::internal("sealing the order token"))?;
     let kh = key_hash.clone();
     let pm = payment_method.clone();
     let order_id = OrderId::generate();
