@@ -313,7 +313,7 @@ async fn execute(
         {
             // Keys are kept 24 hours, like Stripe's; expired ones are dropped at most once a minute.
             if now - engine.idempotency_pruned >= 60 {
-                engine.idempotency.retain(|_, r| now - r.created < 24 * 3600 + 60);
+                engine.idempotency.retain(|r| now - r.created < 24 * 3600 + 60);
                 engine.idempotency_pruned = now;
             }
             match engine.idempotency.get(k) {
