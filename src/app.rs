@@ -50,11 +50,13 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::checkout::router(limits.carts.as_ref()))
         .merge(crate::orders::router(limits.orders.as_ref()))
         .merge(crate::billing::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .split_for_parts()
+        .split_for_parts();
+    crate::http::openapi::add_links(&mut doc);
+    (router, doc)
 }
 
 /// The full service: routes, `/openapi.json`, fallbacks and the middleware stack.

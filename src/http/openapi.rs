@@ -47,3 +47,36 @@ impl utoipa::Modify for AdminToken {
         );
     }
 }
+
+/// OpenAPI links: how a client (or a stateful fuzzer) walks a checkout from the document — from the new
+/// cart to its operations, and from the placed order to the order. Added once the routes are in the
+/// document (`app::api`).
+pub fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
+    {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::link::LinkBuilder;
+        let walks: [(&str, &str, &str, &[(&str, &str)]); 2] = [
+            (
+                "/v1/carts",
+                "201",
+                "$response.body#/cart/id",
+                &[
+                    ("GetCart", "get_cart"),
+                    ("AddLine", "add_line"),
+                    ("SetDetails", "set_details"),
+                    ("ShippingMethods", "shipping_methods"),
+                ],
+            ),
+            ("/v1/orders", "201", "$response.body#/order/id", &[("GetOrder", "get_order")]),
+        ];
+        for (path, status, id, links) in walks {
+            let Some(item) = openapi.paths.paths.get_mut(path) else { continue };
+            let Some(op) = item.post.as_mut() else { continue };
+            let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else { continue };
+            for (name, operation) in links {
+                let link = LinkBuilder::new().operation_id(*operation).parameter("id", id).build();
+                response.links.insert((*name).to_owned(), RefOr::T(link));
+            }
+        }
+    }
+}

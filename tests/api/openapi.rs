@@ -100,3 +100,50 @@ async fn every_timestamp_is_rfc3339_in_utc() {
         assert!(chrono::DateTime::parse_from_rfc3339(&t).is_ok(), "{t} is RFC 3339");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_can_walk_a_checkout_from_the_document() {
+    let app = TestApp::spawn().await;
+    let doc = app.get_json("/openapi.json").await.1;
+    let paths = &doc["paths"];
+    let operation_ids: Vec<&str> = paths
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values().filter_map(|op| op["operationId"].as_str()))
+        .collect();
+    // Links from the new cart and from the placed order, to operations that exist.
+    for (path, links) in
+        [("/v1/carts", vec!["GetCart", "AddLine", "SetDetails", "ShippingMethods"]), ("/v1/orders", vec!["GetOrder"])]
+    {
+        let found = &paths[path]["post"]["responses"]["201"]["links"];
+        for name in links {
+            let op = found[name]["operationId"].as_str().unwrap_or_else(|| panic!("{path} links {name}"));
+            assert!(operation_ids.contains(&op), "{name} → {op} exists");
+            assert!(found[name]["parameters"]["id"].as_str().unwrap().starts_with("$response.body#/"));
+        }
+    }
+    // Every operation that needs a token says which.
+    for (path, item) in paths.as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let needs =
+                path.starts_with("/v1/carts/") || path.starts_with("/v1/orders") || path.starts_with("/v1/admin");
+            if needs {
+                let schemes: Vec<&str> = op["security"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{method} {path} declares its security"))
+                    .iter()
+                    .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
+                    .collect();
+                let expected = if path.starts_with("/v1/admin") {
+                    "admin_token"
+                } else if path.starts_with("/v1/carts/") || (path == "/v1/orders" && method == "post") {
+                    "cart_token"
+                } else {
+                    "order_token"
+                };
+                assert_eq!(schemes, [expected], "{method} {path}");
+            }
+        }
+    }
+}
