@@ -48,35 +48,41 @@ impl utoipa::Modify for AdminToken {
     }
 }
 
+/// One walk: from the 201 answer of `POST {path}`, links (name, operation id) that take the `id`
+/// parameter from `id` (a runtime expression into the answer).
+struct Walk {
+    path: &'static str,
+    id: &'static str,
+    links: &'static [(&'static str, &'static str)],
+}
+
+const WALKS: &[Walk] = &[
+    Walk {
+        path: "/v1/carts",
+        id: "$response.body#/cart/id",
+        links: &[
+            ("GetCart", "get_cart"),
+            ("AddLine", "add_line"),
+            ("SetDetails", "set_details"),
+            ("ShippingMethods", "shipping_methods"),
+        ],
+    },
+    Walk { path: "/v1/orders", id: "$response.body#/order/id", links: &[("GetOrder", "get_order")] },
+];
+
 /// OpenAPI links: how a client (or a stateful fuzzer) walks a checkout from the document — from the new
 /// cart to its operations, and from the placed order to the order. Added once the routes are in the
 /// document (`app::api`).
 pub fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
-    {
-        use utoipa::openapi::RefOr;
-        use utoipa::openapi::link::LinkBuilder;
-        let walks: [(&str, &str, &str, &[(&str, &str)]); 2] = [
-            (
-                "/v1/carts",
-                "201",
-                "$response.body#/cart/id",
-                &[
-                    ("GetCart", "get_cart"),
-                    ("AddLine", "add_line"),
-                    ("SetDetails", "set_details"),
-                    ("ShippingMethods", "shipping_methods"),
-                ],
-            ),
-            ("/v1/orders", "201", "$response.body#/order/id", &[("GetOrder", "get_order")]),
-        ];
-        for (path, status, id, links) in walks {
-            let Some(item) = openapi.paths.paths.get_mut(path) else { continue };
-            let Some(op) = item.post.as_mut() else { continue };
-            let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else { continue };
-            for (name, operation) in links {
-                let link = LinkBuilder::new().operation_id(*operation).parameter("id", id).build();
-                response.links.insert((*name).to_owned(), RefOr::T(link));
-            }
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    for walk in WALKS {
+        let Some(item) = openapi.paths.paths.get_mut(walk.path) else { continue };
+        let Some(op) = item.post.as_mut() else { continue };
+        let Some(RefOr::T(response)) = op.responses.responses.get_mut("201") else { continue };
+        for (name, operation) in walk.links {
+            let link = LinkBuilder::new().operation_id(*operation).parameter("id", walk.id).build();
+            response.links.insert((*name).to_owned(), RefOr::T(link));
         }
     }
 }
