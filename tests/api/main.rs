@@ -17,4 +17,5 @@ mod openapi;
 mod operations;
 mod orders;
 mod privacy_types;
+mod roundtrip;
 mod tls;

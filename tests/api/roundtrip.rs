@@ -1,0 +1,265 @@
+//! Every raw write with positional binds, round-tripped: distinct values in every column, written
+//! through the store's statement, read back column by column through diesel's typed (named-column)
+//! reads. Two binds swapped in a statement (`ship_line1` and `ship_line2`, `amount_captured` and
+//! `amount_refunded`) fail here even where every other test would pass.
+
+use crate::support::TestApp;
+use chrono::NaiveDateTime;
+use leancart::billing::model::PaymentRow;
+use leancart::checkout::model::CartRow;
+use leancart::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+use serde_json::{Value, json};
+
+fn at(s: u32) -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 1, 2).and_then(|d| d.and_hms_micro_opt(3, 4, s, 5)).unwrap()
+}
+
+/// A cart's columns by name, personal data exposed (for comparing, in a test only).
+fn cart_columns(c: &CartRow) -> Vec<(&'static str, String)> {
+    let o = |v: Option<&str>| v.unwrap_or("NULL").to_owned();
+    vec![
+        ("id", c.id.clone()),
+        ("token_hash", c.token_hash.clone()),
+        ("status", c.status.clone()),
+        ("currency", c.currency.clone()),
+        ("email", o(c.email.as_ref().map(Email::expose))),
+        ("ship_name", o(c.ship_name.as_ref().map(PersonName::expose))),
+        ("ship_line1", o(c.ship_line1.as_ref().map(AddressText::expose))),
+        ("ship_line2", o(c.ship_line2.as_ref().map(AddressText::expose))),
+        ("ship_city", o(c.ship_city.as_ref().map(AddressText::expose))),
+        ("ship_region", o(c.ship_region.as_ref().map(AddressText::expose))),
+        ("ship_postal_code", o(c.ship_postal_code.as_ref().map(PostalCode::expose))),
+        ("ship_country", o(c.ship_country.as_deref())),
+        ("ship_phone", o(c.ship_phone.as_ref().map(Phone::expose))),
+        ("shipping_method", o(c.shipping_method.as_deref())),
+        ("is_gift", c.is_gift.to_string()),
+        ("recipient_consent_at", format!("{:?}", c.recipient_consent_at)),
+        ("created_at", c.created_at.to_string()),
+        ("updated_at", c.updated_at.to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cart_row_round_trips_through_insert_and_update() {
+    let app = TestApp::spawn().await;
+    let p = |s: &str| AddressText::parse(s).unwrap();
+    let mut row = CartRow {
+        id: "cart_RoundTrip0000000000000001".into(),
+        token_hash: "th-1".into(),
+        status: "open".into(),
+        currency: "USD".into(),
+        email: Some(Email::parse("e1@example.org").unwrap()),
+        ship_name: Some(PersonName::parse("Name One").unwrap()),
+        ship_line1: Some(p("Line One")),
+        ship_line2: Some(p("Line Two")),
+        ship_city: Some(p("City")),
+        ship_region: Some(p("Region")),
+        ship_postal_code: Some(PostalCode::parse("PC1").unwrap()),
+        ship_country: Some("US".into()),
+        ship_phone: Some(Phone::parse("+1 555 0100").unwrap()),
+        shipping_method: Some("express".into()),
+        is_gift: true,
+        recipient_consent_at: Some(at(1)),
+        created_at: at(2),
+        updated_at: at(3),
+    };
+    let inserted = row.clone();
+    let back = app
+        .state
+        .db
+        .run(move |c| {
+            leancart::checkout::store::insert_cart(c, &inserted)?;
+            Ok(leancart::checkout::store::find_cart(c, &inserted.id)?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cart_columns(&back), cart_columns(&row), "INSERT INTO carts");
+
+    // Every changeable column changed, each to a value of its own.
+    row.status = "checked_out".into();
+    row.email = Some(Email::parse("e2@example.org").unwrap());
+    row.ship_name = Some(PersonName::parse("Name Two").unwrap());
+    row.ship_line1 = Some(p("Line Three"));
+    row.ship_line2 = Some(p("Line Four"));
+    row.ship_city = Some(p("Town"));
+    row.ship_region = Some(p("State"));
+    row.ship_postal_code = Some(PostalCode::parse("PC2").unwrap());
+    row.ship_country = Some("CA".into());
+    row.ship_phone = Some(Phone::parse("+1 555 0199").unwrap());
+    row.shipping_method = Some("standard".into());
+    row.is_gift = false;
+    row.recipient_consent_at = Some(at(4));
+    row.updated_at = at(5);
+    let updated = row.clone();
+    let back = app
+        .state
+        .db
+        .run(move |c| {
+            leancart::checkout::store::update_cart(c, &updated)?;
+            Ok(leancart::checkout::store::find_cart(c, &updated.id)?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cart_columns(&back), cart_columns(&row), "UPDATE carts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_row_round_trips_through_insert_and_update() {
+    let app = TestApp::spawn().await;
+    let mut row = PaymentRow {
+        id: "pay_RoundTrip000000000000001".into(),
+        order_id: None,
+        processor: "stripe".into(),
+        payment_intent_id: Some("pi_one".into()),
+        payment_method_id: "pm_one".into(),
+        charge_id: Some("ch_one".into()),
+        status: "pending".into(),
+        capture_method: "automatic".into(),
+        amount: 3000,
+        amount_captured: 2000,
+        amount_refunded: 1000,
+        currency: "USD".into(),
+        card_brand: Some("visa".into()),
+        card_last4: Some("4242".into()),
+        card_exp_month: Some(7),
+        card_exp_year: Some(2031),
+        failure_code: Some("fc_one".into()),
+        disputed: true,
+        created_at: at(1),
+        updated_at: at(2),
+    };
+    let inserted = row.clone();
+    let back = app
+        .state
+        .db
+        .run(move |c| {
+            leancart::billing::store::insert_payment(c, &inserted)?;
+            Ok(leancart::billing::store::find_payment(c, &inserted.id)?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(format!("{back:?}"), format!("{row:?}"), "INSERT INTO payments");
+
+    row.payment_intent_id = Some("pi_two".into());
+    row.charge_id = Some("ch_two".into());
+    row.status = "succeeded".into();
+    row.amount_captured = 2900;
+    row.amount_refunded = 700;
+    row.card_brand = Some("mastercard".into());
+    row.card_last4 = Some("4444".into());
+    row.card_exp_month = Some(9);
+    row.card_exp_year = Some(2032);
+    row.failure_code = Some("fc_two".into());
+    row.disputed = false;
+    row.updated_at = at(3);
+    let updated = row.clone();
+    let back = app
+        .state
+        .db
+        .run(move |c| {
+            leancart::billing::store::update_payment(c, &updated)?;
+            Ok(leancart::billing::store::find_payment(c, &updated.id)?)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(format!("{back:?}"), format!("{row:?}"), "UPDATE payments");
+}
+
+/// The placement statement (one writable CTE on PostgreSQL, step by step on SQLite) writes the order,
+/// its lines and its totals: each column is read back against what the cart said.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_row_round_trips_through_placement() {
+    let app = TestApp::spawn().await;
+    let cart = app.new_cart().await;
+    assert_eq!(app.add(&cart, "TEE-BLK-M", 2).await.0, 200);
+    assert_eq!(app.add(&cart, "MUG-SAND", 1).await.0, 200);
+    let details = json!({
+        "email": "order.roundtrip@example.org",
+        "shipping_method": "express",
+        "phone": "+1 555 0123",
+        "shipping_address": {"name": "Ship Name", "line1": "First Line", "line2": "Second Line",
+                             "city": "Shipcity", "region": "CA", "postal_code": "94103", "country": "US"}
+    });
+    let (s, view) = app.details(&cart, details).await;
+    assert_eq!(s, 200, "{view}");
+    let placed: Value = app.place(&cart, "roundtrip", "pm_card_visa").await.json().await.unwrap();
+    let id = placed["order"]["id"].as_str().unwrap().to_owned();
+    let (order, lines) = app
+        .state
+        .db
+        .run(move |c| {
+            let o = leancart::orders::store::find_order(c, &id)?.unwrap();
+            let l = leancart::orders::store::lines_of(c, &id)?;
+            Ok((o, l))
+        })
+        .await
+        .unwrap();
+    let got = vec![
+        ("email", order.email.expose().to_owned()),
+        ("ship_name", order.ship_name.as_ref().unwrap().expose().to_owned()),
+        ("ship_line1", order.ship_line1.as_ref().unwrap().expose().to_owned()),
+        ("ship_line2", order.ship_line2.as_ref().unwrap().expose().to_owned()),
+        ("ship_city", order.ship_city.as_ref().unwrap().expose().to_owned()),
+        ("ship_region", order.ship_region.as_ref().unwrap().expose().to_owned()),
+        ("ship_postal_code", order.ship_postal_code.as_ref().unwrap().expose().to_owned()),
+        ("ship_country", order.ship_country.clone().unwrap()),
+        ("ship_phone", order.ship_phone.as_ref().unwrap().expose().to_owned()),
+        ("shipping_method", order.shipping_method.clone().unwrap()),
+        ("cart_id", order.cart_id.clone()),
+        ("currency", order.currency.clone()),
+    ];
+    let want = vec![
+        ("email", "order.roundtrip@example.org".to_owned()),
+        ("ship_name", "Ship Name".into()),
+        ("ship_line1", "First Line".into()),
+        ("ship_line2", "Second Line".into()),
+        ("ship_city", "Shipcity".into()),
+        ("ship_region", "CA".into()),
+        ("ship_postal_code", "94103".into()),
+        ("ship_country", "US".into()),
+        ("ship_phone", "+15550123".into()),
+        ("shipping_method", "express".into()),
+        ("cart_id", cart.id.clone()),
+        ("currency", "USD".into()),
+    ];
+    assert_eq!(got, want, "INSERT INTO orders (personal and reference columns)");
+    let t = &view["totals"];
+    let amount = |k: &str| t[k]["amount"].as_i64().unwrap();
+    assert_eq!(
+        [order.subtotal, order.shipping_total, order.tax_total, order.discount_total, order.total],
+        [amount("subtotal"), amount("shipping"), amount("tax"), amount("discount"), amount("total")],
+        "INSERT INTO orders (totals)"
+    );
+    let distinct: std::collections::BTreeSet<i64> =
+        [order.subtotal, order.shipping_total, order.tax_total, order.total].into();
+    assert_eq!(distinct.len(), 4, "the totals differ, so a swap would show");
+    // Lines: each column against the cart's line.
+    let cart_lines = view["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), cart_lines.len());
+    for l in &lines {
+        let c = cart_lines.iter().find(|c| c["variant_id"] == l.variant_id.as_str()).unwrap();
+        assert_eq!(
+            (
+                l.sku.as_str(),
+                l.unit_price,
+                i64::from(l.quantity),
+                l.line_total,
+                l.quantity_refunded,
+                l.order_id.as_str()
+            ),
+            (
+                c["sku"].as_str().unwrap(),
+                c["unit_price"]["amount"].as_i64().unwrap(),
+                c["quantity"].as_i64().unwrap(),
+                c["line_total"]["amount"].as_i64().unwrap(),
+                0,
+                order.id.as_str()
+            ),
+            "INSERT INTO order_lines"
+        );
+    }
+}
