@@ -56,6 +56,7 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::readyz))
         .split_for_parts();
     crate::http::openapi::add_links(&mut doc);
+    crate::http::openapi::add_common_responses(&mut doc);
     (router, doc)
 }
 

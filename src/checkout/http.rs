@@ -348,6 +348,7 @@ pub struct ShippingMethodDto {
 
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MethodsQuery {
     /// Destination country (ISO alpha-2); defaults to the cart's shipping address.
     pub country: Option<String>,

@@ -86,3 +86,55 @@ pub fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// The answers every operation can give besides its own, as problem documents: a request the guard or
+/// the extractors refuse, a missing credential, an unknown id, and `default` for the rest (timeouts,
+/// limits, outages) — so that the document names every status a client can meet. Added once the routes
+/// are in the document (`app::api`), where each operation's parameters, body and security are known.
+pub fn add_common_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |what: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build(),
+        )
+    };
+    for item in openapi.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in ops.into_iter().flatten() {
+            let mut add = |status: &str, what: &str| {
+                op.responses.responses.entry(status.to_owned()).or_insert_with(|| problem(what));
+            };
+            add(
+                "default",
+                "A problem document (RFC 9457) with a stable `code`: a refused request (card data, \
+                 NUL, malformed path), a body too large, a timeout, a rate limit, contention or an outage",
+            );
+            add(
+                "422",
+                "The request was refused: card data (`card_data_not_accepted`), NUL characters, or a \
+                 field that is missing, unknown or invalid",
+            );
+            if op.request_body.is_some() {
+                add("400", "The body is not valid JSON");
+                add("415", "The body is not JSON");
+            }
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add("401", "No credential, or not the right one");
+            }
+            let has_path_id = op.parameters.iter().flatten().any(|p| match p {
+                RefOr::T(p) => p.parameter_in == ParameterIn::Path,
+                RefOr::Ref(_) => false,
+            });
+            if has_path_id {
+                add("404", "No such resource (or not reachable with this credential)");
+            }
+        }
+    }
+}

@@ -256,6 +256,7 @@ pub struct OrderSummaryDto {
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OrderSearch {
     /// Only orders in this status.
     pub status: Option<String>,

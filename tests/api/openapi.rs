@@ -147,3 +147,20 @@ async fn a_client_can_walk_a_checkout_from_the_document() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameters_sit_where_they_are_read() {
+    let app = TestApp::spawn().await;
+    let doc = app.get_json("/openapi.json").await.1;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                let in_template = path.contains(&format!("{{{name}}}"));
+                assert_eq!(place == "path", in_template, "{method} {path}: `{name}` is documented in {place}");
+            }
+            // Every operation answers problem documents for what it does not list.
+            assert!(op["responses"]["default"].is_object(), "{method} {path} has a default answer");
+        }
+    }
+}
