@@ -14,6 +14,7 @@ use crate::http::middleware::{self, BodyPolicy};
 use crate::http::openapi::ApiDoc;
 use crate::http::tls::{self, TlsError};
 use crate::kernel::secret::SecretString;
+pub use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
@@ -25,23 +26,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// What every handler can reach. Cheap to clone; holds no per-process state that another process
-/// would need (several processes can share one PostgreSQL database).
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<Config>,
-    pub billing: Arc<Billing>,
-    /// Shipping methods, rates and taxes.
-    pub policy: Arc<crate::shipping::policy::ShopPolicy>,
-    /// The in-process Stripe sandbox, when no Stripe key is configured.
-    pub sandbox: Option<Sandbox>,
-    /// Unpaid orders per client (this process).
-    pub holds: Arc<crate::orders::holds::Holds>,
-    /// Per-client rate limits (this process).
-    pub limits: Limits,
-}
 
 /// The API routes and their OpenAPI document, built together, with the per-client rate limits.
 pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {

@@ -1,7 +1,7 @@
 //! Liveness and readiness probes (outside `/v1`, unauthenticated, no data).
 
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use diesel::RunQueryDsl;

@@ -17,4 +17,5 @@ pub mod http;
 pub mod kernel;
 pub mod orders;
 pub mod shipping;
+pub mod state;
 pub mod telemetry;

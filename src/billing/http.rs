@@ -2,11 +2,11 @@
 
 use super::model::PaymentRow;
 use super::store;
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::Staff;
 use crate::http::pagination::Page;
 use crate::kernel::time::UtcTime;
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -14,7 +14,7 @@ pub mod signature;
 pub mod store;
 pub mod stripe_http;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

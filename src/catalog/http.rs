@@ -2,12 +2,12 @@
 
 use super::model::{Product, ProductId, VariantRow};
 use super::store;
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::extract::ApiQuery;
 use crate::http::pagination::{Page, PageParams};
 use crate::kernel::money::Money;
 use crate::kernel::time::UtcTime;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;

@@ -7,7 +7,7 @@ pub mod model;
 pub mod seed;
 pub mod store;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

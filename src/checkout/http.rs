@@ -2,13 +2,13 @@
 
 use super::model::{CartRow, PricedLine};
 use super::service::{self, CartView, DetailsInput};
-use crate::app::AppState;
 use crate::db::dialect;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::BearerToken;
 use crate::http::extract::ApiJson;
 use crate::kernel::money::Money;
 use crate::kernel::time::UtcTime;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -9,8 +9,8 @@ pub mod model;
 pub mod service;
 pub mod store;
 
-use crate::app::AppState;
 use crate::http::limits::RateLimit;
+use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -1,9 +1,9 @@
 //! Principals. Until the accounts module arrives, the staff API is protected by one configured admin
 //! token (`LEANCART_ADMIN_TOKEN`), compared in constant time; without it the staff API is disabled.
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::kernel::secret::constant_time_eq;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;

@@ -4,7 +4,6 @@
 use super::model::{OrderEventRow, OrderId, OrderLineRow, OrderRow};
 use super::service::{self, PlaceResult, Placed, RefundRequest};
 use super::store;
-use crate::app::AppState;
 use crate::billing::model::PaymentRow;
 use crate::checkout::http::{AddressDto, TotalsDto};
 use crate::db::dialect;
@@ -16,6 +15,7 @@ use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams};
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::time::UtcTime;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

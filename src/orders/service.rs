@@ -10,7 +10,6 @@ use super::model::{
     Actor, ORDER_TOKEN_PREFIX, OrderEventId, OrderEventRow, OrderId, OrderLineId, OrderLineRow, OrderRow, OrderStatus,
 };
 use super::store;
-use crate::app::AppState;
 use crate::billing::model::{PaymentChange, PaymentRow, PaymentStatus};
 use crate::billing::service::{Billing, NewPayment, PaymentOutcome, SuccessWrite};
 use crate::checkout::service as carts;
@@ -21,6 +20,7 @@ use crate::kernel::ids::random_base62;
 use crate::kernel::money::Money;
 use crate::kernel::secret::{hash_token, issue_token};
 use crate::kernel::time;
+use crate::state::AppState;
 use chrono::NaiveDateTime;
 use serde_json::json;
 

@@ -12,6 +12,7 @@ mod checkout;
 mod cli;
 mod errors;
 mod guard;
+mod layout;
 mod migrations;
 mod openapi;
 mod operations;

@@ -1,0 +1,26 @@
+//! The application state every handler can reach. It lives beneath the domains (which take it in their
+//! handlers) and above nothing: the assembly (`app.rs`) builds it, and no domain imports the assembly.
+
+use crate::billing::sandbox::Sandbox;
+use crate::billing::service::Billing;
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::limits::Limits;
+use std::sync::Arc;
+
+/// What every handler can reach. Cheap to clone; holds no per-process state that another process
+/// would need (several processes can share one PostgreSQL database).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub billing: Arc<Billing>,
+    /// Shipping methods, rates and taxes.
+    pub policy: Arc<crate::shipping::policy::ShopPolicy>,
+    /// The in-process Stripe sandbox, when no Stripe key is configured.
+    pub sandbox: Option<Sandbox>,
+    /// Unpaid orders per client (this process).
+    pub holds: Arc<crate::orders::holds::Holds>,
+    /// Per-client rate limits (this process).
+    pub limits: Limits,
+}
