@@ -2,7 +2,6 @@
 //! with graceful shutdown.
 
 use crate::billing::processor::Processor;
-use crate::billing::sandbox::{Sandbox, SandboxOptions};
 use crate::billing::service::Billing;
 use crate::catalog;
 use crate::config::{Config, ConfigError};
@@ -14,6 +13,7 @@ use crate::http::middleware::{self, BodyPolicy};
 use crate::http::openapi::ApiDoc;
 use crate::http::tls::{self, TlsError};
 use crate::kernel::secret::SecretString;
+use crate::sandbox::{Sandbox, SandboxOptions};
 pub use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderValue, header};

@@ -112,7 +112,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn stripe_sandbox(args: SandboxArgs) -> ExitCode {
-    use crate::billing::sandbox::{Sandbox, SandboxOptions};
+    use crate::sandbox::{Sandbox, SandboxOptions};
     let sandbox = match Sandbox::start(args.bind, SandboxOptions::default()).await {
         Ok(s) => s,
         Err(e) => return fail(1, format!("cannot listen on {}: {e}", args.bind)),

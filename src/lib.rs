@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod kernel;
 pub mod orders;
+pub mod sandbox;
 pub mod shipping;
 pub mod state;
 pub mod telemetry;

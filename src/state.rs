@@ -1,11 +1,11 @@
 //! The application state every handler can reach. It lives beneath the domains (which take it in their
 //! handlers) and above nothing: the assembly (`app.rs`) builds it, and no domain imports the assembly.
 
-use crate::billing::sandbox::Sandbox;
 use crate::billing::service::Billing;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::limits::Limits;
+use crate::sandbox::Sandbox;
 use std::sync::Arc;
 
 /// What every handler can reach. Cheap to clone; holds no per-process state that another process

@@ -8,7 +8,6 @@
 pub mod http;
 pub mod model;
 pub mod processor;
-pub mod sandbox;
 pub mod service;
 pub mod signature;
 pub mod store;

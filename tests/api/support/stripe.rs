@@ -7,7 +7,7 @@ use std::time::Duration;
 pub const KEY: &str = "sk_test_leancart_tests";
 
 impl TestApp {
-    pub fn sandbox(&self) -> &leancart::billing::sandbox::Sandbox {
+    pub fn sandbox(&self) -> &leancart::sandbox::Sandbox {
         self.state.sandbox.as_ref().expect("the app runs the in-process sandbox")
     }
 
