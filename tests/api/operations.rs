@@ -82,3 +82,23 @@ async fn graceful_shutdown_finishes_and_stops_accepting() {
     let after = reqwest::Client::new().get(app.url("/healthz")).send().await;
     assert!(after.is_err(), "the server must not accept after shutdown");
 }
+
+/// The check every test's end runs (support::consistency) sees what it is meant to see.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_end_of_test_check_sees_an_inconsistent_shop() {
+    let app = TestApp::spawn().await;
+    let url = app.db.url();
+    let check = move || {
+        let url = url.clone();
+        std::thread::spawn(move || crate::support::consistency::violations(&url)).join().unwrap()
+    };
+    assert!(check().is_empty());
+    let sql = "INSERT INTO idempotency_keys (key_hash, scope, request_hash, state, created_at, expires_at) \
+               VALUES ('k', 'orders', 'r', 'in_flight', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)";
+    let run =
+        |sql: &'static str| app.state.db.run(move |c| Ok(diesel::RunQueryDsl::execute(diesel::sql_query(sql), c)?));
+    run(sql).await.unwrap();
+    assert_eq!(check(), ["an Idempotency-Key left in flight"]);
+    run("DELETE FROM idempotency_keys WHERE key_hash = 'k'").await.unwrap();
+    assert!(check().is_empty());
+}

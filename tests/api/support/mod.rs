@@ -137,6 +137,61 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // A test that passed must also have left the shop consistent (not checked while a failing
+        // test unwinds: its own message matters more).
+        if !std::thread::panicking() {
+            let url = self.db.url();
+            let broken = std::thread::spawn(move || consistency::violations(&url)).join().unwrap_or_default();
+            assert!(broken.is_empty(), "the test left the shop inconsistent: {broken:?}");
+        }
+    }
+}
+
+/// What must hold in the database whatever a test did, once every request it sent has been answered.
+pub mod consistency {
+    use diesel::RunQueryDsl;
+    use leancart::config::DatabaseUrl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    const RULES: &[(&str, &str)] = &[
+        ("an Idempotency-Key left in flight", "SELECT COUNT(*) AS n FROM idempotency_keys WHERE state = 'in_flight'"),
+        (
+            "a failed or cancelled unpaid order whose stock was never given back",
+            "SELECT COUNT(*) AS n FROM orders o WHERE o.status IN ('payment_failed', 'cancelled') \
+             AND o.stock_released = FALSE AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = o.payment_id \
+             AND p.amount_captured > 0)",
+        ),
+        (
+            "an unpaid order holding stock without a deadline",
+            "SELECT COUNT(*) AS n FROM orders WHERE status IN ('pending_payment', 'awaiting_payment_action') \
+             AND reserved_until IS NULL",
+        ),
+        ("stock below zero", "SELECT COUNT(*) AS n FROM product_variants WHERE stock_on_hand < 0"),
+        (
+            "refunded units beyond a line's quantity",
+            "SELECT COUNT(*) AS n FROM order_lines WHERE quantity_refunded > quantity OR quantity_refunded < 0",
+        ),
+        (
+            "refunds beyond what a payment captured",
+            "SELECT COUNT(*) AS n FROM payments WHERE amount_refunded > amount_captured",
+        ),
+    ];
+
+    pub fn violations(url: &str) -> Vec<&'static str> {
+        let Ok(url) = DatabaseUrl::parse(url) else { return vec!["the test database's URL"] };
+        let Ok(mut conn) = leancart::db::Manager::new(url).connect() else {
+            return Vec::new(); // already dropped (the test removed its database itself)
+        };
+        RULES
+            .iter()
+            .filter(|(_, sql)| diesel::sql_query(*sql).get_result::<Count>(&mut conn).map_or(true, |c| c.n > 0))
+            .map(|(what, _)| *what)
+            .collect()
     }
 }
 
