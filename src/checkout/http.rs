@@ -6,6 +6,7 @@ use crate::db::dialect;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::BearerToken;
 use crate::http::extract::ApiJson;
+use crate::kernel::bounded::{NewQuantity, Quantity};
 use crate::kernel::money::Money;
 use crate::kernel::time::UtcTime;
 use crate::state::AppState;
@@ -242,8 +243,7 @@ pub async fn get_cart(
 pub struct AddLine {
     /// `var_…`
     pub variant_id: String,
-    #[validate(range(min = 1, max = 100, code = "out_of_range", message = "must be between 1 and 100"))]
-    pub quantity: i32,
+    pub quantity: Quantity,
 }
 
 /// Add units of a variant (price and stock come from the catalog, never from the client).
@@ -264,12 +264,13 @@ pub async fn add_line(
         .run_draft(move |conn| {
             dialect::write_unit(conn, |conn| {
                 let token = token.0.expose();
-                if let Some((cart, lines)) = service::add_line_fast(conn, &id, token, &body.variant_id, body.quantity)?
+                if let Some((cart, lines)) =
+                    service::add_line_fast(conn, &id, token, &body.variant_id, body.quantity.get_i32())?
                 {
                     return service::view(cart, lines, &policy);
                 }
                 let (mut cart, lines) = service::authorize(conn, &id, token)?;
-                let lines = service::add_line(conn, &mut cart, lines, &body.variant_id, body.quantity)?;
+                let lines = service::add_line(conn, &mut cart, lines, &body.variant_id, body.quantity.get_i32())?;
                 service::view(cart, lines, &policy)
             })
         })
@@ -281,8 +282,7 @@ pub async fn add_line(
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
     /// 0 removes the line.
-    #[validate(range(min = 0, max = 100, code = "out_of_range", message = "must be between 0 and 100"))]
-    pub quantity: i32,
+    pub quantity: NewQuantity,
 }
 
 /// Change a line's quantity.
@@ -298,7 +298,7 @@ pub async fn set_line(
     ApiJson(body): ApiJson<SetQuantity>,
 ) -> Result<Json<CartDto>, ApiError> {
     with_cart(&state, id, token, move |conn, cart, lines| {
-        service::set_quantity(conn, cart, lines, &variant_id, body.quantity)
+        service::set_quantity(conn, cart, lines, &variant_id, body.quantity.get_i32())
     })
     .await
 }

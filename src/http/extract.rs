@@ -212,6 +212,9 @@ fn known_safe_message(msg: &str) -> Option<(&'static str, &'static str)> {
         .or_else(|| {
             msg.starts_with("not a supported ISO-4217").then_some(("invalid_currency", "is not a supported currency"))
         })
+        .or_else(|| {
+            msg.starts_with(crate::kernel::bounded::OUT_OF_RANGE).then_some(("out_of_range", "is out of range"))
+        })
 }
 
 /// Flatten validator's nested errors into field paths. Validator's `params` include the submitted

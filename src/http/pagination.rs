@@ -1,5 +1,6 @@
 //! The one list envelope of the API and its cursor parameters.
 
+use crate::kernel::bounded::PageLimit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -13,8 +14,7 @@ pub const MAX_LIMIT: u32 = 100;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1–100 (default 20).
-    #[validate(range(min = 1, max = 100, code = "out_of_range", message = "must be between 1 and 100"))]
-    pub limit: Option<u32>,
+    pub limit: Option<PageLimit>,
     /// Opaque cursor from the previous page's `next_cursor`.
     #[validate(length(max = 200, code = "invalid_cursor", message = "is not a cursor"))]
     pub cursor: Option<String>,
@@ -22,7 +22,7 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn limit(&self) -> u32 {
-        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+        self.limit.map_or(DEFAULT_LIMIT, |l| u32::try_from(l.get()).unwrap_or(MAX_LIMIT)).clamp(1, MAX_LIMIT)
     }
 }
 

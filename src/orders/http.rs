@@ -13,6 +13,7 @@ use crate::http::client::ClientAddr;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams};
+use crate::kernel::bounded::{PageLimit, PositiveAmount, Quantity};
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::time::UtcTime;
 use crate::state::AppState;
@@ -264,8 +265,7 @@ pub struct OrderSearch {
     pub number: Option<String>,
     /// Exact contact e-mail.
     pub email: Option<String>,
-    #[validate(range(min = 1, max = 100, code = "out_of_range"))]
-    pub limit: Option<u32>,
+    pub limit: Option<PageLimit>,
     pub cursor: Option<String>,
 }
 
@@ -418,16 +418,14 @@ pub async fn admin_cancel_order(
 pub struct RefundLine {
     /// `ol_…`
     pub line_id: String,
-    #[validate(range(min = 1, max = 100, code = "out_of_range"))]
-    pub quantity: i32,
+    pub quantity: Quantity,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundOrder {
     /// Minor units; or give `lines` instead.
-    #[validate(range(min = 1, code = "out_of_range"))]
-    pub amount: Option<i64>,
+    pub amount: Option<PositiveAmount>,
     /// Refund these units (with their share of tax).
     #[serde(default)]
     #[validate(nested)]
@@ -453,8 +451,8 @@ pub async fn admin_refund_order(
 ) -> Result<Json<StaffOrderDto>, ApiError> {
     let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
     let req = RefundRequest {
-        amount: body.amount,
-        lines: body.lines.into_iter().map(|l| (l.line_id, l.quantity)).collect(),
+        amount: body.amount.map(PositiveAmount::get),
+        lines: body.lines.into_iter().map(|l| (l.line_id, l.quantity.get_i32())).collect(),
         restock: body.restock,
         reason: body.reason,
     };
@@ -466,8 +464,7 @@ pub async fn admin_refund_order(
 #[serde(deny_unknown_fields)]
 pub struct CaptureOrder {
     /// Capture less than authorized (minor units); default: all.
-    #[validate(range(min = 1, code = "out_of_range"))]
-    pub amount: Option<i64>,
+    pub amount: Option<PositiveAmount>,
 }
 
 /// Staff: capture an authorized payment (manual capture mode).
@@ -486,6 +483,6 @@ pub async fn admin_capture_order(
     let order = service::find(&state, oid.as_str()).await?;
     let pid =
         order.payment_id.ok_or_else(|| ApiError::conflict("payment_not_capturable", "the order has no payment"))?;
-    state.billing.capture(&state.db, &pid, body.amount).await?;
+    state.billing.capture(&state.db, &pid, body.amount.map(PositiveAmount::get)).await?;
     Ok(Json(staff_view(&state, id, "order.capture").await?))
 }

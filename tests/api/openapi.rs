@@ -164,3 +164,26 @@ async fn parameters_sit_where_they_are_read() {
         }
     }
 }
+
+/// A field's range is declared once (kernel::bounded): the document publishes what the API checks.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_are_published_as_they_are_checked() {
+    let app = TestApp::spawn().await;
+    let doc = app.get_json("/openapi.json").await.1;
+    let schemas = &doc["components"]["schemas"];
+    let quantity = schemas["AddLine"]["properties"]["quantity"]["$ref"].as_str().unwrap();
+    let range = &schemas[quantity.trim_start_matches("#/components/schemas/")];
+    assert_eq!((range["minimum"].as_f64(), range["maximum"].as_f64()), (Some(1.0), Some(100.0)));
+    // And the API refuses just outside them, as the document says.
+    let variant = app.variant("MUG-SAND").await;
+    app.set_stock("MUG-SAND", 1000).await;
+    for (q, status) in [(0, 422), (1, 200), (100, 200), (101, 422)] {
+        let cart = app.new_cart().await;
+        let line = serde_json::json!({"variant_id": variant, "quantity": q});
+        let (s, body) = app.cart_call(&cart, reqwest::Method::POST, "/lines", Some(line)).await;
+        assert_eq!(s, status, "quantity {q}: {body}");
+        if s == 422 {
+            assert_eq!(body["errors"][0]["code"], "out_of_range");
+        }
+    }
+}
