@@ -309,7 +309,9 @@ impl Billing {
         let id = payment_id.to_owned();
         let listeners = self.listeners.clone();
         db.run_priority(move |conn| {
-            if let (DbConn::Pg(_), Some(f), Some(k), None) = (&*conn, &facts, &known, &decline)
+            // `succeed` writes the whole success in one statement where the store can (PostgreSQL) and
+            // answers `None` where it cannot: then the general way below.
+            if let (Some(f), Some(k), None) = (&facts, &known, &decline)
                 && let Some(write) = SuccessWrite::of(k, f)
                 && let Some(t) = succeed(conn, &write)?
             {

@@ -141,18 +141,14 @@ pub fn add_line_fast(
         return Ok(None);
     }
     let token_hash = hash_token(token);
-    if matches!(conn, DbConn::Pg(_)) {
-        let Some((cart, rows)) =
-            store::add_line_returning_cart(conn, id.as_str(), &token_hash, variant_id, quantity, time::now())?
-        else {
-            return Ok(None);
-        };
-        return Ok(Some((cart, priced(rows)?)));
+    match store::add_line(conn, id.as_str(), &token_hash, variant_id, quantity, time::now())? {
+        store::LineAdded::Refused => Ok(None),
+        store::LineAdded::Added(Some(read)) => {
+            let (cart, rows) = *read;
+            Ok(Some((cart, priced(rows)?)))
+        }
+        store::LineAdded::Added(None) => authorize(conn, cart_id, token).map(Some),
     }
-    if !store::add_line_checked(conn, id.as_str(), &token_hash, variant_id, quantity, time::now())? {
-        return Ok(None);
-    }
-    authorize(conn, cart_id, token).map(Some)
 }
 
 /// Set a line's quantity; 0 removes it. Returns the lines after the change.

@@ -116,6 +116,37 @@ pub fn add_line_checked(
     Ok(n == 1)
 }
 
+/// What [`add_line`] did.
+pub enum LineAdded {
+    /// A check failed; nothing was written.
+    Refused,
+    /// Added; the cart as it now is, when the backend read it back in the same statement (PostgreSQL).
+    Added(Option<Box<(CartRow, Vec<CartLine>)>>),
+}
+
+/// Add a line when every check passes ([`add_line_checked`]), reading the cart back in the same
+/// statement where the backend can (PostgreSQL: [`add_line_returning_cart`]); on SQLite, which runs in
+/// process, the caller reads it.
+pub fn add_line(
+    conn: &mut DbConn,
+    cart_id: &str,
+    token_hash: &str,
+    variant_id: &str,
+    quantity: i32,
+    now: NaiveDateTime,
+) -> QueryResult<LineAdded> {
+    Ok(match conn {
+        DbConn::Pg(_) => match add_line_returning_cart(conn, cart_id, token_hash, variant_id, quantity, now)? {
+            Some(read) => LineAdded::Added(Some(Box::new(read))),
+            None => LineAdded::Refused,
+        },
+        DbConn::Sqlite(_) => match add_line_checked(conn, cart_id, token_hash, variant_id, quantity, now)? {
+            true => LineAdded::Added(None),
+            false => LineAdded::Refused,
+        },
+    })
+}
+
 /// A row of [`add_line_returning_cart`]: the cart and one of its lines.
 #[derive(QueryableByName)]
 struct CartAndLine {

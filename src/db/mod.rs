@@ -1,5 +1,8 @@
 //! The database layer: one connection type for SQLite and PostgreSQL, a pool, embedded migrations for
 //! both backends, and `Db::run`, which moves blocking diesel work onto tokio's blocking pool.
+//!
+//! The rule for backend differences: services never branch on the backend; a store may, inside the
+//! function that runs the statement, or this module does (transactions, SQLite's writer queue, locks).
 
 pub mod cached;
 pub mod dialect;

@@ -29,3 +29,17 @@ fn nothing_imports_the_assembly_but_the_entry_points() {
         assert!(!text.contains("crate::app::") && !text.contains("crate::app;"), "{} imports app.rs", f.display());
     }
 }
+
+/// Services and handlers never branch on the database backend: stores and `db/` do.
+#[test]
+fn services_never_name_a_backend() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    for f in files.iter().filter(|f| f.ends_with("service.rs") || f.ends_with("http.rs")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        for backend in ["DbConn::Pg", "DbConn::Sqlite", "Backend::Postgres", "Backend::Sqlite"] {
+            assert!(!text.contains(backend), "{} branches on {backend}", f.display());
+        }
+    }
+}
