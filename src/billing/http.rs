@@ -140,7 +140,7 @@ impl From<PaymentRow> for PaymentDto {
 #[utoipa::path(
     get, path = "/admin/payments/{id}", tag = "billing",
     security(("admin_token" = [])),
-    params(("id" = String, Path, description = "Payment id (`pay_…`)")),
+    params(("id" = super::model::PaymentId, Path, description = "Payment id (`pay_…`)")),
     responses((status = 200, body = PaymentDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn get_payment(

@@ -98,7 +98,7 @@ pub async fn list_products(
 /// One product with its variants.
 #[utoipa::path(
     get, path = "/products/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Product id (`prod_…`)")),
+    params(("id" = ProductId, Path, description = "Product id (`prod_…`)")),
     responses(
         (status = 200, description = "The product", body = ProductDto),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),

@@ -219,7 +219,7 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
 /// The cart with its lines, totals and what checkout still needs.
 #[utoipa::path(
     get, path = "/carts/{id}", tag = "checkout",
-    params(("id" = String, Path)), security(("cart_token" = [])),
+    params(("id" = crate::checkout::model::CartId, Path)), security(("cart_token" = [])),
     responses((status = 200, body = CartDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn get_cart(
@@ -242,6 +242,7 @@ pub async fn get_cart(
 #[serde(deny_unknown_fields)]
 pub struct AddLine {
     /// `var_…`
+    #[schema(value_type = crate::catalog::model::VariantId)]
     pub variant_id: String,
     pub quantity: Quantity,
 }
@@ -249,7 +250,7 @@ pub struct AddLine {
 /// Add units of a variant (price and stock come from the catalog, never from the client).
 #[utoipa::path(
     post, path = "/carts/{id}/lines", tag = "checkout",
-    params(("id" = String, Path)), security(("cart_token" = [])), request_body = AddLine,
+    params(("id" = crate::checkout::model::CartId, Path)), security(("cart_token" = [])), request_body = AddLine,
     responses((status = 200, body = CartDto), (status = 409, description = "Not enough stock", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn add_line(
@@ -288,7 +289,7 @@ pub struct SetQuantity {
 /// Change a line's quantity.
 #[utoipa::path(
     put, path = "/carts/{id}/lines/{variant_id}", tag = "checkout",
-    params(("id" = String, Path), ("variant_id" = String, Path)), security(("cart_token" = [])), request_body = SetQuantity,
+    params(("id" = crate::checkout::model::CartId, Path), ("variant_id" = crate::catalog::model::VariantId, Path)), security(("cart_token" = [])), request_body = SetQuantity,
     responses((status = 200, body = CartDto), (status = 409, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn set_line(
@@ -306,7 +307,7 @@ pub async fn set_line(
 /// Remove a line.
 #[utoipa::path(
     delete, path = "/carts/{id}/lines/{variant_id}", tag = "checkout",
-    params(("id" = String, Path), ("variant_id" = String, Path)), security(("cart_token" = [])),
+    params(("id" = crate::checkout::model::CartId, Path), ("variant_id" = crate::catalog::model::VariantId, Path)), security(("cart_token" = [])),
     responses((status = 200, body = CartDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn remove_line(
@@ -322,7 +323,7 @@ pub async fn remove_line(
 /// `unknown_field`).
 #[utoipa::path(
     put, path = "/carts/{id}/details", tag = "checkout",
-    params(("id" = String, Path)), security(("cart_token" = [])), request_body = DetailsInput,
+    params(("id" = crate::checkout::model::CartId, Path)), security(("cart_token" = [])), request_body = DetailsInput,
     responses((status = 200, body = CartDto), (status = 422, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn set_details(
@@ -357,7 +358,7 @@ pub struct MethodsQuery {
 /// Shipping methods for the cart's destination, priced for its contents.
 #[utoipa::path(
     get, path = "/carts/{id}/shipping-methods", tag = "checkout",
-    params(("id" = String, Path), MethodsQuery), security(("cart_token" = [])),
+    params(("id" = crate::checkout::model::CartId, Path), MethodsQuery), security(("cart_token" = [])),
     responses((status = 200, body = Vec<ShippingMethodDto>))
 )]
 pub async fn shipping_methods(

@@ -11,7 +11,16 @@ use utoipa::OpenApi;
         description = "Privacy-first checkout and order API. Collects only the fields each purpose needs; \
                        never accepts card data; every error is RFC 9457 problem+json with a stable `code`."
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::catalog::model::ProductId,
+        crate::catalog::model::VariantId,
+        crate::checkout::model::CartId,
+        crate::orders::model::OrderId,
+        crate::orders::model::OrderLineId,
+        crate::billing::model::PaymentId,
+    )),
     modifiers(&AdminToken),
     tags(
         (name = "catalog", description = "Products and variants"),

@@ -75,6 +75,25 @@ macro_rules! typed_id {
                 f.write_str(&self.0)
             }
         }
+
+        #[allow(dead_code)]
+        impl $name {
+            /// The shape `parse` accepts, as the OpenAPI document publishes it (one declaration: the
+            /// prefix; the length is [`RANDOM_LEN`](crate::kernel::ids::RANDOM_LEN), checked by a test).
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[0-9A-Za-z]{22}$");
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(Self::PATTERN))
+                    .description(Some(concat!("`", $prefix, "` followed by 22 letters or digits")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -91,6 +110,11 @@ mod tests {
         assert_eq!(id.as_str().len(), 4 + RANDOM_LEN);
         assert!(TestId::parse(id.as_str()).is_some());
         assert_ne!(TestId::generate(), TestId::generate());
+    }
+
+    #[test]
+    fn the_published_pattern_is_what_parse_accepts() {
+        assert_eq!(TestId::PATTERN, format!("^tst_[0-9A-Za-z]{{{RANDOM_LEN}}}$"));
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub fn order_dto(o: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentR
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
     /// The cart to check out (`cart_…`); its token goes in `Authorization: Bearer`.
+    #[schema(value_type = crate::checkout::model::CartId)]
     pub cart_id: String,
     /// The `pm_…` id Stripe.js returned for the shopper's card. Never card data.
     #[validate(length(min = 4, max = 255, code = "invalid_format"))]
@@ -225,7 +226,7 @@ pub async fn place_order(
 /// The order, for the shopper holding its access token.
 #[utoipa::path(
     get, path = "/orders/{id}", tag = "orders",
-    params(("id" = String, Path)), security(("order_token" = [])),
+    params(("id" = OrderId, Path)), security(("order_token" = [])),
     responses((status = 200, body = OrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn get_order(
@@ -378,7 +379,7 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
 
 /// Staff: one order with its history. Audited.
 #[utoipa::path(
-    get, path = "/admin/orders/{id}", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    get, path = "/admin/orders/{id}", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
     responses((status = 200, body = StaffOrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_get_order(
@@ -398,7 +399,7 @@ pub struct CancelOrder {
 
 /// Staff: cancel an unpaid order, or a paid one that has not shipped (refunded in full, restocked).
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/cancel", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
     request_body = CancelOrder,
     responses((status = 200, body = StaffOrderDto), (status = 409, description = "Illegal transition", body = Problem, content_type = "application/problem+json"))
 )]
@@ -417,6 +418,7 @@ pub async fn admin_cancel_order(
 #[serde(deny_unknown_fields)]
 pub struct RefundLine {
     /// `ol_…`
+    #[schema(value_type = super::model::OrderLineId)]
     pub line_id: String,
     pub quantity: Quantity,
 }
@@ -439,7 +441,7 @@ pub struct RefundOrder {
 
 /// Staff: refund part or all of a paid order, by amount or by line.
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/refunds", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/refunds", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
     request_body = RefundOrder,
     responses((status = 200, body = StaffOrderDto), (status = 422, body = Problem, content_type = "application/problem+json"))
 )]
@@ -469,7 +471,7 @@ pub struct CaptureOrder {
 
 /// Staff: capture an authorized payment (manual capture mode).
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/capture", tag = "orders", params(("id" = String, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/capture", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
     request_body = CaptureOrder,
     responses((status = 200, body = StaffOrderDto), (status = 409, body = Problem, content_type = "application/problem+json"))
 )]
