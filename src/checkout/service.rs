@@ -206,14 +206,12 @@ pub fn remove_line(
 #[serde(deny_unknown_fields)]
 pub struct DetailsInput {
     /// Where the receipt goes. Required.
-    #[schema(value_type = Option<String>, format = "email")]
     pub email: Option<Email>,
     /// Only for carts with shippable goods; the fields the destination country needs.
     pub shipping_address: Option<AddressInput>,
     /// A code from `GET /v1/carts/{id}/shipping-methods`; only for shippable goods.
     pub shipping_method: Option<String>,
     /// Only when the chosen shipping method's carrier needs it.
-    #[schema(value_type = Option<String>)]
     pub phone: Option<Phone>,
     /// Ship to someone else (a gift): their name and address are kept for this order only.
     #[serde(default)]

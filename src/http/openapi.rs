@@ -20,6 +20,11 @@ use utoipa::OpenApi;
         crate::orders::model::OrderId,
         crate::orders::model::OrderLineId,
         crate::billing::model::PaymentId,
+        crate::kernel::pii::Email,
+        crate::kernel::pii::PersonName,
+        crate::kernel::pii::Phone,
+        crate::kernel::pii::AddressText,
+        crate::kernel::pii::PostalCode,
     )),
     modifiers(&AdminToken),
     tags(

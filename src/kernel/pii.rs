@@ -55,7 +55,7 @@ fn clean_text(raw: &str, max_chars: usize) -> Result<String, PiiError> {
 }
 
 macro_rules! pii_type {
-    ($(#[$meta:meta])* $name:ident, $kind:literal, $validate:expr) => {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, max = $max:literal, format = $format:expr, $validate:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Hash, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
         #[diesel(sql_type = Text)]
@@ -81,7 +81,24 @@ macro_rules! pii_type {
             }
 
             pub const REDACTED: &'static str = concat!("[redacted:", $kind, "]");
+
+            /// The most characters the value may have (checked by `parse`, published in the document).
+            pub const MAX_CHARS: usize = $max;
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let format: Option<&str> = $format;
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .format(format.map(|f| utoipa::openapi::SchemaFormat::Custom(f.to_owned())))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -126,8 +143,8 @@ macro_rules! pii_type {
 
 pii_type!(
     /// An e-mail address (lower-cased domain, validated syntax).
-    Email, "email", |raw| {
-        let v = clean_text(raw, 254)?;
+    Email, "email", max = 254, format = Some("email"), |raw| {
+        let v = clean_text(raw, Email::MAX_CHARS)?;
         if !validator::ValidateEmail::validate_email(&v) {
             return Err(PiiError::BadFormat);
         }
@@ -138,13 +155,13 @@ pii_type!(
 
 pii_type!(
     /// A person's name as they want it written on a parcel or a receipt.
-    PersonName, "name", |raw| clean_text(raw, 200)
+    PersonName, "name", max = 200, format = None, |raw| clean_text(raw, PersonName::MAX_CHARS)
 );
 
 pii_type!(
     /// A phone number, normalised to `+` and digits (E.164 shape: 7–15 digits).
-    Phone, "phone", |raw| {
-        let v = clean_text(raw, 32)?;
+    Phone, "phone", max = 32, format = None, |raw| {
+        let v = clean_text(raw, Phone::MAX_CHARS)?;
         if !v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
             return Err(PiiError::BadCharacters);
         }
@@ -158,13 +175,13 @@ pii_type!(
 
 pii_type!(
     /// One line of a postal address, a city or a region name.
-    AddressText, "address", |raw| clean_text(raw, 200)
+    AddressText, "address", max = 200, format = None, |raw| clean_text(raw, AddressText::MAX_CHARS)
 );
 
 pii_type!(
     /// A postal code (letters, digits, spaces and dashes).
-    PostalCode, "postal_code", |raw| {
-        let v = clean_text(raw, 16)?;
+    PostalCode, "postal_code", max = 16, format = None, |raw| {
+        let v = clean_text(raw, PostalCode::MAX_CHARS)?;
         if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-') {
             return Err(PiiError::BadCharacters);
         }

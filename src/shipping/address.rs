@@ -146,19 +146,13 @@ fn matches_pattern(value: &str, pattern: &str) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     /// Recipient's name as it should appear on the parcel.
-    #[schema(value_type = Option<String>)]
     pub name: Option<PersonName>,
-    #[schema(value_type = Option<String>)]
     pub line1: Option<AddressText>,
-    #[schema(value_type = Option<String>)]
     pub line2: Option<AddressText>,
-    #[schema(value_type = Option<String>)]
     pub city: Option<AddressText>,
     /// State, province or prefecture — only where the destination uses one.
-    #[schema(value_type = Option<String>)]
     pub region: Option<AddressText>,
     /// Only where the destination uses postal codes.
-    #[schema(value_type = Option<String>)]
     pub postal_code: Option<PostalCode>,
     /// ISO 3166-1 alpha-2, e.g. `DE`.
     pub country: Option<String>,

@@ -174,6 +174,12 @@ async fn ranges_are_published_as_they_are_checked() {
     let quantity = schemas["AddLine"]["properties"]["quantity"]["$ref"].as_str().unwrap();
     let range = &schemas[quantity.trim_start_matches("#/components/schemas/")];
     assert_eq!((range["minimum"].as_f64(), range["maximum"].as_f64()), (Some(1.0), Some(100.0)));
+    // Personal-data types publish the length (and format) their constructors check.
+    let email = &schemas["Email"];
+    assert_eq!((email["format"].as_str(), email["maxLength"].as_u64()), (Some("email"), Some(254)));
+    assert_eq!(schemas["PostalCode"]["maxLength"], 16);
+    let details_email = doc["components"]["schemas"]["DetailsInput"]["properties"]["email"].to_string();
+    assert!(details_email.contains("#/components/schemas/Email"), "{details_email}");
     // And the API refuses just outside them, as the document says.
     let variant = app.variant("MUG-SAND").await;
     app.set_stock("MUG-SAND", 1000).await;
