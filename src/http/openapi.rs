@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         crate::orders::model::OrderId,
         crate::orders::model::OrderLineId,
         crate::billing::model::PaymentId,
+        crate::orders::model::OrderStatus,
         crate::kernel::pii::Email,
         crate::kernel::pii::PersonName,
         crate::kernel::pii::Phone,

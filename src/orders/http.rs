@@ -161,6 +161,7 @@ pub struct PlaceOrder {
     pub cart_id: String,
     /// The `pm_…` id Stripe.js returned for the shopper's card. Never card data.
     #[validate(length(min = 4, max = 255, code = "invalid_format"))]
+    #[schema(pattern = "^pm_[A-Za-z0-9_]+$", min_length = 4, max_length = 255)]
     pub payment_method: String,
 }
 
@@ -197,6 +198,7 @@ pub async fn place_order(
     ApiJson(body): ApiJson<PlaceOrder>,
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
+    // What the document's pattern for `payment_method` says (`^pm_[A-Za-z0-9_]+$`).
     let pm = &body.payment_method;
     if !(pm.starts_with("pm_") && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
         return Err(ApiError::validation("payment_method", "invalid_format"));
@@ -261,6 +263,7 @@ pub struct OrderSummaryDto {
 #[into_params(parameter_in = Query)]
 pub struct OrderSearch {
     /// Only orders in this status.
+    #[param(value_type = Option<super::model::OrderStatus>)]
     pub status: Option<String>,
     /// Exact order number, e.g. `LC-100042`.
     pub number: Option<String>,

@@ -84,6 +84,18 @@ impl OrderStatus {
     }
 }
 
+/// In the OpenAPI document: a string, one of the statuses [`OrderStatus::parse`] accepts.
+impl utoipa::PartialSchema for OrderStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(OrderStatus::ALL.iter().map(|o| o.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OrderStatus {}
+
 /// Who caused a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {

@@ -180,6 +180,13 @@ async fn ranges_are_published_as_they_are_checked() {
     assert_eq!(schemas["PostalCode"]["maxLength"], 16);
     let details_email = doc["components"]["schemas"]["DetailsInput"]["properties"]["email"].to_string();
     assert!(details_email.contains("#/components/schemas/Email"), "{details_email}");
+    // The statuses a search takes are the ones the API parses.
+    let statuses: Vec<&str> =
+        schemas["OrderStatus"]["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(statuses.contains(&"paid") && statuses.contains(&"awaiting_payment_action") && statuses.len() == 9);
+    let search = doc["paths"]["/v1/admin/orders"]["get"]["parameters"].as_array().unwrap();
+    let status = search.iter().find(|p| p["name"] == "status").unwrap().to_string();
+    assert!(status.contains("#/components/schemas/OrderStatus"), "{status}");
     // And the API refuses just outside them, as the document says.
     let variant = app.variant("MUG-SAND").await;
     app.set_stock("MUG-SAND", 1000).await;
