@@ -346,4 +346,5 @@ pub async fn sweep_once(state: &AppState) {
         Err(e) => tracing::warn!(code = e.code(), "deleting abandoned carts failed"),
     }
     state.limits.forget_idle();
+    state.holds.forget_expired();
 }

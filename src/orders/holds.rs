@@ -55,42 +55,49 @@ impl Holds {
         self.by_client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Current holds of `client`, the expired ones dropped.
-    fn current(&self, client: IpAddr, now: Instant) -> Vec<Hold> {
-        let mut map = self.lock();
-        let holds = map.entry(client).or_default();
-        holds.retain(|h| h.until > now);
-        let out = holds.clone();
-        if out.is_empty() {
-            map.remove(&client);
-        }
-        out
-    }
-
     /// Admit one more placement by `client`, or refuse it with 429 `too_many_unpaid_orders` and
     /// `Retry-After` (when its earliest hold ends).
     pub async fn admit(self: &Arc<Self>, client: IpAddr, db: &Db) -> Result<Ticket, ApiError> {
         let now = Instant::now();
-        let held = self.current(client, now);
-        if held.len() >= self.max {
-            // At the limit: forget the orders that were settled meanwhile (paid, failed, cancelled).
-            let ids: Vec<String> = held.iter().filter_map(|h| h.order_id.clone()).collect();
-            let settled = db.run(move |conn| Ok(super::store::settled_among(conn, &ids)?)).await?;
+        let recorded: Vec<String> = {
             let mut map = self.lock();
-            if let Some(holds) = map.get_mut(&client) {
-                holds.retain(|h| h.order_id.as_ref().is_none_or(|id| !settled.contains(id)));
+            let holds = map.entry(client).or_default();
+            holds.retain(|h| h.until > now);
+            if holds.len() < self.max {
+                return Ok(self.push(holds, client, now));
             }
-        }
+            holds.iter().filter_map(|h| h.order_id.clone()).collect()
+        };
+        // At the limit: forget the orders that were settled meanwhile (paid, failed, cancelled).
+        let settled = match recorded.is_empty() {
+            true => Vec::new(),
+            false => db.run(move |conn| Ok(super::store::settled_among(conn, &recorded)?)).await?,
+        };
         let mut map = self.lock();
         let holds = map.entry(client).or_default();
-        holds.retain(|h| h.until > now);
+        holds.retain(|h| h.until > now && h.order_id.as_ref().is_none_or(|id| !settled.contains(id)));
         if holds.len() >= self.max {
             let wait = holds.iter().map(|h| h.until.saturating_duration_since(now)).min().unwrap_or_default();
             return Err(ApiError::TooManyUnpaidOrders { retry_after_secs: wait.as_secs().max(1) });
         }
+        Ok(self.push(holds, client, now))
+    }
+
+    /// Take a place for a placement in flight.
+    fn push(self: &Arc<Self>, holds: &mut Vec<Hold>, client: IpAddr, now: Instant) -> Ticket {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         holds.push(Hold { ticket: id, order_id: None, until: now + self.in_flight_for });
-        Ok(Ticket { holds: self.clone(), client, id, settled: false })
+        Ticket { holds: self.clone(), client, id, settled: false }
+    }
+
+    /// Drop the holds that have run out, and the clients left with none (the background sweep: a
+    /// client who never comes back would otherwise keep its entry for the life of the process).
+    pub fn forget_expired(&self) {
+        let now = Instant::now();
+        self.lock().retain(|_, holds| {
+            holds.retain(|h| h.until > now);
+            !holds.is_empty()
+        });
     }
 
     fn release(&self, client: IpAddr, ticket: u64) {
@@ -105,13 +112,14 @@ impl Holds {
 }
 
 impl Ticket {
-    /// The placement ended: an order that is still unpaid keeps its place until `hold` has passed.
-    pub fn settle(mut self, order_id: &str, unpaid: bool, hold: Duration) {
+    /// The placement ended: an order that is still unpaid (`hold` is how long it keeps its stock) keeps
+    /// its place that long; any other lets it go.
+    pub fn settle(mut self, order_id: &str, hold: Option<Duration>) {
         self.settled = true;
-        if !unpaid {
+        let Some(hold) = hold else {
             self.holds.release(self.client, self.id);
             return;
-        }
+        };
         let mut map = self.holds.lock();
         if let Some(h) = map.get_mut(&self.client).and_then(|hs| hs.iter_mut().find(|h| h.ticket == self.id)) {
             h.order_id = Some(order_id.to_owned());
@@ -125,5 +133,25 @@ impl Drop for Ticket {
         if !self.settled {
             self.holds.release(self.client, self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_holds_and_clients_are_forgotten() {
+        let holds = Holds::new(3, Duration::from_millis(1));
+        let client: IpAddr = [10, 0, 0, 1].into();
+        {
+            let mut map = holds.lock();
+            let h = map.entry(client).or_default();
+            let ticket = holds.push(h, client, Instant::now());
+            std::mem::forget(ticket); // as if its placement were still running
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        holds.forget_expired();
+        assert!(holds.lock().is_empty());
     }
 }

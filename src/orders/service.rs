@@ -379,14 +379,16 @@ pub async fn place(
             finish(state, &key_hash, &order.id).await?
         }
     };
-    let unpaid = matches!(&result, PlaceResult::Created(p) if p.order.status().holds_reservation());
-    let hold = if matches!(&result, PlaceResult::Created(p) if p.order.status() == OrderStatus::AwaitingPaymentAction) {
-        state.config.action_hold
-    } else {
-        state.config.reservation_ttl
+    // An order still unpaid keeps the client's place as long as it keeps its stock.
+    let hold = match &result {
+        PlaceResult::Created(p) if p.order.status() == OrderStatus::AwaitingPaymentAction => {
+            Some(state.config.action_hold)
+        }
+        PlaceResult::Created(p) if p.order.status().holds_reservation() => Some(state.config.reservation_ttl),
+        _ => None,
     };
     if let Some(ticket) = ticket {
-        ticket.settle(&order.id, unpaid, hold);
+        ticket.settle(&order.id, hold);
     }
     Ok(match result {
         PlaceResult::Created(mut placed) => {
