@@ -40,7 +40,8 @@ impl<const MIN: i64, const MAX: i64> Bounded<MIN, MAX> {
 
 impl<'de, const MIN: i64, const MAX: i64> serde::Deserialize<'de> for Bounded<MIN, MAX> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Query strings carry numbers as text; JSON as numbers. Both go through i64.
+        // Asked for as an i64: JSON must send a number (a string or a fraction is the wrong type, as for
+        // a plain integer field), a query string's text is parsed by its deserializer.
         struct V<const MIN: i64, const MAX: i64>;
         impl<const MIN: i64, const MAX: i64> serde::de::Visitor<'_> for V<MIN, MAX> {
             type Value = Bounded<MIN, MAX>;
@@ -53,12 +54,8 @@ impl<'de, const MIN: i64, const MAX: i64> serde::Deserialize<'de> for Bounded<MI
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
                 i64::try_from(n).ok().and_then(Bounded::new).ok_or_else(|| E::custom(OUT_OF_RANGE))
             }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                let n: i64 = s.parse().map_err(|_| E::invalid_type(serde::de::Unexpected::Other("text"), &self))?;
-                self.visit_i64(n)
-            }
         }
-        d.deserialize_any(V::<MIN, MAX>)
+        d.deserialize_i64(V::<MIN, MAX>)
     }
 }
 
@@ -93,11 +90,19 @@ mod tests {
     #[test]
     fn the_range_is_checked_when_read() {
         assert_eq!(serde_json::from_str::<Quantity>("7").ok(), Quantity::new(7));
-        for refused in ["0", "101", "-1", "1.5", "\"x\""] {
+        for refused in ["0", "101", "-1", "1.5", "\"x\"", "\"5\""] {
             assert!(serde_json::from_str::<Quantity>(refused).is_err(), "{refused}");
         }
         let e = serde_json::from_str::<Quantity>("1000").unwrap_err().to_string();
         assert!(e.starts_with(OUT_OF_RANGE) && !e.contains("1000"), "{e}");
         assert_eq!(serde_json::from_str::<NewQuantity>("0").ok().map(Bounded::get), Some(0));
+        // A query string's text is a number to its deserializer.
+        #[derive(serde::Deserialize)]
+        struct Q {
+            limit: PageLimit,
+        }
+        let q: Result<Q, _> = serde_urlencoded::from_str("limit=20");
+        assert_eq!(q.ok().map(|q| q.limit.get()), Some(20));
+        assert!(serde_urlencoded::from_str::<Q>("limit=200").is_err());
     }
 }
