@@ -332,7 +332,7 @@ pub async fn sweep_once(state: &AppState) {
         .db
         .run(|conn| {
             dialect::write_unit(conn, |conn| {
-                Ok(crate::http::idempotency::purge_expired(conn, crate::kernel::time::now())?)
+                Ok(crate::idempotency::store::purge_expired(conn, crate::kernel::time::now())?)
             })
         })
         .await;

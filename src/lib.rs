@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod kernel;
 pub mod orders;
 pub mod sandbox;

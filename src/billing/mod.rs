@@ -9,6 +9,7 @@ pub mod http;
 pub mod model;
 pub mod processor;
 pub mod service;
+pub mod settlement;
 pub mod signature;
 pub mod store;
 pub mod stripe_http;

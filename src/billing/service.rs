@@ -1,13 +1,17 @@
 //! Billing's service API, used by checkout and orders (no HTTP types here):
-//! `pay`, `capture`, `cancel`, `refund`, `refresh`, `reconcile`, and `apply_event` for webhooks.
+//! `pay`, `capture`, `cancel`, `refund`, `refresh`, `reconcile`, and `apply_event` for webhooks; and,
+//! for a caller that runs its own unit of work around a charge (placement), its three steps:
+//! [`Billing::ask_processor`] (no database), [`interpret`] (pure, in `settlement`) and
+//! [`Billing::record`] (inside the caller's transaction).
 //!
 //! Every payment is recorded (`pending`) *before* the processor is called, with the idempotency key
 //! derived from its id; processor calls run outside database transactions; their answers — and
 //! webhook events, which may arrive first, twice or out of order — are applied through the same
 //! forward-only state machine, so the record converges whatever the order.
 
-use super::model::{CardFacts, IntentFacts, PaymentChange, PaymentId, PaymentRow, PaymentStatus, RefundId, RefundRow};
+use super::model::{IntentFacts, PaymentChange, PaymentId, PaymentRow, PaymentStatus, RefundId, RefundRow};
 use super::processor::{ChargeRequest, Processor, ProcessorError};
+use super::settlement::{Decline, NextAction, ProcessorAnswer, Settlement, decline_code, interpret, merge_facts};
 use super::store;
 use crate::config::CaptureMethod;
 use crate::db::{Db, DbConn, dialect};
@@ -43,25 +47,17 @@ pub struct Billing {
     listeners: Vec<PaymentListener>,
 }
 
-/// What happened to a payment attempt.
+/// What happened to a payment attempt, once written.
 #[derive(Debug, Clone)]
 pub struct PaymentOutcome {
     pub payment: PaymentRow,
     /// Where the shopper completes 3-D Secure, when the status is `requires_action`.
-    pub next_action_url: Option<String>,
-    pub client_secret: Option<String>,
+    pub next_action: Option<NextAction>,
     /// Why the card was declined, when it was.
     pub decline: Option<Decline>,
     /// The processor did not answer; the payment stays `pending` until a webhook or the
     /// reconciliation sweep settles it.
     pub unresolved: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Decline {
-    /// Stable code for the shopper: `card_declined`, `insufficient_funds`, `expired_card`, …
-    pub code: String,
-    pub message: String,
 }
 
 /// A new payment for an amount with a payment method tokenized by the processor.
@@ -110,28 +106,6 @@ fn processor_problem(e: &ProcessorError) -> ApiError {
 impl From<ProcessorError> for ApiError {
     fn from(e: ProcessorError) -> Self {
         processor_problem(&e)
-    }
-}
-
-/// The shopper-facing code of a decline.
-pub fn decline_code(code: &str, decline_code: Option<&str>) -> &'static str {
-    match (code, decline_code) {
-        (_, Some("insufficient_funds")) => "insufficient_funds",
-        ("expired_card", _) | (_, Some("expired_card")) => "expired_card",
-        ("incorrect_cvc", _) | (_, Some("incorrect_cvc")) => "incorrect_cvc",
-        ("payment_intent_authentication_failure", _) | (_, Some("authentication_failed")) => "authentication_failed",
-        (_, Some("lost_card" | "stolen_card")) => "card_declined",
-        _ => "card_declined",
-    }
-}
-
-fn decline_message(code: &str) -> &'static str {
-    match code {
-        "insufficient_funds" => "The card has insufficient funds. Try another card.",
-        "expired_card" => "The card has expired. Try another card.",
-        "incorrect_cvc" => "The card's security code is incorrect.",
-        "authentication_failed" => "The card could not be authenticated. Try again or use another card.",
-        _ => "The card was declined. Try another card.",
     }
 }
 
@@ -200,30 +174,18 @@ impl Billing {
         row: &PaymentRow,
         description: Option<String>,
     ) -> Result<PaymentOutcome, ApiError> {
-        self.charge_then(db, row, description, |_, _| Ok(None), |_, _| Ok(())).await.map(|(outcome, ())| outcome)
+        let answer = self.ask_processor(row, description).await?;
+        self.settle(db, row, answer).await
     }
 
-    /// [`Billing::charge`], then `then` in the settlement's transaction — in the same blocking hop (the
-    /// caller's follow-up work costs no extra thread hand-off).
-    ///
-    /// `succeed`: on PostgreSQL, when the processor's answer moves the payment from the state the
-    /// caller recorded (`row`) to succeeded or authorized, the caller may write that move together with
-    /// its own consequences as one statement (see [`SuccessWrite`]) instead of the settlement's
-    /// transaction: `Some` means it did, and that answer is returned; `None` (nothing written), the
-    /// settlement runs as usual and `then` with it.
-    pub async fn charge_then<T, F, S>(
+    /// Ask the processor to create and confirm the payment recorded as `row` (its idempotency key
+    /// derives from the payment id, so asking again is safe). No database: the answer means nothing
+    /// until [`interpret`]ed and [`Billing::record`]ed.
+    pub async fn ask_processor(
         &self,
-        db: &Db,
         row: &PaymentRow,
         description: Option<String>,
-        succeed: S,
-        then: F,
-    ) -> Result<(PaymentOutcome, T), ApiError>
-    where
-        F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
-        S: FnOnce(&mut DbConn, &SuccessWrite) -> Result<Option<T>, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
+    ) -> Result<ProcessorAnswer, ApiError> {
         let currency = row.currency.parse().map_err(|_| ApiError::internal("payment with unknown currency"))?;
         let capture = if row.capture_method == "manual" { CaptureMethod::Manual } else { CaptureMethod::Automatic };
         let request = ChargeRequest {
@@ -234,115 +196,57 @@ impl Billing {
             capture,
             description,
         };
-        let result = self.processor.create_and_confirm(&request).await;
-        self.settle_then(db, &row.id, Some(row.clone()), result, succeed, then).await
+        let answer = self.processor.create_and_confirm(&request).await;
+        if let Err(ProcessorError::Unavailable(cause)) = &answer {
+            tracing::warn!(payment_id = %row.id, %cause, "processor did not answer; payment left pending for reconciliation");
+        }
+        Ok(answer)
     }
 
-    /// Apply a processor answer (or failure) to a payment and describe the outcome.
+    /// Write a settlement inside the caller's transaction: the payment as the answer leaves it — a
+    /// compare-and-set on the row as it was recorded; if a webhook changed it meanwhile, the answer is
+    /// applied to the row as it now is — and, when its status moved, the listeners (orders follow their
+    /// payments). Returns what was written.
+    pub fn record(&self, conn: &mut DbConn, s: &Settlement) -> Result<PaymentOutcome, ApiError> {
+        let payment = match &s.facts {
+            None => store::find_payment(conn, &s.payment.id)?.ok_or(ApiError::NotFound)?,
+            Some(f) if !s.changed => apply_facts(conn, &self.listeners, &s.payment.id, f)?,
+            Some(f) => {
+                if store::update_payment_if_unchanged(conn, &s.payment, &s.recorded_status, s.recorded_at)? {
+                    notify(conn, &self.listeners, &s.payment, s.from, s.moved_to)?;
+                    s.payment.clone()
+                } else {
+                    apply_facts(conn, &self.listeners, &s.payment.id, f)?
+                }
+            }
+        };
+        let requires_action = payment.status() == PaymentStatus::RequiresAction;
+        Ok(PaymentOutcome {
+            next_action: if requires_action { s.next_action.clone() } else { None },
+            decline: s.decline.clone(),
+            unresolved: s.unresolved,
+            payment,
+        })
+    }
+
+    /// Apply a processor's answer about the payment `recorded` in a transaction of its own. A refusal
+    /// of the request itself is written (the payment failed) and returned as the error.
     async fn settle(
         &self,
         db: &Db,
-        payment_id: &str,
-        result: Result<IntentFacts, ProcessorError>,
+        recorded: &PaymentRow,
+        answer: ProcessorAnswer,
     ) -> Result<PaymentOutcome, ApiError> {
-        self.settle_then(db, payment_id, None, result, |_, _| Ok(None), |_, _| Ok(())).await.map(|(o, ())| o)
-    }
-
-    /// [`Billing::settle`], then `then` in the same transaction. `known` is the row as the caller last
-    /// wrote it: when nobody changed it since, the settlement writes without reading it again.
-    async fn settle_then<T, F, S>(
-        &self,
-        db: &Db,
-        payment_id: &str,
-        known: Option<PaymentRow>,
-        result: Result<IntentFacts, ProcessorError>,
-        succeed: S,
-        then: F,
-    ) -> Result<(PaymentOutcome, T), ApiError>
-    where
-        F: FnOnce(&mut DbConn, &PaymentOutcome) -> Result<T, ApiError> + Send + 'static,
-        S: FnOnce(&mut DbConn, &SuccessWrite) -> Result<Option<T>, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (facts, decline, unresolved) = match result {
-            Ok(f) => (Some(f), None, false),
-            Err(ProcessorError::Declined { code, decline_code: dc, facts, .. }) => {
-                let code = decline_code(&code, dc.as_deref());
-                let decline = Decline { code: code.to_owned(), message: decline_message(code).to_owned() };
-                let mut f = facts.map(|b| *b).unwrap_or_default();
-                f.status = Some(PaymentStatus::Failed);
-                f.failure_code = Some(code.to_owned());
-                (Some(f), Some(decline), false)
-            }
-            Err(ProcessorError::Unavailable(cause)) => {
-                tracing::warn!(payment_id, %cause, "processor did not answer; payment left pending for reconciliation");
-                (None, None, true)
-            }
-            Err(ProcessorError::RateLimited) => {
-                // Still limited after the retries: whether the request took effect is unknown until
-                // the same idempotent request is answered.
-                tracing::warn!(payment_id, "processor rate limit; payment left pending for reconciliation");
-                (None, None, true)
-            }
-            Err(other) => {
-                // A refusal: the payment will not happen.
-                let code = match &other {
-                    ProcessorError::Invalid { code, .. } if code == "resource_missing" => "payment_method_invalid",
-                    _ => "payment_refused",
-                };
-                let f = IntentFacts {
-                    status: Some(PaymentStatus::Failed),
-                    failure_code: Some(code.into()),
-                    ..Default::default()
-                };
-                let id = payment_id.to_owned();
-                let listeners = self.listeners.clone();
-                db.run_priority(move |conn| {
-                    dialect::write_transaction(conn, |conn| apply_facts(conn, &listeners, &id, &f).map(|_| ()))
-                })
-                .await?;
-                return Err(other.into());
-            }
-        };
-        let next_action_url = facts.as_ref().and_then(|f| f.next_action_url.clone());
-        let client_secret = facts.as_ref().and_then(|f| f.client_secret.clone());
-        let id = payment_id.to_owned();
-        let listeners = self.listeners.clone();
-        db.run_priority(move |conn| {
-            // `succeed` writes the whole success in one statement where the store can (PostgreSQL) and
-            // answers `None` where it cannot: then the general way below.
-            if let (Some(f), Some(k), None) = (&facts, &known, &decline)
-                && let Some(write) = SuccessWrite::of(k, f)
-                && let Some(t) = succeed(conn, &write)?
-            {
-                let outcome = PaymentOutcome {
-                    next_action_url: None,
-                    client_secret: None,
-                    payment: write.row,
-                    decline,
-                    unresolved,
-                };
-                return Ok((outcome, t));
-            }
-            dialect::write_transaction(conn, |conn| {
-                let payment = match (&facts, known) {
-                    (Some(f), Some(k)) => apply_facts_unless_changed(conn, &listeners, k, f)?,
-                    (Some(f), None) => apply_facts(conn, &listeners, &id, f)?,
-                    (None, _) => store::find_payment(conn, &id)?.ok_or(ApiError::NotFound)?,
-                };
-                let requires_action = payment.status() == PaymentStatus::RequiresAction;
-                let outcome = PaymentOutcome {
-                    next_action_url: if requires_action { next_action_url } else { None },
-                    client_secret: if requires_action { client_secret } else { None },
-                    payment,
-                    decline,
-                    unresolved,
-                };
-                let t = then(conn, &outcome)?;
-                Ok((outcome, t))
-            })
-        })
-        .await
+        let mut settlement = interpret(recorded, answer);
+        let refusal = settlement.refusal.take();
+        let billing = self.clone();
+        let outcome = db
+            .run_priority(move |conn| dialect::write_transaction(conn, |conn| billing.record(conn, &settlement)))
+            .await?;
+        match refusal {
+            Some(e) => Err(e.into()),
+            None => Ok(outcome),
+        }
     }
 
     pub async fn find(&self, db: &Db, payment_id: &str) -> Result<PaymentRow, ApiError> {
@@ -357,16 +261,10 @@ impl Billing {
         let row = self.find(db, payment_id).await?;
         match &row.payment_intent_id {
             None if row.status() == PaymentStatus::Pending => self.charge(db, &row, None).await,
-            None => Ok(PaymentOutcome {
-                payment: row,
-                next_action_url: None,
-                client_secret: None,
-                decline: None,
-                unresolved: false,
-            }),
+            None => Ok(PaymentOutcome { payment: row, next_action: None, decline: None, unresolved: false }),
             Some(pi) => {
-                let result = self.processor.retrieve(pi).await;
-                self.settle(db, payment_id, result).await
+                let answer = self.processor.retrieve(pi).await;
+                self.settle(db, &row, answer).await
             }
         }
     }
@@ -400,8 +298,8 @@ impl Billing {
         let pi =
             row.payment_intent_id.clone().ok_or_else(|| ApiError::internal("authorized payment without intent"))?;
         let key = format!("{}:capture", row.id);
-        let result = self.processor.capture(&pi, amount, &key).await;
-        Ok(self.settle(db, payment_id, result).await?.payment)
+        let answer = self.processor.capture(&pi, amount, &key).await;
+        Ok(self.settle(db, &row, answer).await?.payment)
     }
 
     pub async fn cancel(&self, db: &Db, payment_id: &str) -> Result<PaymentRow, ApiError> {
@@ -413,8 +311,8 @@ impl Billing {
             }
             (_, Some(pi)) => {
                 let key = format!("{}:cancel", row.id);
-                let result = self.processor.cancel(pi, &key).await;
-                Ok(self.settle(db, payment_id, result).await?.payment)
+                let answer = self.processor.cancel(pi, &key).await;
+                Ok(self.settle(db, &row, answer).await?.payment)
             }
             (_, None) => {
                 // Never reached the processor with a result: mark it canceled locally.
@@ -579,66 +477,6 @@ pub fn apply_facts(
     apply_facts_to(conn, listeners, row, f)
 }
 
-/// A payment's move to `succeeded` (or `requires_capture`) on the processor's answer, to be written only
-/// if the row is still as the caller recorded it — by a caller that writes it together with what
-/// follows from it in one statement (`charge_then`'s `succeed`). Compose
-/// [`store::update_payment_if_unchanged_sql!`] with [`store::bind_payment_if_unchanged!`]`(q, write.row,
-/// &write.expect_status, write.expect_updated_at)`. The statement must write the payment only together
-/// with every consequence of the move (what [`Billing::on_payment_change`]'s listeners do for it), or
-/// write nothing.
-#[derive(Debug, Clone)]
-pub struct SuccessWrite {
-    /// The payment after the move.
-    pub row: PaymentRow,
-    pub expect_status: String,
-    pub expect_updated_at: chrono::NaiveDateTime,
-    /// `Succeeded` or `RequiresCapture`.
-    pub to: PaymentStatus,
-}
-
-impl SuccessWrite {
-    /// The write for answer `f` to the payment as last recorded (`known`), if it moves a payment with
-    /// nothing refunded to succeeded or authorized.
-    fn of(known: &PaymentRow, f: &IntentFacts) -> Option<SuccessWrite> {
-        let (mut row, changed_status, _) = merge_facts(known.clone(), f);
-        let to = changed_status.filter(|to| matches!(to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture))?;
-        if row.amount_refunded != 0 || known.status() == to {
-            return None;
-        }
-        row.updated_at = updated_after(known.updated_at);
-        Some(SuccessWrite { row, expect_status: known.status.clone(), expect_updated_at: known.updated_at, to })
-    }
-}
-
-/// A compare-and-set's new `updated_at`: now, but always after the one it replaces, so that the next
-/// compare-and-set against the old value fails even within one clock tick.
-fn updated_after(previous: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
-    time::now().max(previous + chrono::Duration::microseconds(1))
-}
-
-/// [`apply_facts`] on the row as the caller last wrote it (`known`), without reading it again: the
-/// update is conditional on the row being unchanged since (same status and `updated_at`); if somebody
-/// (a webhook) changed it meanwhile, it falls back to reading the row.
-fn apply_facts_unless_changed(
-    conn: &mut DbConn,
-    listeners: &[PaymentListener],
-    known: PaymentRow,
-    f: &IntentFacts,
-) -> Result<PaymentRow, ApiError> {
-    let (expect_status, expect_updated) = (known.status.clone(), known.updated_at);
-    let from = known.status();
-    let (mut row, changed_status, changed) = merge_facts(known, f);
-    if !changed {
-        return apply_facts(conn, listeners, &row.id, f);
-    }
-    row.updated_at = updated_after(expect_updated);
-    if !store::update_payment_if_unchanged(conn, &row, &expect_status, expect_updated)? {
-        return apply_facts(conn, listeners, &row.id, f);
-    }
-    notify(conn, listeners, &row, from, changed_status)?;
-    Ok(row)
-}
-
 fn notify(
     conn: &mut DbConn,
     listeners: &[PaymentListener],
@@ -672,41 +510,6 @@ fn apply_facts_to(
     store::update_payment(conn, &row)?;
     notify(conn, listeners, &row, from, changed_status)?;
     Ok(row)
-}
-
-/// What the processor's facts make of a payment row, moving forward only: the merged row, the status
-/// change (if any) and whether anything changed at all.
-fn merge_facts(mut row: PaymentRow, f: &IntentFacts) -> (PaymentRow, Option<PaymentStatus>, bool) {
-    let before = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
-    let from = row.status();
-    if row.payment_intent_id.is_none() && !f.payment_intent_id.is_empty() {
-        row.payment_intent_id = Some(f.payment_intent_id.clone());
-    }
-    if f.charge_id.is_some() {
-        row.charge_id = f.charge_id.clone();
-    }
-    if let Some(CardFacts { brand, last4, exp_month, exp_year }) = &f.card {
-        row.card_brand = Some(brand.clone());
-        row.card_last4 = Some(last4.clone());
-        row.card_exp_month = Some(*exp_month);
-        row.card_exp_year = Some(*exp_year);
-    }
-    let mut changed_status = None;
-    if let Some(to) = f.status
-        && from.can_become(to)
-    {
-        row.status = to.as_str().into();
-        if to == PaymentStatus::Failed {
-            row.failure_code = f.failure_code.clone();
-        }
-        changed_status = Some(to);
-    }
-    if row.status() == PaymentStatus::Succeeded {
-        row.amount_captured = row.amount_captured.max(f.amount_received);
-    }
-    let after = (row.payment_intent_id.clone(), row.charge_id.clone(), row.card_last4.clone(), row.amount_captured);
-    let changed = changed_status.is_some() || before != after;
-    (row, changed_status, changed)
 }
 
 fn apply_refund(

@@ -93,27 +93,6 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
         .load(conn)
 }
 
-/// [`update_payment_if_unchanged`]'s statement, for composing; bind with [`bind_payment_if_unchanged!`].
-macro_rules! update_payment_if_unchanged_sql {
-    () => {
-        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
-         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
-         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?"
-    };
-}
-pub(crate) use update_payment_if_unchanged_sql;
-
-/// Bind [`update_payment_if_unchanged_sql!`]: the new row, then the status and `updated_at` it must
-/// still have.
-macro_rules! bind_payment_if_unchanged {
-    ($q:expr, $row:expr, $status:expr, $updated_at:expr) => {
-        $crate::billing::store::bind_payment_changes!($q, $row)
-            .bind::<diesel::sql_types::Text, _>($status)
-            .bind::<diesel::sql_types::Timestamp, _>($updated_at)
-    };
-}
-pub(crate) use bind_payment_if_unchanged;
-
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
     bind_payment_changes!(
@@ -135,8 +114,13 @@ pub fn update_payment_if_unchanged(
     status: &str,
     updated_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = bind_payment_if_unchanged!(cached_sql!(update_payment_if_unchanged_sql!()), row, status, updated_at)
-        .execute_direct(conn)?;
+    let q = cached_sql!(
+        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
+         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
+         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?"
+    );
+    let n =
+        bind_payment_changes!(q, row).bind::<Text, _>(status).bind::<Timestamp, _>(updated_at).execute_direct(conn)?;
     Ok(n == 1)
 }
 

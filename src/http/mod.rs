@@ -6,7 +6,6 @@ pub mod auth;
 pub mod client;
 pub mod extract;
 pub mod guard;
-pub mod idempotency;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;

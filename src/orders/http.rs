@@ -1,8 +1,10 @@
 //! Order endpoints: placement (`Idempotency-Key` required), shopper access with the order token, and
 //! the staff API (`Authorization: Bearer LEANCART_ADMIN_TOKEN`), whose reads are audited.
 
+use super::model::PaymentFailure;
 use super::model::{OrderEventRow, OrderId, OrderLineRow, OrderRow};
-use super::service::{self, PlaceResult, Placed, RefundRequest};
+use super::placement::{self, FailedPayment, PlaceOrder as Placing, Placed, Placement};
+use super::service::{self, RefundRequest};
 use super::store;
 use crate::billing::model::PaymentRow;
 use crate::checkout::http::{AddressDto, TotalsDto};
@@ -11,17 +13,18 @@ use crate::error::{ApiError, Problem};
 use crate::http::auth::{BearerToken, Staff};
 use crate::http::client::ClientAddr;
 use crate::http::extract::{ApiJson, ApiQuery};
-use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams};
+use crate::idempotency::IdempotencyKey;
 use crate::kernel::bounded::{PageLimit, PositiveAmount, Quantity};
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::time::UtcTime;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
@@ -203,8 +206,10 @@ pub async fn place_order(
     if !(pm.starts_with("pm_") && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
         return Err(ApiError::validation("payment_method", "invalid_format"));
     }
-    match service::place(&state, client.0, key, body.cart_id, token.0.expose().to_owned(), body.payment_method).await? {
-        PlaceResult::Created(p) => {
+    let request =
+        Placing { cart_id: body.cart_id, cart_token: token.0.expose().to_owned(), payment_method: body.payment_method };
+    match placement::place(&state, client.0, key, request).await? {
+        Placement::Placed(p) => {
             let Placed { order, lines, payment, access_token, next_action, replayed } = *p;
             let dto = PlacedOrderDto {
                 access_token,
@@ -217,11 +222,43 @@ pub async fn place_order(
             };
             Ok(replayed_header((StatusCode::CREATED, Json(dto)).into_response(), replayed))
         }
-        PlaceResult::Problem { status, body, replayed } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::PAYMENT_REQUIRED);
-            let res = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
-            Ok(replayed_header(res, replayed))
+        Placement::PaymentFailed(failed) => {
+            let replayed = failed.replayed;
+            Ok(replayed_header(payment_failed_problem(*failed).into_response(), replayed))
         }
+    }
+}
+
+/// The problem a failed payment answers with; it names the order (created, not paid) so the shopper's
+/// client can show it, and says what to do next.
+fn payment_failed_problem(failed: FailedPayment) -> ApiError {
+    let extra =
+        Some(json!({ "order": { "id": failed.order_id, "number": failed.number, "status": failed.status.as_str() } }));
+    let code = failed.failure.code();
+    match failed.failure {
+        PaymentFailure::MethodInvalid => ApiError::Unprocessable {
+            code,
+            detail: "The payment method is unknown to the processor; tokenize the card again.".into(),
+            extra,
+        },
+        PaymentFailure::Refused => ApiError::Unprocessable {
+            code,
+            detail: "The payment processor refused the request; the order was not paid.".into(),
+            extra,
+        },
+        PaymentFailure::Declined(_) => ApiError::Payment {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code,
+            detail: match code {
+                "insufficient_funds" => "The card has insufficient funds. The order was not paid; try another card.",
+                "expired_card" => "The card has expired. The order was not paid; try another card.",
+                "incorrect_cvc" => "The card's security code is incorrect. The order was not paid.",
+                "authentication_failed" => "The card could not be authenticated. The order was not paid.",
+                _ => "The card was declined. The order was not paid; try another card.",
+            }
+            .into(),
+            extra,
+        },
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod holds;
 pub mod http;
 pub mod model;
+pub mod placement;
 pub mod service;
 pub mod store;
 

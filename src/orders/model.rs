@@ -204,3 +204,54 @@ mod tests {
         }
     }
 }
+
+/// Why an order's payment failed, as the shopper is told (and as a retry of the placement is told again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentFailure {
+    /// The card was declined: `card_declined`, `insufficient_funds`, `expired_card`, `incorrect_cvc` or
+    /// `authentication_failed`.
+    Declined(&'static str),
+    /// The processor does not know the payment method: tokenize the card again.
+    MethodInvalid,
+    /// The processor refused the request itself.
+    Refused,
+}
+
+impl PaymentFailure {
+    /// From the payment's failure code.
+    pub fn of_code(code: Option<&str>) -> PaymentFailure {
+        match code.unwrap_or("card_declined") {
+            "payment_method_invalid" => PaymentFailure::MethodInvalid,
+            "payment_refused" => PaymentFailure::Refused,
+            other => PaymentFailure::Declined(crate::billing::settlement::decline_code(other, Some(other))),
+        }
+    }
+
+    /// From what an Idempotency-Key record keeps: the code (records written before this type kept the
+    /// whole problem document; its `code` is read from it).
+    pub fn of_record(body: Option<&str>) -> PaymentFailure {
+        let body = body.unwrap_or_default();
+        if body.starts_with('{') {
+            let doc: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            return PaymentFailure::of_code(doc["code"].as_str());
+        }
+        PaymentFailure::of_code(Some(body))
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            PaymentFailure::Declined(code) => code,
+            PaymentFailure::MethodInvalid => "payment_method_invalid",
+            PaymentFailure::Refused => "payment_refused",
+        }
+    }
+
+    /// The HTTP status its problem answers with (kept in the key's record): 402 for the card, 422 when
+    /// the processor refused the request.
+    pub fn status(self) -> u16 {
+        match self {
+            PaymentFailure::Declined(_) => 402,
+            PaymentFailure::MethodInvalid | PaymentFailure::Refused => 422,
+        }
+    }
+}

@@ -104,7 +104,7 @@ struct Number {
     number: String,
 }
 
-/// Create a placed order step by step (SQLite, and orders too large for [`place`]'s one statement): the
+/// Create a placed order step by step (SQLite, and orders too large for [`reserve_and_create`]'s one statement): the
 /// order with its human-friendly number (`row.number`; on PostgreSQL from a sequence inside the INSERT —
 /// no hot row shared by concurrent checkouts —, on SQLite, whose writers are serialised anyway, from a
 /// counter row), its lines and its first history entry.
@@ -141,10 +141,10 @@ fn insert_placed(
     Ok(())
 }
 
-/// What [`place`] found.
+/// What [`reserve_and_create`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Placement {
-    Placed,
+pub enum Reserved {
+    Created,
     /// The cart was no longer open (a concurrent placement checked it out).
     CartCheckedOut,
     /// This variant (the first in variant order) did not have enough stock.
@@ -153,7 +153,7 @@ pub enum Placement {
 
 /// Place an order in the database: take each line's units if (and only if) they are on hand (`wanted`,
 /// in variant order), check the cart out, and create the order with its lines, its first history entry
-/// and its pending payment. Anything but [`Placement::Placed`] means the caller must roll the
+/// and its pending payment. Anything but [`Reserved::Created`] means the caller must roll the
 /// transaction back (units taken, rows written).
 ///
 /// On PostgreSQL an order of up to [`MAX_BATCH`] lines is one statement (writable CTEs; they run in a
@@ -162,7 +162,7 @@ pub enum Placement {
 /// FOR NO KEY UPDATE`): the update itself visits rows in whatever order its scan finds them, and two
 /// placements sharing variants must never lock them in opposite orders. On SQLite, and for larger orders, step by step.
 #[allow(clippy::too_many_arguments)]
-pub fn place(
+pub fn reserve_and_create(
     conn: &mut DbConn,
     wanted: &[(&str, i32)],
     cart_id: &str,
@@ -171,7 +171,7 @@ pub fn place(
     lines: &[OrderLineRow],
     event: &OrderEventRow,
     payment: &crate::billing::model::PaymentRow,
-) -> QueryResult<Placement> {
+) -> QueryResult<Reserved> {
     use crate::billing::store::{bind_payment, insert_payment_sql};
     use crate::checkout::store::check_out_sql;
     #[derive(QueryableByName)]
@@ -222,24 +222,24 @@ pub fn place(
         let q = bind_payment!(bind_event!(q, event), payment);
         let placed: Placed = q.get_result(c)?;
         if placed.checked_out != 1 {
-            return Ok(Placement::CartCheckedOut);
+            return Ok(Reserved::CartCheckedOut);
         }
         let taken = placed.taken.unwrap_or_default();
         if let Some((id, _)) = wanted.iter().find(|(id, _)| !taken.iter().any(|t| t == id)) {
-            return Ok(Placement::OutOfStock((*id).to_owned()));
+            return Ok(Reserved::OutOfStock((*id).to_owned()));
         }
         order.number = placed.number;
-        return Ok(Placement::Placed);
+        return Ok(Reserved::Created);
     }
     if let Some(variant_id) = take_stock(conn, wanted)?.into_iter().next() {
-        return Ok(Placement::OutOfStock(variant_id));
+        return Ok(Reserved::OutOfStock(variant_id));
     }
     if !crate::checkout::store::check_out(conn, cart_id, now)? {
-        return Ok(Placement::CartCheckedOut);
+        return Ok(Reserved::CartCheckedOut);
     }
     insert_placed(conn, order, lines, event)?;
     crate::billing::store::insert_payment(conn, payment)?;
-    Ok(Placement::Placed)
+    Ok(Reserved::Created)
 }
 
 /// The order's lines, a batch of up to [`MAX_BATCH`] rows per statement.
@@ -313,158 +313,6 @@ pub fn set_status(
     Ok(n == 1)
 }
 
-/// The start of the UPDATE that makes a freshly placed order `paid` (its conditions follow); binds
-/// `updated_at`.
-macro_rules! pay_order_sql {
-    () => {
-        "UPDATE orders SET status = 'paid', reserved_until = NULL, updated_at = ? WHERE "
-    };
-}
-
-/// The history entry and the confirmation of the order the CTE `o` paid (nothing when `o` is empty):
-/// two CTEs, `e` and `m`; bind with [`bind_paid_effects!`].
-macro_rules! paid_effects_sql {
-    () => {
-        "e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-         SELECT ?, o.id, ?, ?, ?, ?, ? FROM o), \
-         m AS (INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
-         SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o ON CONFLICT (kind, order_id) DO NOTHING)"
-    };
-}
-
-/// Bind [`paid_effects_sql!`]: the history entry (its `order_id` comes from `o`), then the outbox row.
-macro_rules! bind_paid_effects {
-    ($q:expr, $event:expr, $outbox_id:expr) => {
-        $q.bind::<Text, _>(&$event.id)
-            .bind::<Nullable<Text>, _>(&$event.from_status)
-            .bind::<Text, _>(&$event.to_status)
-            .bind::<Text, _>(&$event.actor)
-            .bind::<Text, _>(&$event.reason)
-            .bind::<Timestamp, _>($event.created_at)
-            .bind::<Text, _>($outbox_id)
-            .bind::<Timestamp, _>($event.created_at)
-    };
-}
-
-/// An order read while completing its placement's Idempotency-Key record, and whether that happened.
-#[derive(QueryableByName)]
-struct OrderCompleting {
-    #[diesel(embed)]
-    order: OrderRow,
-    #[diesel(sql_type = BigInt)]
-    completed: i64,
-}
-
-/// A freshly placed order (`pending_payment`, paid by `payment_id`) becomes `paid`, its history entry
-/// (`event`, whose `order_id` is the order's) is appended and its confirmation queued (outbox row
-/// `outbox_id`, once per order) — a compare-and-set that needs no read of the order first. `false`, and
-/// nothing written, when the order is in any other state or is paid by another payment (the caller
-/// then takes the general path). PostgreSQL: one statement; SQLite: one per table.
-pub fn mark_placed_order_paid(
-    conn: &mut DbConn,
-    event: &OrderEventRow,
-    payment_id: &str,
-    outbox_id: &str,
-) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let now = event.created_at;
-    match conn {
-        DbConn::Pg(c) => {
-            let q = cached_sql!(concat!(
-                "WITH o AS (",
-                pay_order_sql!(),
-                "id = ? AND payment_id = ? AND status = 'pending_payment' RETURNING id), ",
-                paid_effects_sql!(),
-                " SELECT count(*) AS n FROM o"
-            ))
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(&event.order_id)
-            .bind::<Text, _>(payment_id);
-            Ok(bind_paid_effects!(q, event, outbox_id).get_result::<Count>(c)?.n == 1)
-        }
-        DbConn::Sqlite(_) => {
-            let n = cached_sql!(concat!(pay_order_sql!(), "id = ? AND payment_id = ? AND status = 'pending_payment'"))
-                .bind::<Timestamp, _>(now)
-                .bind::<Text, _>(&event.order_id)
-                .bind::<Text, _>(payment_id)
-                .execute_direct(conn)?;
-            if n != 1 {
-                return Ok(false);
-            }
-            insert_event(conn, event)?;
-            enqueue_outbox(conn, outbox_id, "order_confirmation", &event.order_id, now)?;
-            Ok(true)
-        }
-    }
-}
-
-/// PostgreSQL, the common end of a placement in one statement: the payment's move to success
-/// (`write`, a compare-and-set on the row as recorded at placement), the order `pending_payment` → `paid`
-/// with its history entry (`event`) and confirmation (outbox row `outbox_id`), and the placement's
-/// Idempotency-Key record (`key_hash`) completed with `201`. The order is locked first and must still be
-/// the payment's freshly placed order; if it is not, or the payment changed meanwhile, nothing is written
-/// and `None` comes back (the caller settles the general way). Returns the paid order and whether the
-/// key record was completed. SQLite: always `None`.
-pub fn settle_placed_order_paid(
-    conn: &mut DbConn,
-    write: &crate::billing::service::SuccessWrite,
-    event: &OrderEventRow,
-    outbox_id: &str,
-    key_hash: &str,
-) -> QueryResult<Option<(OrderRow, bool)>> {
-    use crate::billing::store::{bind_payment_if_unchanged, update_payment_if_unchanged_sql};
-    let DbConn::Pg(c) = conn else { return Ok(None) };
-    let q = cached_sql!(concat!(
-        "WITH k AS (SELECT id FROM orders WHERE id = ? AND payment_id = ? AND status = 'pending_payment' \
-         FOR NO KEY UPDATE), p AS (",
-        update_payment_if_unchanged_sql!(),
-        " AND EXISTS (SELECT 1 FROM k) RETURNING id), o AS (",
-        pay_order_sql!(),
-        "id IN (SELECT id FROM k) AND EXISTS (SELECT 1 FROM p) RETURNING *), ",
-        paid_effects_sql!(),
-        ", i AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, response_body = NULL \
-         WHERE key_hash = ? AND EXISTS (SELECT 1 FROM o) RETURNING 1) \
-         SELECT o.*, (SELECT count(*) FROM i) AS completed FROM o"
-    ))
-    .bind::<Text, _>(&event.order_id)
-    .bind::<Text, _>(&write.row.id);
-    let q = bind_payment_if_unchanged!(q, write.row, &write.expect_status, write.expect_updated_at)
-        .bind::<Timestamp, _>(event.created_at);
-    let q = bind_paid_effects!(q, event, outbox_id).bind::<Text, _>(key_hash);
-    Ok(q.get_result::<OrderCompleting>(c).optional()?.map(|s| (s.order, s.completed == 1)))
-}
-
-/// The order, read while completing the Idempotency-Key record of its placement (`key_hash`) with a
-/// `201` answer — unless the order's payment failed: then the record is left for the caller to complete
-/// with the problem it answers. Returns the order and whether the record was completed here.
-/// PostgreSQL: one statement; SQLite: a read and an update.
-pub fn find_order_completing_key(conn: &mut DbConn, id: &str, key_hash: &str) -> QueryResult<Option<(OrderRow, bool)>> {
-    match conn {
-        DbConn::Pg(c) => {
-            let q = cached_sql!(
-                "WITH k AS (UPDATE idempotency_keys SET state = 'completed', response_status = 201, \
-                 response_body = NULL WHERE key_hash = ? \
-                 AND EXISTS (SELECT 1 FROM orders WHERE id = ? AND status <> 'payment_failed') RETURNING 1) \
-                 SELECT orders.*, (SELECT count(*) FROM k) AS completed FROM orders WHERE id = ?",
-            )
-            .bind::<Text, _>(key_hash)
-            .bind::<Text, _>(id)
-            .bind::<Text, _>(id);
-            Ok(q.get_result::<OrderCompleting>(c).optional()?.map(|r| (r.order, r.completed == 1)))
-        }
-        DbConn::Sqlite(_) => {
-            let Some(order) = find_order(conn, id)? else { return Ok(None) };
-            let completed =
-                order.status != "payment_failed" && crate::http::idempotency::complete(conn, key_hash, 201, None)? == 1;
-            Ok(Some((order, completed)))
-        }
-    }
-}
-
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.
 pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::stock_released.eq(false)))
@@ -492,7 +340,7 @@ pub fn take_stock(conn: &mut DbConn, lines: &[(&str, i32)]) -> QueryResult<Vec<S
     for chunk in lines.chunks(MAX_BATCH) {
         // The `IN` list repeats the ids so that the variants are found through their key whatever the
         // size of the catalog (a small one otherwise gets a hash join over every variant). On PostgreSQL
-        // it also locks them in id order first (see [`place`]); SQLite has one writer at a time.
+        // it also locks them in id order first (see [`reserve_and_create`]); SQLite has one writer at a time.
         let ids = vec!["?"; chunk.len()].join(", ");
         let tail = format!(
             ") AS t WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \

@@ -63,7 +63,7 @@ async fn every_decline_is_a_failed_payment_with_a_clear_code() {
     ] {
         let out = app.state.billing.pay(&app.state.db, payment(pm, 1000)).await.unwrap();
         assert_eq!(out.payment.status(), PaymentStatus::Failed, "{pm}");
-        assert_eq!(out.decline.as_ref().map(|d| d.code.as_str()), Some(code), "{pm}");
+        assert_eq!(out.decline.as_ref().map(|d| d.code), Some(code), "{pm}");
         assert_eq!(out.payment.failure_code.as_deref(), Some(code));
         assert!(out.payment.payment_intent_id.is_some());
     }
@@ -81,9 +81,10 @@ async fn three_d_secure_required_then_completed_or_failed() {
     for (complete, expected) in [(true, PaymentStatus::Succeeded), (false, PaymentStatus::Failed)] {
         let out = app.state.billing.pay(&app.state.db, payment("pm_card_authenticationRequired", 4200)).await.unwrap();
         assert_eq!(out.payment.status(), PaymentStatus::RequiresAction);
-        let url = out.next_action_url.clone().expect("a 3-D Secure URL");
+        let next = out.next_action.clone().expect("a 3-D Secure URL");
+        let url = next.url;
         assert!(url.contains("/v1/sandbox/3ds/"));
-        assert!(out.client_secret.as_deref().unwrap().contains("_secret_"));
+        assert!(next.client_secret.as_deref().unwrap().contains("_secret_"));
         let pi = out.payment.payment_intent_id.clone().unwrap();
         let action = if complete { "complete" } else { "fail" };
         let (status, _) = app.sandbox_post(&format!("/v1/sandbox/3ds/{pi}/{action}"), &[]).await;
