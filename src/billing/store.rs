@@ -27,37 +27,17 @@ macro_rules! bind_payment_changes {
             .bind::<diesel::sql_types::Text, _>(&$row.id)
     };
 }
-pub(crate) use bind_payment_changes;
-
-/// A payment INSERT with every column, `?` placeholders in [`bind_payment!`]'s order: first the
-/// changeable columns as [`bind_payment_changes!`] binds them (with the id), then the fixed ones.
-macro_rules! insert_payment_sql {
-    () => {
-        "INSERT INTO payments (payment_intent_id, charge_id, status, amount_captured, amount_refunded, card_brand, \
-         card_last4, card_exp_month, card_exp_year, failure_code, disputed, updated_at, id, order_id, processor, \
-         payment_method_id, capture_method, amount, currency, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    };
-}
-pub(crate) use insert_payment_sql;
-
-/// Bind a payment's columns for [`insert_payment_sql!`].
-macro_rules! bind_payment {
-    ($q:expr, $row:expr) => {
-        $crate::billing::store::bind_payment_changes!($q, $row)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(&$row.order_id)
-            .bind::<diesel::sql_types::Text, _>(&$row.processor)
-            .bind::<diesel::sql_types::Text, _>(&$row.payment_method_id)
-            .bind::<diesel::sql_types::Text, _>(&$row.capture_method)
-            .bind::<diesel::sql_types::BigInt, _>($row.amount)
-            .bind::<diesel::sql_types::Text, _>(&$row.currency)
-            .bind::<diesel::sql_types::Timestamp, _>($row.created_at)
-    };
-}
-pub(crate) use bind_payment;
 
 pub fn insert_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    bind_payment!(cached_sql!(insert_payment_sql!()), row).execute_direct(conn)
+    bind_payment_changes!(cached_sql!(include_str!("sql/insert_payment.sql")), row)
+        .bind::<Nullable<Text>, _>(&row.order_id)
+        .bind::<Text, _>(&row.processor)
+        .bind::<Text, _>(&row.payment_method_id)
+        .bind::<Text, _>(&row.capture_method)
+        .bind::<BigInt, _>(row.amount)
+        .bind::<Text, _>(&row.currency)
+        .bind::<Timestamp, _>(row.created_at)
+        .execute_direct(conn)
 }
 
 /// Lock a payment's row until the transaction ends (PostgreSQL `FOR UPDATE`; on SQLite the write
@@ -95,15 +75,7 @@ pub fn list_unsettled(conn: &mut DbConn, before: NaiveDateTime, limit: i64) -> Q
 
 /// Write the full row back (the service computed it under a row lock / write transaction).
 pub fn update_payment(conn: &mut DbConn, row: &PaymentRow) -> QueryResult<usize> {
-    bind_payment_changes!(
-        cached_sql!(
-            "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
-             amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
-             failure_code = ?, disputed = ?, updated_at = ? WHERE id = ?"
-        ),
-        row
-    )
-    .execute_direct(conn)
+    bind_payment_changes!(cached_sql!(include_str!("sql/update_payment.sql")), row).execute_direct(conn)
 }
 
 /// [`update_payment`] only if the row still has the status and `updated_at` the caller last saw;
@@ -114,11 +86,7 @@ pub fn update_payment_if_unchanged(
     status: &str,
     updated_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let q = cached_sql!(
-        "UPDATE payments SET payment_intent_id = ?, charge_id = ?, status = ?, amount_captured = ?, \
-         amount_refunded = ?, card_brand = ?, card_last4 = ?, card_exp_month = ?, card_exp_year = ?, \
-         failure_code = ?, disputed = ?, updated_at = ? WHERE id = ? AND status = ? AND updated_at = ?"
-    );
+    let q = cached_sql!(include_str!("sql/update_payment_if_unchanged.sql"));
     let n =
         bind_payment_changes!(q, row).bind::<Text, _>(status).bind::<Timestamp, _>(updated_at).execute_direct(conn)?;
     Ok(n == 1)
@@ -174,20 +142,15 @@ pub fn record_settled_success(
     amount_received: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = cached_sql!(
-        "INSERT INTO webhook_events (event_id, event_type, object_id, outcome, received_at) \
-         SELECT ?, 'payment_intent.succeeded', ?, 'applied', ? WHERE EXISTS (SELECT 1 FROM payments \
-         WHERE id = ? AND payment_intent_id = ? AND status = 'succeeded' AND charge_id = ? AND amount_captured >= ?) \
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind::<Text, _>(event_id)
-    .bind::<Text, _>(object_id)
-    .bind::<Timestamp, _>(now)
-    .bind::<Text, _>(payment_id)
-    .bind::<Text, _>(object_id)
-    .bind::<Text, _>(charge_id)
-    .bind::<BigInt, _>(amount_received)
-    .execute_direct(conn)?;
+    let n = cached_sql!(include_str!("sql/record_settled_success.sql"))
+        .bind::<Text, _>(event_id)
+        .bind::<Text, _>(object_id)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(payment_id)
+        .bind::<Text, _>(object_id)
+        .bind::<Text, _>(charge_id)
+        .bind::<BigInt, _>(amount_received)
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 

@@ -30,15 +30,11 @@ macro_rules! bind_details {
 }
 
 pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    let q = cached_sql!(
-        "INSERT INTO carts (id, token_hash, status, currency, email, ship_name, ship_line1, ship_line2, ship_city, \
-         ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind::<Text, _>(&row.id)
-    .bind::<Text, _>(&row.token_hash)
-    .bind::<Text, _>(&row.status)
-    .bind::<Text, _>(&row.currency);
+    let q = cached_sql!(include_str!("sql/insert_cart.sql"))
+        .bind::<Text, _>(&row.id)
+        .bind::<Text, _>(&row.token_hash)
+        .bind::<Text, _>(&row.status)
+        .bind::<Text, _>(&row.currency);
     bind_details!(q, row).bind::<Timestamp, _>(row.created_at).bind::<Timestamp, _>(row.updated_at).execute_direct(conn)
 }
 
@@ -48,12 +44,7 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 
 /// Write back what a shopper can change: status and checkout details (never the token or currency).
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
-    let q = cached_sql!(
-        "UPDATE carts SET status = ?, email = ?, ship_name = ?, ship_line1 = ?, ship_line2 = ?, ship_city = ?, \
-         ship_region = ?, ship_postal_code = ?, ship_country = ?, ship_phone = ?, shipping_method = ?, is_gift = ?, \
-         recipient_consent_at = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind::<Text, _>(&row.status);
+    let q = cached_sql!(include_str!("sql/update_cart.sql")).bind::<Text, _>(&row.status);
     bind_details!(q, row).bind::<Timestamp, _>(row.updated_at).bind::<Text, _>(&row.id).execute_direct(conn)
 }
 
@@ -61,25 +52,7 @@ pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResul
     diesel::update(carts::table.find(id)).set(carts::updated_at.eq(now)).execute(conn)
 }
 
-/// The upsert of [`add_line_checked`]; binds quantity, now, variant id, cart id, token hash, quantity,
-/// the line limit, the quantity limit.
-macro_rules! add_line_sql {
-    () => {
-        "INSERT INTO cart_lines (cart_id, variant_id, quantity, created_at) \
-         SELECT c.id, v.id, ?, ? FROM carts c \
-         JOIN product_variants v ON v.id = ? AND v.currency = c.currency \
-         WHERE c.id = ? AND c.token_hash = ? AND c.status = 'open' AND v.stock_on_hand >= ? \
-         AND (SELECT p.status FROM products p WHERE p.id = v.product_id) = 'active' \
-         AND (EXISTS (SELECT 1 FROM cart_lines l WHERE l.cart_id = c.id AND l.variant_id = v.id) \
-              OR (SELECT COUNT(*) FROM cart_lines l WHERE l.cart_id = c.id) < ?) \
-         ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = cart_lines.quantity + excluded.quantity \
-         WHERE cart_lines.quantity + excluded.quantity <= ? \
-         AND cart_lines.quantity + excluded.quantity <= \
-             (SELECT stock_on_hand FROM product_variants WHERE id = excluded.variant_id)"
-    };
-}
-
-/// Bind [`add_line_sql`]'s placeholders.
+/// Bind `sql/add_line.sql`'s placeholders.
 macro_rules! bind_add_line {
     ($q:expr, $cart_id:expr, $token_hash:expr, $variant_id:expr, $quantity:expr, $now:expr) => {{
         use super::model::{MAX_LINE_QUANTITY, MAX_LINES};
@@ -111,8 +84,9 @@ pub fn add_line_checked(
     quantity: i32,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = bind_add_line!(cached_sql!(add_line_sql!()), cart_id, token_hash, variant_id, quantity, now)
-        .execute_direct(conn)?;
+    let n =
+        bind_add_line!(cached_sql!(include_str!("sql/add_line.sql")), cart_id, token_hash, variant_id, quantity, now)
+            .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -195,26 +169,7 @@ pub fn add_line_returning_cart(
     now: NaiveDateTime,
 ) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
     let DbConn::Pg(c) = conn else { return Ok(None) };
-    let q = cached_sql!(concat!(
-        "WITH up AS (",
-        add_line_sql!(),
-        " RETURNING variant_id, quantity, created_at) \
-         SELECT c.id, c.token_hash, c.status, c.currency, c.email, c.ship_name, c.ship_line1, c.ship_line2, \
-         c.ship_city, c.ship_region, c.ship_postal_code, c.ship_country, c.ship_phone, c.shipping_method, \
-         c.is_gift, c.recipient_consent_at, c.created_at, c.updated_at, l.quantity AS l_quantity, \
-         v.id AS v_id, v.product_id AS v_product_id, v.sku AS v_sku, v.title AS v_title, \
-         v.price_amount AS v_price_amount, v.currency AS v_currency, v.stock_on_hand AS v_stock_on_hand, \
-         v.weight_grams AS v_weight_grams, v.requires_shipping AS v_requires_shipping, \
-         v.position AS v_position, v.created_at AS v_created_at, v.updated_at AS v_updated_at, \
-         p.title AS p_title \
-         FROM carts c \
-         JOIN (SELECT variant_id, quantity, created_at FROM cart_lines WHERE cart_id = ? AND variant_id <> ? \
-               UNION ALL SELECT variant_id, quantity, created_at FROM up) l ON true \
-         JOIN product_variants v ON v.id = l.variant_id \
-         JOIN products p ON p.id = v.product_id \
-         WHERE c.id = ? AND EXISTS (SELECT 1 FROM up) \
-         ORDER BY l.created_at, l.variant_id"
-    ));
+    let q = cached_sql!(include_str!("sql/postgres/add_line_returning_cart.sql"));
     let rows: Vec<CartAndLine> = bind_add_line!(q, cart_id, token_hash, variant_id, quantity, now)
         .bind::<Text, _>(cart_id)
         .bind::<Text, _>(variant_id)
@@ -283,20 +238,13 @@ pub fn find_sellable_variant(conn: &mut DbConn, variant_id: &str) -> QueryResult
         .optional())
 }
 
-/// The UPDATE of [`check_out`]: binds `updated_at`, then the cart id.
-macro_rules! check_out_sql {
-    () => {
-        "UPDATE carts SET status = 'checked_out', email = NULL, ship_name = NULL, ship_line1 = NULL, \
-         ship_line2 = NULL, ship_city = NULL, ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, \
-         ship_phone = NULL, recipient_consent_at = NULL, updated_at = ? WHERE id = ? AND status = 'open'"
-    };
-}
-pub(crate) use check_out_sql;
-
 /// Check a cart out and, in the same statement, forget its copy of the shopper's details (the order
 /// keeps what it needs). `false` if the cart was not open (a concurrent checkout).
 pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = cached_sql!(check_out_sql!()).bind::<Timestamp, _>(now).bind::<Text, _>(id).execute_direct(conn)?;
+    let n = cached_sql!(include_str!("sql/check_out.sql"))
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(id)
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 

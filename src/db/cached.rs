@@ -99,6 +99,26 @@ pub fn batch_sql(head: &str, row: &str, rows: usize, tail: &str) -> CachedSql<()
     CachedSql { sql: Cow::Owned(sql), binds: (), _statement: PhantomData }
 }
 
+/// A statement from a `.sql` file whose batches are marked (`{lines}`): each marker outside a `--`
+/// comment becomes `rows` copies of its `row`, separated by `", "`. Bind the rows with
+/// [`CachedSql::bind_rows`], in the order the markers appear.
+pub fn batch_template(template: &str, batches: &[(&str, &str, usize)]) -> CachedSql<()> {
+    let mut sql = String::with_capacity(template.len() + 256);
+    for line in template.lines() {
+        let mut line = line.to_owned();
+        if !line.trim_start().starts_with("--") {
+            for (marker, row, rows) in batches {
+                if line.contains(marker) {
+                    line = line.replace(marker, &vec![*row; *rows].join(", "));
+                }
+            }
+        }
+        sql.push_str(&line);
+        sql.push('\n');
+    }
+    CachedSql { sql: Cow::Owned(sql), binds: (), _statement: PhantomData }
+}
+
 impl<B, S> CachedSql<B, S> {
     /// Bind the next `?`.
     pub fn bind<ST, V>(self, value: V) -> CachedSql<Bind<B, V, ST>, S> {

@@ -84,18 +84,15 @@ pub fn begin(
 
 fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chrono::Duration) -> QueryResult<bool> {
     use diesel::sql_types::{Text, Timestamp};
-    let n = cached_sql!(
-        "INSERT INTO idempotency_keys (key_hash, scope, request_hash, state, resource_id, sealed_secret, \
-         created_at, expires_at) VALUES (?, ?, ?, 'in_flight', ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
-    )
-    .bind::<Text, _>(c.key_hash)
-    .bind::<Text, _>(c.scope)
-    .bind::<Text, _>(c.request_hash)
-    .bind::<Text, _>(c.resource_id)
-    .bind::<Text, _>(c.sealed_secret)
-    .bind::<Timestamp, _>(now)
-    .bind::<Timestamp, _>(now + ttl)
-    .execute_direct(conn)?;
+    let n = cached_sql!(include_str!("sql/claim.sql"))
+        .bind::<Text, _>(c.key_hash)
+        .bind::<Text, _>(c.scope)
+        .bind::<Text, _>(c.request_hash)
+        .bind::<Text, _>(c.resource_id)
+        .bind::<Text, _>(c.sealed_secret)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now + ttl)
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 
@@ -103,13 +100,11 @@ fn insert_claim(conn: &mut DbConn, c: &Claim<'_>, now: NaiveDateTime, ttl: chron
 /// successful responses are rebuilt from the resource.
 pub fn complete(conn: &mut DbConn, key_hash: &str, status: u16, body: Option<&str>) -> QueryResult<usize> {
     use diesel::sql_types::{Integer, Nullable, Text};
-    cached_sql!(
-        "UPDATE idempotency_keys SET state = 'completed', response_status = ?, response_body = ? WHERE key_hash = ?",
-    )
-    .bind::<Integer, _>(i32::from(status))
-    .bind::<Nullable<Text>, _>(body)
-    .bind::<Text, _>(key_hash)
-    .execute_direct(conn)
+    cached_sql!(include_str!("sql/complete.sql"))
+        .bind::<Integer, _>(i32::from(status))
+        .bind::<Nullable<Text>, _>(body)
+        .bind::<Text, _>(key_hash)
+        .execute_direct(conn)
 }
 
 /// Whether a key has a record that has not expired (a retry of it will replay or resume).

@@ -3,28 +3,14 @@
 use super::model::{OrderEventRow, OrderLineRow, OrderRow};
 use crate::cached_sql;
 use crate::db::DbConn;
-use crate::db::cached::{MAX_BATCH, batch_sql, row};
+use crate::db::cached::{MAX_BATCH, batch_sql, batch_template, row};
 use crate::db::direct::Direct;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-/// An order INSERT with `number` as the last column; `$tail` gives its value and closes the statement.
-macro_rules! insert_order_sql {
-    ($tail:literal) => {
-        concat!(
-            "INSERT INTO orders (id, access_token_hash, cart_id, status, currency, subtotal, shipping_total, \
-             tax_total, discount_total, total, prices_include_tax, email, ship_name, ship_line1, ship_line2, \
-             ship_city, ship_region, ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, \
-             recipient_consent_at, payment_id, reserved_until, stock_released, created_at, updated_at, number) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ",
-            $tail
-        )
-    };
-}
-
-/// Bind an order's columns, in [`insert_order_sql!`]'s order, to a [`cached_sql`] statement.
+/// Bind an order's columns, in the order `sql/*/insert_order.sql` lists them (`number` aside).
 macro_rules! bind_order {
     ($q:expr, $row:expr) => {
         $q.bind::<Text, _>(&$row.id)
@@ -71,17 +57,10 @@ macro_rules! bind_event {
     };
 }
 
-/// The head of an `order_lines` INSERT, up to its rows.
-macro_rules! insert_lines_sql {
-    () => {
-        "INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded, \
-         line_total, requires_shipping) VALUES "
-    };
-}
-
+/// One order line's placeholders in `sql/insert_lines.sql` (and `reserve_and_create.sql`).
 const LINE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// Bind one order line's columns, in [`insert_lines_sql!`]'s order, as a batch row.
+/// Bind one order line's columns, in `sql/insert_lines.sql`'s order, as a batch row.
 macro_rules! line_row {
     ($line:expr) => {
         row()
@@ -95,6 +74,33 @@ macro_rules! line_row {
             .bind::<Integer, _>($line.quantity_refunded)
             .bind::<BigInt, _>($line.line_total)
             .bind::<Bool, _>($line.requires_shipping)
+    };
+}
+
+/// Bind a payment's columns in the order `sql/postgres/reserve_and_create.sql` lists them (the same
+/// as billing's `insert_payment.sql`).
+macro_rules! bind_payment {
+    ($q:expr, $row:expr) => {
+        $q.bind::<Nullable<Text>, _>(&$row.payment_intent_id)
+            .bind::<Nullable<Text>, _>(&$row.charge_id)
+            .bind::<Text, _>(&$row.status)
+            .bind::<BigInt, _>($row.amount_captured)
+            .bind::<BigInt, _>($row.amount_refunded)
+            .bind::<Nullable<Text>, _>(&$row.card_brand)
+            .bind::<Nullable<Text>, _>(&$row.card_last4)
+            .bind::<Nullable<Integer>, _>($row.card_exp_month)
+            .bind::<Nullable<Integer>, _>($row.card_exp_year)
+            .bind::<Nullable<Text>, _>(&$row.failure_code)
+            .bind::<Bool, _>($row.disputed)
+            .bind::<Timestamp, _>($row.updated_at)
+            .bind::<Text, _>(&$row.id)
+            .bind::<Nullable<Text>, _>(&$row.order_id)
+            .bind::<Text, _>(&$row.processor)
+            .bind::<Text, _>(&$row.payment_method_id)
+            .bind::<Text, _>(&$row.capture_method)
+            .bind::<BigInt, _>($row.amount)
+            .bind::<Text, _>(&$row.currency)
+            .bind::<Timestamp, _>($row.created_at)
     };
 }
 
@@ -121,19 +127,18 @@ fn insert_placed(
     }
     match conn {
         DbConn::Pg(c) => {
-            row.number = bind_order!(
-                cached_sql!(insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number")),
-                row
-            )
-            .get_result::<Number>(c)?
-            .number;
+            row.number = bind_order!(cached_sql!(include_str!("sql/postgres/insert_order.sql")), row)
+                .get_result::<Number>(c)?
+                .number;
         }
         DbConn::Sqlite(c) => {
             let n = cached_sql!("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
                 .get_result::<Counter>(c)?
                 .value;
             row.number = format!("LC-{n}");
-            bind_order!(cached_sql!(insert_order_sql!("?)")), row).bind::<Text, _>(&row.number).execute(c)?;
+            bind_order!(cached_sql!(include_str!("sql/sqlite/insert_order.sql")), row)
+                .bind::<Text, _>(&row.number)
+                .execute(c)?;
         }
     }
     insert_lines(conn, lines)?;
@@ -172,8 +177,6 @@ pub fn reserve_and_create(
     event: &OrderEventRow,
     payment: &crate::billing::model::PaymentRow,
 ) -> QueryResult<Reserved> {
-    use crate::billing::store::{bind_payment, insert_payment_sql};
-    use crate::checkout::store::check_out_sql;
     #[derive(QueryableByName)]
     struct Placed {
         #[diesel(sql_type = Text)]
@@ -189,30 +192,11 @@ pub fn reserve_and_create(
         && !lines.is_empty()
         && lines.len() <= MAX_BATCH;
     if let (true, DbConn::Pg(c)) = (one_statement, &mut *conn) {
-        let placeholders = |n: usize, row: &str| vec![row; n].join(", ");
-        let head = format!(
-            concat!(
-                "WITH k AS (SELECT id FROM product_variants WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE), \
-                 s AS (UPDATE product_variants SET stock_on_hand = stock_on_hand - t.column2 FROM (VALUES {}) AS t \
-                 WHERE product_variants.id = t.column1 AND product_variants.stock_on_hand >= t.column2 \
-                 AND product_variants.id IN (SELECT id FROM k) RETURNING product_variants.id), \
-                 c AS (",
-                check_out_sql!(),
-                " RETURNING id), o AS (",
-                insert_order_sql!("'LC-' || nextval('order_number_seq')) RETURNING number"),
-                "), l AS (",
-                insert_lines_sql!()
-            ),
-            placeholders(wanted.len(), "?"),
-            placeholders(wanted.len(), "(?, ?)"),
+        let statement = batch_template(
+            include_str!("sql/postgres/reserve_and_create.sql"),
+            &[("{ids}", "?", wanted.len()), ("{stock}", "(?, ?)", wanted.len()), ("{lines}", LINE_ROW, lines.len())],
         );
-        let tail = concat!(
-            "), e AS (INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)), p AS (",
-            insert_payment_sql!(),
-            ") SELECT o.number, (SELECT count(*) FROM c) AS checked_out, (SELECT array_agg(id) FROM s) AS taken FROM o"
-        );
-        let q = batch_sql(&head, LINE_ROW, lines.len(), tail)
+        let q = statement
             .bind_rows(wanted.iter().map(|(id, _)| row().bind::<Text, _>(*id)).collect())
             .bind_rows(wanted.iter().map(|(id, q)| row().bind::<Text, _>(*id).bind::<Integer, _>(*q)).collect())
             .bind::<Timestamp, _>(now)
@@ -246,7 +230,7 @@ pub fn reserve_and_create(
 pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usize> {
     let mut n = 0;
     for chunk in rows.chunks(MAX_BATCH) {
-        n += batch_sql(insert_lines_sql!(), LINE_ROW, chunk.len(), "")
+        n += batch_template(include_str!("sql/insert_lines.sql"), &[("{lines}", LINE_ROW, chunk.len())])
             .bind_rows(chunk.iter().map(|l| line_row!(l)).collect())
             .execute_direct(conn)?;
     }
@@ -254,14 +238,7 @@ pub fn insert_lines(conn: &mut DbConn, rows: &[OrderLineRow]) -> QueryResult<usi
 }
 
 pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize> {
-    bind_event!(
-        cached_sql!(
-            "INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ),
-        row
-    )
-    .execute_direct(conn)
+    bind_event!(cached_sql!(include_str!("sql/insert_event.sql")), row).execute_direct(conn)
 }
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
@@ -474,15 +451,12 @@ pub fn enqueue_outbox(
     order_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = cached_sql!(
-        "INSERT INTO outbox (id, kind, order_id, status, attempts, created_at) \
-         VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT (kind, order_id) DO NOTHING",
-    )
-    .bind::<Text, _>(id)
-    .bind::<Text, _>(kind)
-    .bind::<Text, _>(order_id)
-    .bind::<Timestamp, _>(now)
-    .execute_direct(conn)?;
+    let n = cached_sql!(include_str!("sql/enqueue_outbox.sql"))
+        .bind::<Text, _>(id)
+        .bind::<Text, _>(kind)
+        .bind::<Text, _>(order_id)
+        .bind::<Timestamp, _>(now)
+        .execute_direct(conn)?;
     Ok(n == 1)
 }
 
