@@ -175,8 +175,10 @@ impl Application {
         let (mut billing, sandbox) = payments(&config, &base_url).await?;
         // Orders follow their payments, in the same transaction as the payment change.
         let action_hold = chrono::Duration::from_std(config.action_hold).unwrap_or(chrono::Duration::minutes(5));
+        let clock = crate::kernel::time::Clock::default();
+        let listener_clock = clock.clone();
         billing.on_payment_change(Arc::new(move |conn, change| {
-            crate::orders::service::on_payment_change(conn, change, action_hold)
+            crate::orders::service::on_payment_change(conn, change, listener_clock.now() + action_hold)
         }));
         let holds = crate::orders::holds::Holds::new(config.max_unpaid_orders_per_client, config.request_timeout);
         let limits = Limits::from_config(&config);
@@ -188,6 +190,7 @@ impl Application {
             sandbox,
             holds,
             limits,
+            clock,
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })
@@ -318,29 +321,26 @@ async fn background_sweeps(state: AppState) {
 
 /// One round of the background work (also callable from tests and operators).
 pub async fn sweep_once(state: &AppState) {
-    match state.billing.reconcile(&state.db, std::time::Duration::from_secs(60), 100).await {
+    let now = state.clock.now();
+    match state.billing.reconcile(&state.db, now - chrono::Duration::seconds(60), 100).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(settled = n, "reconciled payments"),
         Err(e) => tracing::warn!(code = e.code(), "payment reconciliation failed"),
     }
-    match crate::orders::service::expire_reservations(state, crate::kernel::time::now()).await {
+    match crate::orders::service::expire_reservations(state, now).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(released = n, "released expired stock reservations"),
         Err(e) => tracing::warn!(code = e.code(), "releasing expired reservations failed"),
     }
     let purged = state
         .db
-        .run(|conn| {
-            dialect::write_unit(conn, |conn| {
-                Ok(crate::idempotency::store::purge_expired(conn, crate::kernel::time::now())?)
-            })
-        })
+        .run(move |conn| dialect::write_unit(conn, |conn| Ok(crate::idempotency::store::purge_expired(conn, now)?)))
         .await;
     if let Err(e) = purged {
         tracing::warn!(code = e.code(), "purging idempotency keys failed");
     }
     let retention = chrono::Duration::from_std(state.config.cart_retention).unwrap_or(chrono::Duration::days(14));
-    match crate::checkout::service::purge_abandoned(&state.db, crate::kernel::time::now() - retention).await {
+    match crate::checkout::service::purge_abandoned(&state.db, now - retention).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(purged = n, "deleted abandoned carts"),
         Err(e) => tracing::warn!(code = e.code(), "deleting abandoned carts failed"),

@@ -23,4 +23,6 @@ pub struct AppState {
     pub holds: Arc<crate::orders::holds::Holds>,
     /// Per-client rate limits (this process).
     pub limits: Limits,
+    /// What the time rules read as "now".
+    pub clock: crate::kernel::time::Clock,
 }

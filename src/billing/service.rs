@@ -269,10 +269,9 @@ impl Billing {
         }
     }
 
-    /// Settle payments still `pending`/`requires_action` older than `older_than`: the sweep that
+    /// Settle payments still `pending`/`requires_action` created before `before`: the sweep that
     /// guarantees nothing stays in limbo when a response or a webhook was lost.
-    pub async fn reconcile(&self, db: &Db, older_than: std::time::Duration, limit: i64) -> Result<usize, ApiError> {
-        let before = time::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+    pub async fn reconcile(&self, db: &Db, before: chrono::NaiveDateTime, limit: i64) -> Result<usize, ApiError> {
         let rows = db.run(move |conn| Ok(store::list_unsettled(conn, before, limit)?)).await?;
         let mut settled = 0;
         for row in rows {

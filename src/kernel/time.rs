@@ -2,6 +2,29 @@
 //! SQLite (nanoseconds) and PostgreSQL (microseconds) store and return the same value.
 
 use chrono::{NaiveDateTime, Timelike, Utc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The clock the time rules read (reservations, Idempotency-Key lifetimes and staleness, retention
+/// sweeps): the system's, shifted by an offset that only tests move ([`Clock::advance`]) — so a test of
+/// "after 30 minutes" or "after 14 days" reaches the deadline at once and exactly, instead of sleeping
+/// or passing a made-up `now` past the code under test. Records' own timestamps (`created_at`, history
+/// entries) keep the system's time.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    shift_micros: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> NaiveDateTime {
+        now() + chrono::Duration::microseconds(self.shift_micros.load(Ordering::Relaxed))
+    }
+
+    /// Move this clock (and every copy of it) forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.shift_micros.fetch_add(by.num_microseconds().unwrap_or(i64::MAX / 2), Ordering::Relaxed);
+    }
+}
 
 /// Current UTC time as stored in the database.
 pub fn now() -> NaiveDateTime {
@@ -36,6 +59,17 @@ impl serde::Serialize for UtcTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_moves_forward_for_all_its_copies() {
+        let clock = Clock::default();
+        let copy = clock.clone();
+        let before = copy.now();
+        clock.advance(chrono::Duration::days(14));
+        let after = copy.now();
+        assert!(after - before >= chrono::Duration::days(14));
+        assert!(after - before < chrono::Duration::days(14) + chrono::Duration::seconds(5));
+    }
 
     #[test]
     fn api_times_are_rfc3339_utc() {

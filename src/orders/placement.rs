@@ -115,7 +115,7 @@ pub async fn place(
         sealed_secret: sealed_token,
         ttl: chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24)),
     };
-    let (policy, billing) = (state.policy.clone(), state.billing.clone());
+    let (policy, billing, clock) = (state.policy.clone(), state.billing.clone(), state.clock.clone());
     let (cart_id, cart_token) = (request.cart_id, request.cart_token);
     let created = state
         .db
@@ -123,12 +123,12 @@ pub async fn place(
             // Each attempt builds everything afresh: one given up for contention (a deadlock among
             // placements of the same hot items) kept nothing.
             dialect::write_transaction_retrying(conn, PLACEMENT_ATTEMPTS, |conn| {
-                match idempotency::store::begin(conn, &claim.borrow(), time::now(), claim.ttl)? {
+                match idempotency::store::begin(conn, &claim.borrow(), clock.now(), claim.ttl)? {
                     Begin::New => {}
                     earlier => return Ok(Claimed::Earlier(earlier)),
                 }
                 let (cart, lines) = carts::authorize(conn, &cart_id, &cart_token)?;
-                let created = reserve_and_create(conn, cart, lines, &policy, &billing, &draft)?;
+                let created = reserve_and_create(conn, cart, lines, &policy, &billing, &draft, clock.now())?;
                 Ok(Claimed::Created(Box::new(created)))
             })
         })
@@ -228,6 +228,7 @@ fn reserve_and_create(
     policy: &ShopPolicy,
     billing: &Billing,
     draft: &Draft,
+    now: chrono::NaiveDateTime,
 ) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
@@ -249,7 +250,6 @@ fn reserve_and_create(
         });
     }
     let cart = view.cart;
-    let now = time::now();
     let totals = view.totals;
     let mut order = OrderRow {
         id: draft.order_id.as_str().to_owned(),

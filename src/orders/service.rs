@@ -132,12 +132,9 @@ pub fn release_stock(conn: &mut DbConn, order_id: &str) -> Result<bool, ApiError
 }
 
 /// The payment listener: payments drive their order (called inside billing's transaction).
-/// `action_hold`: how long an order waiting for the shopper's card authentication keeps its stock.
-pub fn on_payment_change(
-    conn: &mut DbConn,
-    change: &PaymentChange,
-    action_hold: chrono::Duration,
-) -> Result<(), ApiError> {
+/// `hold_until`: until when an order that now waits for the shopper's card authentication keeps its
+/// stock (now + the action hold).
+pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange, hold_until: NaiveDateTime) -> Result<(), ApiError> {
     let Some(order_id) = change.payment.order_id.as_deref() else {
         return Ok(());
     };
@@ -165,7 +162,7 @@ pub fn on_payment_change(
                     false,
                 )? {
                     // A shopper who does not authenticate within the hold loses the stock to others.
-                    store::shorten_reservation(conn, &order.id, time::now() + action_hold)?;
+                    store::shorten_reservation(conn, &order.id, hold_until)?;
                 }
             }
             PaymentStatus::Failed => {

@@ -106,7 +106,6 @@ async fn stock_cannot_be_hoarded() {
     assert_eq!(order.status, "awaiting_payment_action");
     let held_for = order.reserved_until.unwrap() - leancart::kernel::time::now();
     assert!(held_for <= chrono::Duration::seconds(121) && held_for > chrono::Duration::seconds(60), "{held_for}");
-    let soon = leancart::kernel::time::now() + chrono::Duration::seconds(180);
     // A second unpaid order is allowed, a third refused with Retry-After.
     let cart = app.ready_cart().await;
     assert_eq!(app.place(&cart, "3ds-2", "pm_card_authenticationRequired").await.status(), 201);
@@ -122,7 +121,8 @@ async fn stock_cannot_be_hoarded() {
     assert_eq!(retry.status(), 201);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     // The unpaid orders lapse: their stock comes back and the client may order again.
-    assert_eq!(leancart::orders::service::expire_reservations(&app.state, soon).await.unwrap(), 2);
+    app.state.clock.advance(chrono::Duration::seconds(180));
+    leancart::app::sweep_once(&app.state).await;
     assert_eq!(app.order_status(&id).await, "cancelled");
     assert_eq!(app.place(&cart, "3ds-3", "pm_card_visa").await.status(), 201);
     // An order of more units than one order may hold.
@@ -172,11 +172,14 @@ async fn abandoned_carts_are_purged() {
     // A cart an order came from, reopened by a decline and then abandoned.
     let declined = app.ready_cart().await;
     assert_eq!(app.place(&declined, "declined", "pm_card_chargeDeclined").await.status(), 402);
-    let later = leancart::kernel::time::now() + chrono::Duration::days(30);
-    // Nothing is purged before its time.
-    let early = leancart::kernel::time::now() - chrono::Duration::days(1);
-    assert_eq!(leancart::checkout::service::purge_abandoned(&app.state.db, early).await.unwrap(), 0);
-    assert_eq!(leancart::checkout::service::purge_abandoned(&app.state.db, later).await.unwrap(), 3);
+    // Nothing is purged before its time (14 days untouched).
+    app.state.clock.advance(chrono::Duration::days(13) + chrono::Duration::hours(23));
+    leancart::app::sweep_once(&app.state).await;
+    for cart in [&old, &fresh, &declined] {
+        assert_eq!(app.cart_call(cart, reqwest::Method::GET, "", None).await.0, 200);
+    }
+    app.state.clock.advance(chrono::Duration::hours(2));
+    leancart::app::sweep_once(&app.state).await;
     for cart in [&old, &fresh] {
         assert_eq!(app.cart_call(cart, reqwest::Method::GET, "", None).await.0, 404);
     }

@@ -160,7 +160,7 @@ async fn retry_after_timeout_charges_exactly_once() {
     let out = app.state.billing.pay(&app.state.db, payment("pm_card_visa", 1700)).await.unwrap();
     assert!(out.unresolved);
     assert_eq!(out.payment.status(), PaymentStatus::Pending);
-    let settled = app.state.billing.reconcile(&app.state.db, std::time::Duration::ZERO, 10).await.unwrap();
+    let settled = app.state.billing.reconcile(&app.state.db, app.state.clock.now(), 10).await.unwrap();
     assert_eq!(settled, 1);
     assert_eq!(status_of(&app, &out.payment.id).await, PaymentStatus::Succeeded);
     assert_eq!(app.sandbox_count("charges"), 3);

@@ -1,6 +1,7 @@
 //! Order placement and lifecycle: payment outcomes, idempotency, no oversell, stock release,
 //! the state machine, shopper access, staff operations.
 
+use crate::support::resources::{Order, PlacedOrder, Problem, read};
 use crate::support::shop::german_details;
 use crate::support::stripe::eventually;
 use crate::support::{TestApp, expect_problem, logs};
@@ -13,61 +14,35 @@ async fn happy_path_pays_reserves_and_queues_the_receipt() {
     let cart = app.ready_cart().await;
     let res = app.place(&cart, "happy-1", "pm_card_visa").await;
     assert_eq!(res.status(), 201);
-    let placed: Value = res.json().await.unwrap();
-    let order = &placed["order"];
-    assert_eq!(order["status"], "paid");
-    assert!(order["id"].as_str().unwrap().starts_with("ord_"));
-    assert!(order["number"].as_str().unwrap().starts_with("LC-1"));
-    assert_eq!(order["totals"]["total"]["amount"], 8205);
-    assert_eq!(order["payment"]["card_brand"], "visa");
-    assert_eq!(order["payment"]["card_last4"], "4242");
-    assert_eq!(order["email"], "ada.lovelace@example.org");
+    let typed: PlacedOrder = read(res).await;
+    let o = &typed.order;
+    assert_eq!(o.status, "paid");
+    assert!(o.id.starts_with("ord_") && o.number.starts_with("LC-1"));
+    assert_eq!((o.totals.total.amount, o.totals.total.currency.as_str()), (8205, "USD"));
+    let payment = o.payment.as_ref().expect("the payment");
+    assert_eq!((payment.card_brand.as_deref(), payment.card_last4.as_deref()), (Some("visa"), Some("4242")));
+    assert_eq!(o.email, "ada.lovelace@example.org");
+    assert_eq!(o.lines.iter().map(|l| l.quantity).sum::<i32>(), 3);
+    assert!(typed.next_action.is_none());
+    assert!(o.updated_at >= o.created_at);
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
     // The cart is checked out.
     let (s, body) = app.add(&cart, "TEE-BLK-M", 1).await;
     assert_eq!((s, body["code"].as_str()), (409, Some("cart_checked_out")));
-    // The shopper reads the order with its token, and nothing more than they gave.
-    let id = order["id"].as_str().unwrap();
-    let token = placed["access_token"].as_str().unwrap();
-    let mine: Value = app
-        .client
-        .get(app.url(&format!("/v1/orders/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(mine["number"], order["number"]);
-    let keys: Vec<&String> = mine.as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        vec![
-            "created_at",
-            "currency",
-            "email",
-            "id",
-            "lines",
-            "number",
-            "payment",
-            "phone",
-            "ship_to_someone_else",
-            "shipping_address",
-            "shipping_method",
-            "status",
-            "totals",
-            "updated_at"
-        ]
-    );
-    assert_eq!(mine["phone"], Value::Null);
+    // The shopper reads the order with its token, and nothing more than they gave (the typed read
+    // refuses any field the contract does not name).
+    let token = typed.access_token.as_str();
+    let res = app.client.get(app.url(&format!("/v1/orders/{}", o.id))).bearer_auth(token).send().await.unwrap();
+    let mine: Order = read(res).await;
+    assert_eq!((&mine.number, &mine.status), (&o.number, &o.status));
+    assert_eq!(mine.phone, None);
+    assert_eq!(mine.shipping_address.as_ref().map(|a| a.country.as_str()), Some("DE"));
     // The receipt waits in the outbox as a reference, not a copy of personal data.
-    let oid = id.to_owned();
+    let oid = o.id.clone();
     let outbox = app.state.db.run(move |c| Ok(leancart::orders::store::outbox_for(c, &oid)?)).await.unwrap();
     assert_eq!(outbox, vec![("order_confirmation".to_owned(), "pending".to_owned())]);
-    // The history: placed, then paid on the processor's word (on PostgreSQL the payment, the order, this
-    // entry, the outbox row and the Idempotency-Key record are written by one statement).
-    let oid = id.to_owned();
+    // The history: placed, then paid on the processor's word.
+    let oid = o.id.clone();
     let history = app.state.db.run(move |c| Ok(leancart::orders::store::events_of(c, &oid)?)).await.unwrap();
     let steps: Vec<(Option<&str>, &str, &str, &str)> = history
         .iter()
@@ -79,8 +54,8 @@ async fn happy_path_pays_reserves_and_queues_the_receipt() {
     let again = app.place(&cart, "happy-1", "pm_card_visa").await;
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
-    let again: Value = again.json().await.unwrap();
-    assert_eq!((&again["order"]["id"], &again["order"]["status"]), (&order["id"], &order["status"]));
+    let again: PlacedOrder = read(again).await;
+    assert_eq!((&again.order.id, &again.order.status, &again.access_token), (&o.id, &o.status, &typed.access_token));
     // The exact amount was charged once.
     assert_eq!(app.sandbox().inspect(|e| e.charges.values().map(|c| c.amount_captured).sum::<i64>()), 8205);
     // No personal data in the log.
@@ -258,9 +233,13 @@ async fn unpaid_reservations_are_released_and_nothing_stays_in_limbo() {
     let placed: Value = app.place(&cart, "abandoned", "pm_card_authenticationRequired").await.json().await.unwrap();
     let abandoned = placed["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
-    let later = leancart::kernel::time::now() + chrono::Duration::hours(1);
-    let released = leancart::orders::service::expire_reservations(&app.state, later).await.unwrap();
-    assert_eq!(released, 1);
+    // Not before its time.
+    app.state.clock.advance(chrono::Duration::seconds(60));
+    leancart::app::sweep_once(&app.state).await;
+    assert_eq!(app.order_status(&abandoned).await, "awaiting_payment_action");
+    assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
+    app.state.clock.advance(chrono::Duration::hours(1));
+    leancart::app::sweep_once(&app.state).await;
     assert_eq!(app.order_status(&abandoned).await, "cancelled");
     assert_eq!(app.stock("TEE-BLK-M").await, before);
     // Processor unreachable: the order stays pending_payment with its stock, then the sweep settles it.
@@ -272,11 +251,15 @@ async fn unpaid_reservations_are_released_and_nothing_stays_in_limbo() {
     assert_eq!(placed["order"]["status"], "pending_payment");
     let pending = placed["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
-    app.state.billing.reconcile(&app.state.db, std::time::Duration::ZERO, 10).await.unwrap();
+    app.state.clock.advance(chrono::Duration::seconds(61));
+    leancart::app::sweep_once(&app.state).await;
     assert_eq!(app.order_status(&pending).await, "paid");
     assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
     // Declines release at once (covered above); expired reservations of paid orders are untouched.
-    assert_eq!(leancart::orders::service::expire_reservations(&app.state, later).await.unwrap(), 0);
+    app.state.clock.advance(chrono::Duration::hours(1));
+    leancart::app::sweep_once(&app.state).await;
+    assert_eq!(app.order_status(&pending).await, "paid");
+    assert_eq!(app.stock("TEE-BLK-M").await, before - 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -615,4 +598,58 @@ async fn concurrent_three_line_orders_in_every_line_order_all_go_through() {
     for sku in skus {
         assert_eq!(app.stock(sku).await, 76, "{sku}");
     }
+}
+
+/// A placement whose process died after creating the order (its key left in flight) is resumed by a
+/// retry once the key is stale (`idempotency::store::STALE_SECS`): the same order, the same token, one
+/// charge — and before that, the retry is told to wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placement_left_in_flight_is_resumed_once_stale() {
+    let app = TestApp::spawn().await;
+    let cart = app.ready_cart().await;
+    app.sandbox_post("/v1/sandbox/faults", &[("delay_next", "1"), ("delay_ms", "1500")]).await;
+    let first = {
+        let request = app.place_request(&cart, "stalled", "pm_card_visa");
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let res = app.place(&cart, "stalled", "pm_card_visa").await;
+    let waiting: Problem = read(res).await;
+    assert_eq!((waiting.status, waiting.code.as_str()), (409, "idempotency_key_in_flight"));
+    // Two minutes later by the shop's clock the first attempt counts as dead: the retry takes over.
+    app.state.clock.advance(chrono::Duration::seconds(leancart::idempotency::store::STALE_SECS + 1));
+    let res = app.place(&cart, "stalled", "pm_card_visa").await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let resumed: PlacedOrder = read(res).await;
+    let first: PlacedOrder = read(first.await.unwrap()).await;
+    assert_eq!((&resumed.order.id, &resumed.access_token), (&first.order.id, &first.access_token));
+    assert_eq!(first.order.status, "paid");
+    // Whatever the resumed answer said, the key now replays the paid order.
+    let res = app.place(&cart, "stalled", "pm_card_visa").await;
+    let last: PlacedOrder = read(res).await;
+    assert_eq!((&last.order.id, last.order.status.as_str()), (&first.order.id, "paid"));
+    assert_eq!(app.sandbox_count("intents"), 1, "one charge");
+}
+
+/// An Idempotency-Key lives for the configured time (24 h): until then a different request with it is
+/// refused; after that it is forgotten (purged by the sweep) and the key is free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_expires_with_its_lifetime() {
+    let app = TestApp::spawn().await;
+    let cart = app.ready_cart().await;
+    let res = app.place(&cart, "daily", "pm_card_chargeDeclined").await;
+    let declined: Problem = read(res).await;
+    assert_eq!(declined.code, "card_declined");
+    app.state.clock.advance(chrono::Duration::hours(23));
+    let res = app.place(&cart, "daily", "pm_card_visa").await;
+    let reused: Problem = read(res).await;
+    assert_eq!((reused.status, reused.code.as_str()), (422, "idempotency_key_reused"));
+    app.state.clock.advance(chrono::Duration::hours(2));
+    leancart::app::sweep_once(&app.state).await;
+    let res = app.place(&cart, "daily", "pm_card_visa").await;
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let placed: PlacedOrder = read(res).await;
+    assert_eq!(placed.order.status, "paid");
 }

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod logs;
+pub mod resources;
 pub mod shop;
 pub mod stripe;
 

@@ -97,7 +97,7 @@ impl TestApp {
         cart
     }
 
-    fn place_request(&self, cart: &Cart, key: &str, pm: &str) -> reqwest::RequestBuilder {
+    pub fn place_request(&self, cart: &Cart, key: &str, pm: &str) -> reqwest::RequestBuilder {
         self.client
             .post(self.url("/v1/orders"))
             .bearer_auth(&cart.token)
