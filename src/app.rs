@@ -47,7 +47,9 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The full service: routes, `/openapi.json`, fallbacks and the middleware stack.
 pub fn router(state: AppState, https: bool) -> Router {
     let (api, doc) = api(&state.limits);
-    let doc = bytes::Bytes::from(doc.to_json().unwrap_or_default());
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    crate::http::openapi::publish_policy(&mut doc, &state.policy);
+    let doc = bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     let config = state.config.clone();
     let client_source = ClientSource(config.client_ip_header.as_deref().map(Arc::from));
     let mut router = api

@@ -351,7 +351,8 @@ pub struct ShippingMethodDto {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MethodsQuery {
-    /// Destination country (ISO alpha-2); defaults to the cart's shipping address.
+    /// Destination country (ISO 3166-1 alpha-2, upper case); defaults to the cart's shipping address.
+    #[param(value_type = Option<crate::shipping::country::CountryCode>)]
     pub country: Option<String>,
 }
 
@@ -379,7 +380,12 @@ pub async fn shipping_methods(
                 .filter(|l| l.variant.requires_shipping)
                 .map(|l| i64::from(l.variant.weight_grams) * i64::from(l.quantity))
                 .sum();
-            let country = q.country.map(|c| c.to_ascii_uppercase()).or(cart.ship_country.clone()).unwrap_or_default();
+            let country = match q.country.as_deref() {
+                Some(c) => crate::shipping::country::CountryCode::parse(c)
+                    .map(|c| c.as_str().to_owned())
+                    .ok_or_else(|| ApiError::validation("country", "invalid_format"))?,
+                None => cart.ship_country.clone().unwrap_or_default(),
+            };
             policy
                 .shipping_methods
                 .iter()

@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         crate::orders::model::OrderLineId,
         crate::billing::model::PaymentId,
         crate::orders::model::OrderStatus,
+        crate::shipping::country::CountryCode,
         crate::kernel::pii::Email,
         crate::kernel::pii::PersonName,
         crate::kernel::pii::Phone,
@@ -151,5 +152,19 @@ pub fn add_common_responses(openapi: &mut utoipa::openapi::OpenApi) {
                 add("404", "No such resource (or not reachable with this credential)");
             }
         }
+    }
+}
+
+/// What the shop's policy fixes at start-up, published as enums: the shipping methods a shopper may
+/// choose (`DetailsInput.shipping_method`, the same list `set_details` checks against). Applied to the
+/// document served at `/openapi.json` (`app::router`), since the policy is data, not code.
+pub fn publish_policy(doc: &mut serde_json::Value, policy: &crate::shipping::policy::ShopPolicy) {
+    let codes: Vec<serde_json::Value> =
+        policy.shipping_methods.iter().map(|m| serde_json::Value::String(m.code.clone())).collect();
+    let method = &mut doc["components"]["schemas"]["DetailsInput"]["properties"]["shipping_method"];
+    if method.is_object() {
+        let mut choices = codes;
+        choices.push(serde_json::Value::Null); // the field is optional (only shippable goods need it)
+        method["enum"] = serde_json::Value::Array(choices);
     }
 }

@@ -154,7 +154,8 @@ pub struct AddressInput {
     pub region: Option<AddressText>,
     /// Only where the destination uses postal codes.
     pub postal_code: Option<PostalCode>,
-    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    /// ISO 3166-1 alpha-2, upper case, e.g. `DE`.
+    #[schema(value_type = Option<super::country::CountryCode>)]
     pub country: Option<String>,
 }
 
@@ -175,12 +176,12 @@ pub struct Address {
 pub fn validate(input: &AddressInput, prefix: &str) -> Result<Address, Vec<FieldError>> {
     let mut errors = Vec::new();
     let f = |name: &str| format!("{prefix}.{name}");
-    let country = input.country.as_deref().map(str::to_ascii_uppercase);
-    let country = match country {
-        Some(c) if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()) => Some(c),
-        Some(_) => {
+    let country = match input.country.as_deref().map(super::country::CountryCode::parse) {
+        Some(Some(c)) => Some(c.as_str().to_owned()),
+        Some(None) => {
             errors.push(
-                FieldError::new(f("country"), "invalid_format").with_message("must be an ISO 3166-1 alpha-2 code"),
+                FieldError::new(f("country"), "invalid_format")
+                    .with_message("must be an ISO 3166-1 alpha-2 code in upper case"),
             );
             None
         }

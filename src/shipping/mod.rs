@@ -4,4 +4,5 @@
 //! Personal data held: none (addresses live on carts and orders; this module only validates them).
 
 pub mod address;
+pub mod country;
 pub mod policy;

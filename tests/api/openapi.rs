@@ -200,3 +200,43 @@ async fn ranges_are_published_as_they_are_checked() {
         }
     }
 }
+
+/// Destination countries and shipping methods are published as the enums the API checks: the ISO
+/// 3166-1 list (one declaration, `shipping::country`) and the shop policy's methods (data loaded at
+/// start-up). Just outside them is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn countries_and_shipping_methods_are_published_as_checked() {
+    let app = TestApp::spawn().await;
+    let doc = app.get_json("/openapi.json").await.1;
+    let schemas = &doc["components"]["schemas"];
+    let countries: Vec<&str> =
+        schemas["CountryCode"]["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(countries.len(), 249);
+    assert!(countries.contains(&"DE") && !countries.contains(&"UK") && !countries.contains(&"de"));
+    let address_country = schemas["AddressInput"]["properties"]["country"].to_string();
+    assert!(address_country.contains("#/components/schemas/CountryCode"), "{address_country}");
+    let methods = &schemas["DetailsInput"]["properties"]["shipping_method"]["enum"];
+    let published: Vec<&str> = methods.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let policy: Vec<&str> = app.state.policy.shipping_methods.iter().map(|m| m.code.as_str()).collect();
+    assert_eq!(published, policy);
+    let filter = doc["paths"]["/v1/carts/{id}/shipping-methods"]["get"]["parameters"].to_string();
+    assert!(filter.contains("#/components/schemas/CountryCode"), "{filter}");
+    // The API refuses what the document leaves out.
+    let cart = app.new_cart().await;
+    app.add(&cart, "TEE-BLK-M", 1).await;
+    for (country, status) in [("de", 422), ("XX", 422), ("UK", 422), ("DE", 200)] {
+        let mut details = crate::support::shop::german_details();
+        details["shipping_address"]["country"] = serde_json::json!(country);
+        let (s, body) = app.details(&cart, details).await;
+        assert_eq!(s, status, "{country}: {body}");
+    }
+    let mut details = crate::support::shop::german_details();
+    details["shipping_method"] = serde_json::json!("teleport");
+    let (s, body) = app.details(&cart, details).await;
+    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("invalid_choice")), "{body}");
+    let (s, _) = app.cart_call(&cart, reqwest::Method::GET, "/shipping-methods?country=de", None).await;
+    assert_eq!(s, 422);
+    let (s, methods) = app.cart_call(&cart, reqwest::Method::GET, "/shipping-methods?country=DE", None).await;
+    assert_eq!(s, 200);
+    assert!(!methods.as_array().unwrap().is_empty());
+}
