@@ -40,12 +40,11 @@ pub fn transition(
         }
         return Ok(false);
     }
-    let now = time::now();
-    let reserved = if to.holds_reservation() { None } else { Some(None) };
-    if !store::set_status(conn, &order.id, from.as_str(), to.as_str(), reserved, now)? {
+    let entry = event_row(&order.id, Some(from), to, actor, reason, time::now());
+    let moved = store::Move { clear_reservation: !to.holds_reservation(), paid_by: None, entry: &entry };
+    if !store::move_order(conn, &moved)? {
         return Err(ApiError::conflict("order_changed", "the order changed concurrently; retry"));
     }
-    record_event(conn, &order.id, Some(from), to, actor, reason, now)?;
     Ok(true)
 }
 
@@ -67,20 +66,6 @@ pub(super) fn event_row(
         reason: reason.to_owned(),
         created_at: now,
     }
-}
-
-/// Append to an order's history.
-fn record_event(
-    conn: &mut DbConn,
-    order_id: &str,
-    from: Option<OrderStatus>,
-    to: OrderStatus,
-    actor: Actor,
-    reason: &str,
-    now: NaiveDateTime,
-) -> Result<(), ApiError> {
-    store::insert_event(conn, &event_row(order_id, from, to, actor, reason, now))?;
-    Ok(())
 }
 
 fn outbox_id() -> String {
@@ -138,6 +123,21 @@ pub fn on_payment_change(conn: &mut DbConn, change: &PaymentChange, hold_until: 
     let Some(order_id) = change.payment.order_id.as_deref() else {
         return Ok(());
     };
+    // The common case, the payment of a freshly placed order succeeding: the move to `paid` as a
+    // compare-and-set on the status and the paying payment, no read first.
+    if change.from != change.to
+        && matches!(change.to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture)
+        && change.payment.amount_refunded == 0
+    {
+        let (from, to) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+        let now = time::now();
+        let entry = event_row(order_id, Some(from), to, Actor::Processor, paid_reason(change.to), now);
+        let paid = store::Move { clear_reservation: true, paid_by: Some(&change.payment.id), entry: &entry };
+        if store::move_order(conn, &paid)? {
+            queue_confirmation(conn, order_id, now)?;
+            return Ok(());
+        }
+    }
     let Some(order) = store::find_order(conn, order_id)? else {
         return Ok(());
     };

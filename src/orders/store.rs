@@ -261,33 +261,51 @@ pub fn events_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderEven
         .load(conn)
 }
 
-/// Compare-and-set of the status: `false` when the order was no longer in `from`.
-pub fn set_status(
-    conn: &mut DbConn,
-    id: &str,
-    from: &str,
-    to: &str,
-    reserved_until: Option<Option<NaiveDateTime>>,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = match reserved_until {
-        Some(r) => {
-            cached_sql!("UPDATE orders SET status = ?, reserved_until = ?, updated_at = ? WHERE id = ? AND status = ?")
-                .bind::<Text, _>(to)
-                .bind::<Nullable<Timestamp>, _>(r)
-                .bind::<Timestamp, _>(now)
-                .bind::<Text, _>(id)
+/// An order's move from one status to the next, with its history entry.
+pub struct Move<'a> {
+    pub clear_reservation: bool,
+    /// Only if the order is paid by this payment (`None`: whatever pays it).
+    pub paid_by: Option<&'a str>,
+    /// The history entry: its order, from and to statuses, actor, reason and time are the move's.
+    pub entry: &'a OrderEventRow,
+}
+
+/// Move an order (`sql/*/move_order.sql`): a compare-and-set of its status with its history entry.
+/// `false`, nothing written, when the order was no longer in the entry's `from_status` (or is paid by
+/// another payment than `paid_by`). PostgreSQL: one statement; SQLite: the update, then the entry.
+pub fn move_order(conn: &mut DbConn, m: &Move<'_>) -> QueryResult<bool> {
+    let e = m.entry;
+    let from = e.from_status.as_deref().unwrap_or_default();
+    macro_rules! bind_move {
+        ($q:expr) => {
+            $q.bind::<Text, _>(&e.to_status)
+                .bind::<Bool, _>(m.clear_reservation)
+                .bind::<Timestamp, _>(e.created_at)
+                .bind::<Text, _>(&e.order_id)
                 .bind::<Text, _>(from)
-                .execute_direct(conn)?
+                .bind::<Nullable<Text>, _>(m.paid_by)
+                .bind::<Nullable<Text>, _>(m.paid_by)
+        };
+    }
+    match conn {
+        DbConn::Pg(c) => {
+            let q = bind_move!(cached_sql!(include_str!("sql/postgres/move_order.sql")))
+                .bind::<Text, _>(&e.id)
+                .bind::<Nullable<Text>, _>(&e.from_status)
+                .bind::<Text, _>(&e.to_status)
+                .bind::<Text, _>(&e.actor)
+                .bind::<Text, _>(&e.reason)
+                .bind::<Timestamp, _>(e.created_at);
+            Ok(q.execute(c)? == 1)
         }
-        None => cached_sql!("UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
-            .bind::<Text, _>(to)
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(id)
-            .bind::<Text, _>(from)
-            .execute_direct(conn)?,
-    };
-    Ok(n == 1)
+        DbConn::Sqlite(_) => {
+            if bind_move!(cached_sql!(include_str!("sql/sqlite/move_order.sql"))).execute_direct(conn)? != 1 {
+                return Ok(false);
+            }
+            insert_event(conn, e)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.

@@ -263,3 +263,150 @@ async fn an_order_row_round_trips_through_placement() {
         );
     }
 }
+
+/// `update_payment_if_unchanged.sql`: every column written, and only while the row is as expected.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_compare_and_set_round_trips() {
+    let app = TestApp::spawn().await;
+    let row = PaymentRow {
+        id: "pay_RoundTrip000000000000002".into(),
+        order_id: None,
+        processor: "stripe".into(),
+        payment_intent_id: None,
+        payment_method_id: "pm_two".into(),
+        charge_id: None,
+        status: "pending".into(),
+        capture_method: "manual".into(),
+        amount: 5000,
+        amount_captured: 0,
+        amount_refunded: 0,
+        currency: "EUR".into(),
+        card_brand: None,
+        card_last4: None,
+        card_exp_month: None,
+        card_exp_year: None,
+        failure_code: None,
+        disputed: false,
+        created_at: at(1),
+        updated_at: at(2),
+    };
+    let mut next = row.clone();
+    next.payment_intent_id = Some("pi_three".into());
+    next.charge_id = Some("ch_three".into());
+    next.status = "requires_capture".into();
+    next.amount_captured = 4100;
+    next.amount_refunded = 300;
+    next.card_brand = Some("amex".into());
+    next.card_last4 = Some("0005".into());
+    next.card_exp_month = Some(11);
+    next.card_exp_year = Some(2033);
+    next.failure_code = Some("fc_three".into());
+    next.disputed = true;
+    next.updated_at = at(3);
+    let (first, written) = (row.clone(), next.clone());
+    let (stale, fresh, back) = app
+        .state
+        .db
+        .run(move |c| {
+            use leancart::billing::store::{find_payment, insert_payment, update_payment_if_unchanged};
+            insert_payment(c, &first)?;
+            let stale = update_payment_if_unchanged(c, &written, "pending", at(9))?;
+            let fresh = update_payment_if_unchanged(c, &written, "pending", at(2))?;
+            Ok((stale, fresh, find_payment(c, &written.id)?))
+        })
+        .await
+        .unwrap();
+    assert!(!stale && fresh, "written only while unchanged");
+    assert_eq!(format!("{:?}", back.unwrap()), format!("{next:?}"), "UPDATE payments … WHERE unchanged");
+}
+
+/// What a placement writes besides the order and its lines — the pending payment (PostgreSQL: inside
+/// the placement's one statement, with a bind list of its own), the history entries, the receipt in the
+/// outbox, the Idempotency-Key record — and what a staff cancellation's move writes, column by column.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placements_other_rows_round_trip() {
+    use diesel::prelude::*;
+    let app = TestApp::staff().await;
+    let cart = app.ready_cart().await;
+    let placed: Value = app.place(&cart, "roundtrip-rest", "pm_card_mastercard").await.json().await.unwrap();
+    let id = placed["order"]["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/v1/admin/orders/{id}/cancel");
+    let (s, _) = app.admin(reqwest::Method::POST, &cancel, Some(json!({"reason": "customer asked"}))).await;
+    assert_eq!(s, 200);
+    let oid = id.clone();
+    let (order, payment, events, outbox, key) = app
+        .state
+        .db
+        .run(move |c| {
+            use leancart::db::schema::idempotency_keys;
+            use leancart::idempotency::Record;
+            let order = leancart::orders::store::find_order(c, &oid)?.unwrap();
+            let payment = leancart::billing::store::find_payment(c, order.payment_id.as_deref().unwrap())?.unwrap();
+            let events = leancart::orders::store::events_of(c, &oid)?;
+            let outbox = leancart::orders::store::outbox_for(c, &oid)?;
+            let key: Vec<Record> = idempotency_keys::table.select(Record::as_select()).load(c)?;
+            Ok((order, payment, events, outbox, key))
+        })
+        .await
+        .unwrap();
+    // The payment as placement wrote it, then as the processor's answer and the refund left it.
+    assert_eq!(
+        (
+            payment.order_id.as_deref(),
+            payment.processor.as_str(),
+            payment.payment_method_id.as_str(),
+            payment.capture_method.as_str(),
+            payment.amount,
+            payment.currency.as_str(),
+            payment.card_brand.as_deref(),
+            payment.amount_captured,
+            payment.amount_refunded,
+        ),
+        (
+            Some(id.as_str()),
+            "stripe",
+            "pm_card_mastercard",
+            "automatic",
+            order.total,
+            order.currency.as_str(),
+            Some("mastercard"),
+            order.total,
+            order.total,
+        ),
+        "INSERT INTO payments (placement)"
+    );
+    assert!(payment.created_at < payment.updated_at, "created, then settled and refunded");
+    assert!((payment.created_at - order.created_at).num_seconds().abs() < 5);
+    // History: placed by the shopper, paid on the processor's word, cancelled by staff.
+    let steps: Vec<(Option<&str>, &str, &str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (e.from_status.as_deref(), e.to_status.as_str(), e.actor.as_str(), e.reason.as_str(), e.order_id.as_str())
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, "pending_payment", "shopper", "order placed", id.as_str()),
+            (Some("pending_payment"), "paid", "processor", "payment succeeded", id.as_str()),
+            (Some("paid"), "cancelled", "staff", "customer asked", id.as_str()),
+        ],
+        "INSERT INTO order_events / move_order"
+    );
+    assert!(events.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+    assert_eq!((order.status.as_str(), order.reserved_until), ("cancelled", None), "UPDATE orders (move)");
+    assert!(order.updated_at >= events[2].created_at, "moved (then its stock released) after the entry");
+    assert_eq!(outbox, [("order_confirmation".to_owned(), "pending".to_owned())], "INSERT INTO outbox");
+    // The key's record: claimed for this order, completed with 201, sealed token, its lifetime.
+    assert_eq!(key.len(), 1);
+    let k = &key[0];
+    assert_eq!(
+        (k.scope.as_str(), k.state.as_str(), k.response_status, k.response_body.as_deref(), k.resource_id.as_deref()),
+        ("orders", "completed", Some(201), None, Some(id.as_str())),
+        "INSERT/UPDATE idempotency_keys"
+    );
+    assert_eq!(k.key_hash.len(), 64);
+    assert_ne!(k.key_hash, k.request_hash);
+    assert!(k.sealed_secret.as_deref().is_some_and(|s| !s.contains("ot_")));
+    assert_eq!(k.expires_at - k.created_at, chrono::Duration::hours(24));
+}
