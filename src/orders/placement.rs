@@ -16,9 +16,9 @@
 use super::model::{
     Actor, ORDER_TOKEN_PREFIX, OrderId, OrderLineId, OrderLineRow, OrderRow, OrderStatus, PaymentFailure,
 };
-use super::service::{event_row, find, lines_and_payment};
+use super::service::{event_row, find, lines_and_payment, outbox_id, paid_reason};
 use super::store;
-use crate::billing::model::PaymentRow;
+use crate::billing::model::{PaymentRow, PaymentStatus};
 use crate::billing::service::{Billing, NewPayment, PaymentOutcome};
 use crate::billing::settlement::{self, NextAction};
 use crate::checkout::model::{CartRow, PricedLine};
@@ -148,16 +148,33 @@ pub async fn place(
     if let Some(refusal) = settlement.refusal.take() {
         tracing::warn!(order_id = %order.id, %refusal, "the processor refused the payment");
     }
-    let (billing, kh, order_id) = (state.billing.clone(), key_hash.clone(), order.id.clone());
+    let (billing, kh) = (state.billing.clone(), key_hash.clone());
     let placement = state
         .db
         .run_priority(move |conn| {
+            // Measured shortcut (PostgreSQL: +0.23 ms database CPU and −8 % checkouts/s without it; see
+            // sql/postgres/settle_paid_at_once.sql): a payment that succeeded at once, in one statement.
+            if let Some(paid) = settle_paid_at_once(conn, &settlement, &order, &kh)? {
+                tracing::debug!(order_id = %paid.id, "placement settled in one statement");
+                return Ok(Placement::Placed(Box::new(Placed {
+                    order: paid,
+                    lines,
+                    payment: Some(settlement.payment),
+                    access_token: String::new(),
+                    next_action: None,
+                    replayed: false,
+                })));
+            }
             dialect::write_transaction(conn, |conn| {
                 let outcome = billing.record(conn, &settlement)?;
-                conclude(conn, &kh, &order_id, Some(lines), Some(&outcome))
+                conclude(conn, &kh, &order.id, Some(lines), Some(&outcome))
             })
         })
         .await?;
+    let order_id = match &placement {
+        Placement::Placed(p) => p.order.id.clone(),
+        Placement::PaymentFailed(f) => f.order_id.clone(),
+    };
 
     // 5. Answer. An order still unpaid keeps the client's place as long as it keeps its stock.
     if let Some(ticket) = ticket {
@@ -168,7 +185,7 @@ pub async fn place(
             Placement::Placed(p) if p.order.status().holds_reservation() => Some(state.config.reservation_ttl),
             _ => None,
         };
-        ticket.settle(&order.id, hold);
+        ticket.settle(&order_id, hold);
     }
     Ok(match placement {
         Placement::Placed(mut placed) => {
@@ -177,6 +194,34 @@ pub async fn place(
         }
         failed => failed,
     })
+}
+
+/// [`store::settle_paid_at_once`] when the answer moved the freshly placed order's payment to succeeded
+/// or authorized with nothing refunded; `None` (nothing written) otherwise.
+fn settle_paid_at_once(
+    conn: &mut DbConn,
+    s: &settlement::Settlement,
+    order: &OrderRow,
+    key_hash: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    let Some(to) = s.moved_to.filter(|to| matches!(to, PaymentStatus::Succeeded | PaymentStatus::RequiresCapture))
+    else {
+        return Ok(None);
+    };
+    if s.payment.amount_refunded != 0 {
+        return Ok(None);
+    }
+    let (from, paid) = (OrderStatus::PendingPayment, OrderStatus::Paid);
+    let entry = event_row(&order.id, Some(from), paid, Actor::Processor, paid_reason(to), time::now());
+    let write = store::PaidAtOnce {
+        payment: &s.payment,
+        recorded_status: &s.recorded_status,
+        recorded_at: s.recorded_at,
+        entry: &entry,
+        outbox_id: &outbox_id(),
+        key_hash,
+    };
+    Ok(store::settle_paid_at_once(conn, &write)?)
 }
 
 /// The request a key stands for: the same key with another cart, token or card is refused.

@@ -68,7 +68,7 @@ pub(super) fn event_row(
     }
 }
 
-fn outbox_id() -> String {
+pub(super) fn outbox_id() -> String {
     format!("msg_{}", random_base62())
 }
 
@@ -78,7 +78,7 @@ fn queue_confirmation(conn: &mut DbConn, order_id: &str, now: NaiveDateTime) -> 
     Ok(())
 }
 
-fn paid_reason(payment: PaymentStatus) -> &'static str {
+pub(super) fn paid_reason(payment: PaymentStatus) -> &'static str {
     if payment == PaymentStatus::Succeeded { "payment succeeded" } else { "payment authorized" }
 }
 

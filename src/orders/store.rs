@@ -308,6 +308,53 @@ pub fn move_order(conn: &mut DbConn, m: &Move<'_>) -> QueryResult<bool> {
     }
 }
 
+/// What [`settle_paid_at_once`] writes: the payment's move (a compare-and-set on the row as recorded),
+/// and what follows from it.
+pub struct PaidAtOnce<'a> {
+    pub payment: &'a crate::billing::model::PaymentRow,
+    pub recorded_status: &'a str,
+    pub recorded_at: NaiveDateTime,
+    /// The history entry of the move to `paid` (its order is the payment's).
+    pub entry: &'a OrderEventRow,
+    pub outbox_id: &'a str,
+    pub key_hash: &'a str,
+}
+
+/// PostgreSQL, a placement's payment succeeding at once: `sql/postgres/settle_paid_at_once.sql` (the
+/// measured shortcut; read its head). The paid order, or `None` — nothing written — when the order or
+/// the payment moved meanwhile, and always on SQLite: the caller then takes the general path.
+pub fn settle_paid_at_once(conn: &mut DbConn, w: &PaidAtOnce<'_>) -> QueryResult<Option<OrderRow>> {
+    let DbConn::Pg(c) = conn else { return Ok(None) };
+    let (p, e) = (w.payment, w.entry);
+    cached_sql!(include_str!("sql/postgres/settle_paid_at_once.sql"))
+        .bind::<Text, _>(&e.order_id)
+        .bind::<Text, _>(&p.id)
+        .bind::<Nullable<Text>, _>(&p.payment_intent_id)
+        .bind::<Nullable<Text>, _>(&p.charge_id)
+        .bind::<Text, _>(&p.status)
+        .bind::<BigInt, _>(p.amount_captured)
+        .bind::<BigInt, _>(p.amount_refunded)
+        .bind::<Nullable<Text>, _>(&p.card_brand)
+        .bind::<Nullable<Text>, _>(&p.card_last4)
+        .bind::<Nullable<Integer>, _>(p.card_exp_month)
+        .bind::<Nullable<Integer>, _>(p.card_exp_year)
+        .bind::<Nullable<Text>, _>(&p.failure_code)
+        .bind::<Bool, _>(p.disputed)
+        .bind::<Timestamp, _>(p.updated_at)
+        .bind::<Text, _>(&p.id)
+        .bind::<Text, _>(w.recorded_status)
+        .bind::<Timestamp, _>(w.recorded_at)
+        .bind::<Timestamp, _>(e.created_at)
+        .bind::<Text, _>(&e.id)
+        .bind::<Text, _>(&e.reason)
+        .bind::<Timestamp, _>(e.created_at)
+        .bind::<Text, _>(w.outbox_id)
+        .bind::<Timestamp, _>(e.created_at)
+        .bind::<Text, _>(w.key_hash)
+        .get_result::<OrderRow>(c)
+        .optional()
+}
+
 /// Mark the order's stock as released; `true` only for the caller that flipped the flag.
 pub fn claim_stock_release(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::stock_released.eq(false)))

@@ -409,4 +409,10 @@ async fn a_placements_other_rows_round_trip() {
     assert_ne!(k.key_hash, k.request_hash);
     assert!(k.sealed_secret.as_deref().is_some_and(|s| !s.contains("ot_")));
     assert_eq!(k.expires_at - k.created_at, chrono::Duration::hours(24));
+    // On PostgreSQL these rows came from the one-statement shortcut; on SQLite from the general path.
+    let shortcut = crate::support::logs::all()
+        .lines()
+        .any(|l| l.contains("placement settled in one statement") && l.contains(&id));
+    let postgres = matches!(crate::support::db::backend(), crate::support::db::Backend::Postgres);
+    assert_eq!(shortcut, postgres, "the shortcut runs where it exists, and only there");
 }
