@@ -112,33 +112,33 @@ fn address_of(cart: &CartRow) -> Option<AddressDto> {
     })
 }
 
-pub fn cart_dto(v: CartView) -> Result<CartDto, ApiError> {
-    let lines = v.lines.iter().map(line_dto).collect::<Result<_, _>>()?;
-    let c = v.cart;
+pub fn cart_dto(view: CartView) -> Result<CartDto, ApiError> {
+    let lines = view.lines.iter().map(line_dto).collect::<Result<_, _>>()?;
+    let cart = view.cart;
     Ok(CartDto {
         details: DetailsDto {
-            email: c.email.as_ref().map(|e| e.expose().to_owned()),
-            shipping_address: address_of(&c),
-            shipping_method: c.shipping_method.clone(),
-            phone: c.ship_phone.as_ref().map(|p| p.expose().to_owned()),
-            ship_to_someone_else: c.is_gift,
+            email: cart.email.as_ref().map(|e| e.expose().to_owned()),
+            shipping_address: address_of(&cart),
+            shipping_method: cart.shipping_method.clone(),
+            phone: cart.ship_phone.as_ref().map(|p| p.expose().to_owned()),
+            ship_to_someone_else: cart.is_gift,
         },
-        id: c.id,
-        status: c.status,
-        currency: c.currency,
+        id: cart.id,
+        status: cart.status,
+        currency: cart.currency,
         lines,
         totals: TotalsDto {
-            subtotal: v.totals.subtotal,
-            shipping: v.totals.shipping,
-            tax: v.totals.tax,
-            discount: v.totals.discount,
-            total: v.totals.total,
-            prices_include_tax: v.totals.prices_include_tax,
+            subtotal: view.totals.subtotal,
+            shipping: view.totals.shipping,
+            tax: view.totals.tax,
+            discount: view.totals.discount,
+            total: view.totals.total,
+            prices_include_tax: view.totals.prices_include_tax,
         },
-        requires_shipping: v.requires_shipping,
-        missing: v.missing.into_iter().map(str::to_owned).collect(),
-        created_at: c.created_at.into(),
-        updated_at: c.updated_at.into(),
+        requires_shipping: view.requires_shipping,
+        missing: view.missing.into_iter().map(str::to_owned).collect(),
+        created_at: cart.created_at.into(),
+        updated_at: cart.updated_at.into(),
     })
 }
 
@@ -266,7 +266,7 @@ pub async fn add_line(
             dialect::write_unit(conn, |conn| {
                 let token = token.0.expose();
                 if let Some((cart, lines)) =
-                    service::add_line_fast(conn, &id, token, &body.variant_id, body.quantity.get_i32())?
+                    service::add_line_if_allowed(conn, &id, token, &body.variant_id, body.quantity.get_i32())?
                 {
                     return service::view(cart, lines, &policy);
                 }

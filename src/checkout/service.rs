@@ -50,13 +50,13 @@ pub fn authorize(conn: &mut DbConn, cart_id: &str, token: &str) -> Result<(CartR
     if !crate::kernel::secret::constant_time_eq(cart.token_hash.as_bytes(), hash_token(token).as_bytes()) {
         return Err(ApiError::NotFound);
     }
-    Ok((cart, priced(rows)?))
+    Ok((cart, price_lines(rows)?))
 }
 
 /// Price the lines read with a cart from the catalog's current prices.
-fn priced(rows: Vec<store::CartLine>) -> Result<Vec<PricedLine>, ApiError> {
+fn price_lines(rows: Vec<store::StoredLine>) -> Result<Vec<PricedLine>, ApiError> {
     rows.into_iter()
-        .map(|(quantity, variant, product_title)| {
+        .map(|store::StoredLine { quantity, variant, product_title }| {
             let line_total = variant.price()?.checked_mul(i64::from(quantity))?;
             Ok(PricedLine { variant, product_title, quantity, line_total })
         })
@@ -126,10 +126,11 @@ pub fn add_line(
     Ok(lines)
 }
 
-/// [`add_line`] in two statements when nothing is wrong: a checked upsert, then the cart and its lines
-/// for the answer. `None` when a check failed: run [`authorize`] and [`add_line`] to find out which (and
+/// [`add_line`] when every check passes, checked by the database in the write itself (one upsert; on
+/// PostgreSQL the cart and its lines come back in the same statement, on SQLite they are read next).
+/// `None` when a check failed: run [`authorize`] and [`add_line`] to find out which (and
 /// answer with its precise error).
-pub fn add_line_fast(
+pub fn add_line_if_allowed(
     conn: &mut DbConn,
     cart_id: &str,
     token: &str,
@@ -145,7 +146,7 @@ pub fn add_line_fast(
         store::LineAdded::Refused => Ok(None),
         store::LineAdded::Added(Some(read)) => {
             let (cart, rows) = *read;
-            Ok(Some((cart, priced(rows)?)))
+            Ok(Some((cart, price_lines(rows)?)))
         }
         store::LineAdded::Added(None) => authorize(conn, cart_id, token).map(Some),
     }
@@ -352,7 +353,8 @@ pub struct CartView {
     pub missing: Vec<&'static str>,
 }
 
-pub fn destination(cart: &CartRow) -> Destination {
+/// Where a cart ships, as pricing needs it.
+pub fn destination_of(cart: &CartRow) -> Destination {
     Destination {
         country: cart.ship_country.clone(),
         region: cart.ship_region.as_ref().map(|r| AddressText::expose(r).to_owned()),
@@ -371,7 +373,7 @@ pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Resul
     if cart.email.is_none() {
         missing.push("email");
     }
-    let mut dest = destination(&cart);
+    let mut destination = destination_of(&cart);
     if requires_shipping {
         if cart.ship_country.is_none() {
             missing.push("shipping_address");
@@ -385,14 +387,14 @@ pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Resul
             missing.push("phone");
         }
     } else {
-        dest = Destination::default();
+        destination = Destination::default();
     }
-    let totals = match price(&lines, &dest, policy, currency) {
+    let totals = match price(&lines, &destination, policy, currency) {
         Ok(t) => t,
         Err(super::model::PricingError::TooHeavy | super::model::PricingError::UnknownMethod) => {
             missing.push("shipping_method");
-            dest.method = None;
-            price(&lines, &dest, policy, currency)?
+            destination.method = None;
+            price(&lines, &destination, policy, currency)?
         }
         Err(e) => return Err(e.into()),
     };

@@ -95,7 +95,7 @@ pub enum LineAdded {
     /// A check failed; nothing was written.
     Refused,
     /// Added; the cart as it now is, when the backend read it back in the same statement (PostgreSQL).
-    Added(Option<Box<(CartRow, Vec<CartLine>)>>),
+    Added(Option<Box<(CartRow, Vec<StoredLine>)>>),
 }
 
 /// Add a line when every check passes ([`add_line_checked`]), reading the cart back in the same
@@ -167,7 +167,7 @@ pub fn add_line_returning_cart(
     variant_id: &str,
     quantity: i32,
     now: NaiveDateTime,
-) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
+) -> QueryResult<Option<(CartRow, Vec<StoredLine>)>> {
     let DbConn::Pg(c) = conn else { return Ok(None) };
     let q = cached_sql!(include_str!("sql/postgres/add_line_returning_cart.sql"));
     let rows: Vec<CartAndLine> = bind_add_line!(q, cart_id, token_hash, variant_id, quantity, now)
@@ -194,7 +194,7 @@ pub fn add_line_returning_cart(
                 created_at: r.v_created_at,
                 updated_at: r.v_updated_at,
             };
-            (r.l_quantity, variant, r.p_title)
+            StoredLine { quantity: r.l_quantity, variant, product_title: r.p_title }
         })
         .collect();
     Ok(cart.map(|cart| (cart, lines)))
@@ -248,8 +248,13 @@ pub fn check_out(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult
     Ok(n == 1)
 }
 
-/// A cart line as read: quantity, variant, product title.
-pub type CartLine = (i32, VariantRow, String);
+/// A cart line as stored, with the variant it is for and its product's title (not yet priced).
+#[derive(Debug, Clone)]
+pub struct StoredLine {
+    pub quantity: i32,
+    pub variant: VariantRow,
+    pub product_title: String,
+}
 
 /// A cart line joined with its variant and product title.
 #[derive(Queryable, Selectable)]
@@ -278,14 +283,14 @@ macro_rules! cart_with_lines {
 }
 
 /// The cart and its lines (with variants and product titles, in insertion order) in one query.
-pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(CartRow, Vec<CartLine>)>> {
+pub fn find_cart_with_lines(conn: &mut DbConn, id: &str) -> QueryResult<Option<(CartRow, Vec<StoredLine>)>> {
     let rows: Vec<(CartRow, Option<LineWithVariant>)> = crate::direct!(conn, |c| cart_with_lines!(id).load(c))?;
     let mut rows = rows.into_iter();
     let Some((cart, first)) = rows.next() else { return Ok(None) };
     let lines = first
         .into_iter()
         .chain(rows.filter_map(|(_, l)| l))
-        .map(|l| (l.quantity, l.variant, l.product_title))
+        .map(|l| StoredLine { quantity: l.quantity, variant: l.variant, product_title: l.product_title })
         .collect();
     Ok(Some((cart, lines)))
 }

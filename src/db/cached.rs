@@ -99,18 +99,17 @@ pub fn batch_sql(head: &str, row: &str, rows: usize, tail: &str) -> CachedSql<()
     CachedSql { sql: Cow::Owned(sql), binds: (), _statement: PhantomData }
 }
 
-/// A statement from a `.sql` file whose batches are marked (`{lines}`): each marker outside a `--`
-/// comment becomes `rows` copies of its `row`, separated by `", "`. Bind the rows with
-/// [`CachedSql::bind_rows`], in the order the markers appear.
+/// A statement from a `.sql` file whose batches are marked (`{lines}`): each marker becomes `rows`
+/// copies of its `row`, separated by `", "`. Bind the rows with [`CachedSql::bind_rows`], in the order
+/// the markers appear. Whole-line `--` comments are left out (the text is hashed on every execution to
+/// find its prepared statement).
 pub fn batch_template(template: &str, batches: &[(&str, &str, usize)]) -> CachedSql<()> {
     let mut sql = String::with_capacity(template.len() + 256);
-    for line in template.lines() {
+    for line in template.lines().filter(|l| !l.trim_start().starts_with("--")) {
         let mut line = line.to_owned();
-        if !line.trim_start().starts_with("--") {
-            for (marker, row, rows) in batches {
-                if line.contains(marker) {
-                    line = line.replace(marker, &vec![*row; *rows].join(", "));
-                }
+        for (marker, row, rows) in batches {
+            if line.contains(marker) {
+                line = line.replace(marker, &vec![*row; *rows].join(", "));
             }
         }
         sql.push_str(&line);

@@ -1,7 +1,10 @@
-//! Backend-specific plumbing: the global lock, write transactions and their SQLite writer queue. (The
-//! statements whose SQL differs per backend sit with their domain's queries and match on `DbConn` there:
-//! the order number and the writable CTEs of `orders::store`; `db::direct` runs hot queries on the
-//! backend's own connection.)
+//! Backend-specific plumbing: the global lock, write transactions and their SQLite writer queue.
+//!
+//! The one rule for backend differences: only `db/` and a domain's `store.rs` branch on the backend —
+//! a store in the function that runs the statement (its SQL in `sql/postgres/` and `sql/sqlite/`, e.g.
+//! the order number and the writable CTEs of `orders::store`); services, units of work, handlers and
+//! the assembly never do (`tests/api/layout.rs` checks). `db::direct` runs hot queries on the
+//! backend's own connection.
 
 use super::{DbConn, DbError};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};

@@ -100,59 +100,59 @@ fn money(amount: i64, currency: Currency) -> Money {
     Money::new(amount, currency)
 }
 
-pub fn order_dto(o: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentRow>) -> Result<OrderDto, ApiError> {
-    let c: Currency = o.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
-    let shipping_address = match (&o.ship_name, &o.ship_line1, &o.ship_city, &o.ship_country) {
+pub fn order_dto(order: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentRow>) -> Result<OrderDto, ApiError> {
+    let currency: Currency = order.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
+    let shipping_address = match (&order.ship_name, &order.ship_line1, &order.ship_city, &order.ship_country) {
         (Some(name), Some(line1), Some(city), Some(country)) => Some(AddressDto {
             name: name.expose().to_owned(),
             line1: line1.expose().to_owned(),
-            line2: o.ship_line2.as_ref().map(|v| v.expose().to_owned()),
+            line2: order.ship_line2.as_ref().map(|v| v.expose().to_owned()),
             city: city.expose().to_owned(),
-            region: o.ship_region.as_ref().map(|v| v.expose().to_owned()),
-            postal_code: o.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
+            region: order.ship_region.as_ref().map(|v| v.expose().to_owned()),
+            postal_code: order.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
             country: country.clone(),
         }),
         _ => None,
     };
     Ok(OrderDto {
-        id: o.id.clone(),
-        number: o.number.clone(),
-        status: o.status.clone(),
-        currency: o.currency.clone(),
+        id: order.id.clone(),
+        number: order.number.clone(),
+        status: order.status.clone(),
+        currency: order.currency.clone(),
         lines: lines
             .iter()
-            .map(|l| OrderLineDto {
-                id: l.id.clone(),
-                variant_id: l.variant_id.clone(),
-                sku: l.sku.clone(),
-                title: l.title.clone(),
-                unit_price: money(l.unit_price, c),
-                quantity: l.quantity,
-                quantity_refunded: l.quantity_refunded,
-                line_total: money(l.line_total, c),
+            .map(|line| OrderLineDto {
+                id: line.id.clone(),
+                variant_id: line.variant_id.clone(),
+                sku: line.sku.clone(),
+                title: line.title.clone(),
+                unit_price: money(line.unit_price, currency),
+                quantity: line.quantity,
+                quantity_refunded: line.quantity_refunded,
+                line_total: money(line.line_total, currency),
             })
             .collect(),
         totals: TotalsDto {
-            subtotal: money(o.subtotal, c),
-            shipping: money(o.shipping_total, c),
-            tax: money(o.tax_total, c),
-            discount: money(o.discount_total, c),
-            total: money(o.total, c),
-            prices_include_tax: o.prices_include_tax,
+            subtotal: money(order.subtotal, currency),
+            shipping: money(order.shipping_total, currency),
+            tax: money(order.tax_total, currency),
+            discount: money(order.discount_total, currency),
+            total: money(order.total, currency),
+            prices_include_tax: order.prices_include_tax,
         },
-        email: o.email.expose().to_owned(),
+        email: order.email.expose().to_owned(),
         shipping_address,
-        shipping_method: o.shipping_method.clone(),
-        phone: o.ship_phone.as_ref().map(|p| p.expose().to_owned()),
-        ship_to_someone_else: o.is_gift,
-        payment: payment.map(|p| OrderPaymentDto {
-            status: p.status.clone(),
-            card_brand: p.card_brand.clone(),
-            card_last4: p.card_last4.clone(),
-            amount_refunded: money(p.amount_refunded, c),
+        shipping_method: order.shipping_method.clone(),
+        phone: order.ship_phone.as_ref().map(|p| p.expose().to_owned()),
+        ship_to_someone_else: order.is_gift,
+        payment: payment.map(|payment| OrderPaymentDto {
+            status: payment.status.clone(),
+            card_brand: payment.card_brand.clone(),
+            card_last4: payment.card_last4.clone(),
+            amount_refunded: money(payment.amount_refunded, currency),
         }),
-        created_at: o.created_at.into(),
-        updated_at: o.updated_at.into(),
+        created_at: order.created_at.into(),
+        updated_at: order.updated_at.into(),
     })
 }
 
