@@ -17,6 +17,7 @@ pub mod http;
 pub mod idempotency;
 pub mod kernel;
 pub mod orders;
+pub mod privacy;
 pub mod sandbox;
 pub mod shipping;
 pub mod state;

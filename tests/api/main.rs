@@ -17,6 +17,7 @@ mod migrations;
 mod openapi;
 mod operations;
 mod orders;
+mod privacy;
 mod privacy_types;
 mod roundtrip;
 mod tls;

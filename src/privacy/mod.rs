@@ -1,0 +1,6 @@
+//! Privacy: the personal-data registry (every column of the schema, declared), and — as the personal-data
+//! issue lands — per-person sealing at rest, access exports, erasure and retention.
+//!
+//! Personal data held: none of its own; it describes what every other module holds.
+
+pub mod registry;

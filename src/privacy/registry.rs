@@ -1,0 +1,340 @@
+//! The personal-data registry: every column of the schema, declared once, personal or not.
+//!
+//! A personal column says what it holds (its category), why it is held (its purpose), how long
+//! (its retention rule) and what erasing its person does to it. A column kept in clear although it says
+//! something about a person (a destination country) says why. Every other column says why it is not
+//! personal. A test walks the migrated schema on both backends and fails on any column declared
+//! nowhere, and on any declaration whose column does not exist — so a new column cannot escape
+//! sealing, access exports, erasure or retention by being forgotten here.
+
+/// What a personal datum is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// Where the receipt and order messages go: the shopper's e-mail.
+    Contact,
+    /// The name and address a parcel is delivered to (the shopper's own, or a gift recipient's).
+    ShippingAddress,
+    /// The recipient's phone, collected only when the carrier needs it.
+    CarrierPhone,
+    /// A note written by staff about an order or refund (free text: it may name a person).
+    StaffNote,
+}
+
+/// How long a personal datum is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// On a cart: until checkout (the order takes its own copy and the cart's is cleared), or until the
+    /// abandoned cart is purged (`LEANCART_CART_RETENTION_SECS`).
+    UntilCheckoutOrCartPurge,
+    /// On an order: as long as the order needs it to be delivered, returned and answered for, then
+    /// removed by the guest-data retention schedule.
+    OrderFulfilment,
+    /// As long as the record it annotates (accounting records: the legal retention period).
+    WithItsRecord,
+}
+
+/// What erasing the person does to the datum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErasure {
+    /// Sealed under the person's data key: unreadable everywhere once the key is destroyed.
+    Shred,
+    /// The row goes (an open cart).
+    DeleteRow,
+}
+
+/// A column holding personal data.
+#[derive(Debug, Clone, Copy)]
+pub struct Personal {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub category: Category,
+    pub purpose: &'static str,
+    pub retention: Retention,
+    pub erasure: OnErasure,
+}
+
+/// A column about a person that is kept in clear on purpose, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct InClear {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub why: &'static str,
+}
+
+/// Columns that hold no personal data, a table at a time, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct NotPersonal {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub why: &'static str,
+}
+
+const fn personal(
+    table: &'static str,
+    column: &'static str,
+    category: Category,
+    purpose: &'static str,
+    retention: Retention,
+    erasure: OnErasure,
+) -> Personal {
+    Personal { table, column, category, purpose, retention, erasure }
+}
+
+use Category::*;
+use OnErasure::*;
+use Retention::*;
+
+const RECEIPT: &str = "send the receipt and the order's messages";
+const DELIVERY: &str = "deliver the parcel";
+const CARRIER: &str = "the carrier's contact for delivery (only when the shipping method needs it)";
+const NOTE: &str = "record why staff acted on an order or refund";
+
+/// Every column holding personal data.
+pub const PERSONAL: &[Personal] = &[
+    personal("carts", "email", Contact, RECEIPT, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_name", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_line1", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_line2", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_city", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_region", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_postal_code", ShippingAddress, DELIVERY, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("carts", "ship_phone", CarrierPhone, CARRIER, UntilCheckoutOrCartPurge, DeleteRow),
+    personal("orders", "email", Contact, RECEIPT, OrderFulfilment, Shred),
+    personal("orders", "ship_name", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_line1", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_line2", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_city", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_region", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_postal_code", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
+    personal("orders", "ship_phone", CarrierPhone, CARRIER, OrderFulfilment, Shred),
+    personal("order_events", "reason", StaffNote, NOTE, WithItsRecord, Shred),
+    personal("refunds", "reason", StaffNote, NOTE, WithItsRecord, Shred),
+];
+
+/// Columns about a person kept in clear on purpose.
+pub const IN_CLEAR: &[InClear] = &[
+    InClear {
+        table: "carts",
+        column: "ship_country",
+        why: "prices shipping and tax before checkout; a country alone does not identify anyone",
+    },
+    InClear {
+        table: "orders",
+        column: "ship_country",
+        why: "tax and shipping statistics and partner routing by destination; a country alone does not \
+              identify anyone",
+    },
+    InClear {
+        table: "carts",
+        column: "recipient_consent_at",
+        why: "when the shopper confirmed a gift recipient's consent: the proof of a lawful basis, no \
+              datum of the recipient",
+    },
+    InClear { table: "orders", column: "recipient_consent_at", why: "as on carts, kept with the order" },
+    InClear {
+        table: "carts",
+        column: "is_gift",
+        why: "whether the parcel goes to someone else: says nothing about who",
+    },
+    InClear { table: "orders", column: "is_gift", why: "as on carts, kept with the order" },
+];
+
+const ORDER_DATA: &[&str] = &[
+    "id",
+    "number",
+    "access_token_hash",
+    "cart_id",
+    "status",
+    "currency",
+    "subtotal",
+    "shipping_total",
+    "tax_total",
+    "discount_total",
+    "total",
+    "prices_include_tax",
+    "shipping_method",
+    "payment_id",
+    "reserved_until",
+    "stock_released",
+    "created_at",
+    "updated_at",
+];
+
+/// Columns holding no personal data.
+pub const NOT_PERSONAL: &[NotPersonal] = &[
+    NotPersonal {
+        table: "products",
+        columns: &["id", "handle", "title", "description", "status", "created_at", "updated_at"],
+        why: "the catalog",
+    },
+    NotPersonal {
+        table: "product_variants",
+        columns: &[
+            "id",
+            "product_id",
+            "sku",
+            "title",
+            "price_amount",
+            "currency",
+            "stock_on_hand",
+            "weight_grams",
+            "requires_shipping",
+            "position",
+            "created_at",
+            "updated_at",
+        ],
+        why: "the catalog",
+    },
+    NotPersonal {
+        table: "carts",
+        columns: &["id", "token_hash", "status", "currency", "shipping_method", "created_at", "updated_at"],
+        why: "the cart's own state; the token only as a hash",
+    },
+    NotPersonal {
+        table: "cart_lines",
+        columns: &["cart_id", "variant_id", "quantity", "created_at"],
+        why: "what is in a cart",
+    },
+    NotPersonal {
+        table: "orders",
+        columns: ORDER_DATA,
+        why: "the order's accounting and state; the token only as a hash",
+    },
+    NotPersonal {
+        table: "order_lines",
+        columns: &[
+            "id",
+            "order_id",
+            "variant_id",
+            "sku",
+            "title",
+            "unit_price",
+            "quantity",
+            "quantity_refunded",
+            "line_total",
+            "requires_shipping",
+        ],
+        why: "what was sold, at what price",
+    },
+    NotPersonal {
+        table: "order_events",
+        columns: &["id", "order_id", "from_status", "to_status", "actor", "created_at"],
+        why: "the order's history: statuses and the kind of actor (shopper, staff, processor, system), never who",
+    },
+    NotPersonal {
+        table: "payments",
+        columns: &[
+            "id",
+            "order_id",
+            "processor",
+            "payment_intent_id",
+            "payment_method_id",
+            "charge_id",
+            "status",
+            "capture_method",
+            "amount",
+            "amount_captured",
+            "amount_refunded",
+            "currency",
+            "card_brand",
+            "card_last4",
+            "card_exp_month",
+            "card_exp_year",
+            "failure_code",
+            "disputed",
+            "created_at",
+            "updated_at",
+        ],
+        why: "processor ids, amounts and the card's brand, last 4 and expiry (not personal data on their own: \
+              no name, no number)",
+    },
+    NotPersonal {
+        table: "refunds",
+        columns: &[
+            "id",
+            "payment_id",
+            "processor_refund_id",
+            "amount",
+            "currency",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
+        why: "amounts and processor ids",
+    },
+    NotPersonal {
+        table: "webhook_events",
+        columns: &["event_id", "event_type", "object_id", "outcome", "received_at"],
+        why: "which processor event was applied (ids and types; the payload is not kept)",
+    },
+    NotPersonal {
+        table: "idempotency_keys",
+        columns: &[
+            "key_hash",
+            "scope",
+            "request_hash",
+            "state",
+            "response_status",
+            "response_body",
+            "resource_id",
+            "sealed_secret",
+            "created_at",
+            "expires_at",
+        ],
+        why: "hashes, the answer's status and problem code (never personal data), the token sealed with the key",
+    },
+    NotPersonal {
+        table: "outbox",
+        columns: &["id", "kind", "order_id", "status", "attempts", "created_at"],
+        why: "a reference to the order a message is about, never a copy of its contents",
+    },
+    NotPersonal {
+        table: "audit_log",
+        columns: &["id", "actor", "action", "subject_id", "created_at"],
+        why: "which staff credential read which record (ids), not the data read",
+    },
+    NotPersonal { table: "counters", columns: &["name", "value"], why: "the order-number counter (SQLite)" },
+];
+
+/// How a column is declared, if it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Declared {
+    Personal(&'static Personal),
+    InClear(&'static InClear),
+    NotPersonal(&'static NotPersonal),
+}
+
+/// The declaration of `table.column`, if any.
+pub fn declared(table: &str, column: &str) -> Option<Declared> {
+    if let Some(p) = PERSONAL.iter().find(|p| p.table == table && p.column == column) {
+        return Some(Declared::Personal(p));
+    }
+    if let Some(c) = IN_CLEAR.iter().find(|c| c.table == table && c.column == column) {
+        return Some(Declared::InClear(c));
+    }
+    NOT_PERSONAL.iter().find(|n| n.table == table && n.columns.contains(&column)).map(Declared::NotPersonal)
+}
+
+/// Every declared (table, column).
+pub fn all_declared() -> Vec<(&'static str, &'static str)> {
+    let mut all: Vec<(&str, &str)> = PERSONAL.iter().map(|p| (p.table, p.column)).collect();
+    all.extend(IN_CLEAR.iter().map(|c| (c.table, c.column)));
+    for n in NOT_PERSONAL {
+        all.extend(n.columns.iter().map(|c| (n.table, *c)));
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_column_is_declared_once() {
+        let mut all = all_declared();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "a column declared twice");
+    }
+}
