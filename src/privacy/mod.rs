@@ -4,3 +4,4 @@
 //! Personal data held: none of its own; it describes what every other module holds.
 
 pub mod registry;
+pub mod sealing;

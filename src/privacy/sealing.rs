@@ -1,0 +1,281 @@
+//! Sealing personal data at rest, per person (the mechanism of the personal-data issue; the storage
+//! that uses it lands next).
+//!
+//! - A **data key** (AES-256, random) belongs to one data subject. Every personal field of that person
+//!   is sealed with it: AES-256-GCM, a random nonce, and the field's place (`table.column` and the
+//!   row's id) as associated data, so a sealed value copied to another row or column does not open.
+//!   Destroying the data key makes every copy of the person's data unreadable at once — live database,
+//!   replicas and backups alike (crypto-shredding).
+//! - Data keys are stored **wrapped** by the master key (AES-256-GCM, the subject's id as associated
+//!   data), in a keyring that can live apart from the shop's data. Rotating the master key re-wraps
+//!   data keys; no sealed row changes.
+//! - Look-ups by e-mail use a **blind index**: HMAC-SHA256 of the normalised address under an index key
+//!   of its own (itself wrapped by the master key, so rotation leaves indexes valid) — never the
+//!   plaintext.
+//!
+//! Formats (ASCII, safe in any text column): a sealed field is `s1.` + base64url(nonce ‖ ciphertext ‖
+//! tag); a wrapped key is `w1.` + the master key's id + `.` + base64url(nonce ‖ ciphertext ‖ tag).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::{aead, hmac, rand as ring_rand};
+use sha2::{Digest, Sha256};
+
+const SEALED: &str = "s1.";
+const WRAPPED: &str = "w1.";
+
+/// Why key material could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("a key must be 32 bytes, as 64 hex digits or base64")]
+    BadLength,
+    #[error("the system's random source failed")]
+    Random,
+    #[error("the wrapped key is not ours or was altered")]
+    Unwrap,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
+    use ring_rand::SecureRandom;
+    let mut out = [0u8; N];
+    ring_rand::SystemRandom::new().fill(&mut out).map_err(|_| KeyError::Random)?;
+    Ok(out)
+}
+
+fn aes(bytes: &[u8; 32]) -> Result<aead::LessSafeKey, KeyError> {
+    let key = aead::UnboundKey::new(&aead::AES_256_GCM, bytes).map_err(|_| KeyError::BadLength)?;
+    Ok(aead::LessSafeKey::new(key))
+}
+
+/// AES-256-GCM with a random nonce: nonce ‖ ciphertext ‖ tag.
+fn seal_bytes(key: &aead::LessSafeKey, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let nonce = random_bytes::<{ aead::NONCE_LEN }>()?;
+    let mut data = plain.to_vec();
+    key.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), &mut data)
+        .map_err(|_| KeyError::Random)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
+fn open_bytes(key: &aead::LessSafeKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+        return None;
+    }
+    let (nonce, rest) = sealed.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut data = rest.to_vec();
+    let plain = key.open_in_place(nonce, aead::Aad::from(aad), &mut data).ok()?;
+    Some(plain.to_vec())
+}
+
+/// The master key: wraps data keys and the index key, nothing else. Its id (a fingerprint) is kept
+/// with every wrapped key, so a keyring knows which master key to ask for.
+pub struct MasterKey {
+    id: String,
+    key: aead::LessSafeKey,
+}
+
+impl MasterKey {
+    /// From configuration: 64 hex digits or the base64 of 32 bytes (whitespace around is ignored).
+    pub fn parse(text: &str) -> Result<MasterKey, KeyError> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|_| KeyError::BadLength)?
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| KeyError::BadLength)?
+        };
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::BadLength)?;
+        MasterKey::from_bytes(&bytes)
+    }
+
+    /// A new random master key and its hex form (what a key file holds).
+    pub fn generate() -> Result<(MasterKey, String), KeyError> {
+        let bytes = random_bytes::<32>()?;
+        Ok((MasterKey::from_bytes(&bytes)?, hex::encode(bytes)))
+    }
+
+    fn from_bytes(bytes: &[u8; 32]) -> Result<MasterKey, KeyError> {
+        let fingerprint = Sha256::digest([b"leancart-master-key-id\0".as_slice(), bytes].concat());
+        Ok(MasterKey { id: hex::encode(&fingerprint[..6]), key: aes(bytes)? })
+    }
+
+    /// Which master key this is (safe to log and store).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Wrap key material for `owner` (a data subject's id, or the index key's name).
+    fn wrap(&self, owner: &str, material: &[u8; 32]) -> Result<String, KeyError> {
+        let sealed = seal_bytes(&self.key, owner.as_bytes(), material)?;
+        Ok(format!("{WRAPPED}{}.{}", self.id, URL_SAFE_NO_PAD.encode(sealed)))
+    }
+
+    fn unwrap(&self, owner: &str, wrapped: &str) -> Result<[u8; 32], KeyError> {
+        let rest = wrapped.strip_prefix(WRAPPED).ok_or(KeyError::Unwrap)?;
+        let (id, body) = rest.split_once('.').ok_or(KeyError::Unwrap)?;
+        if id != self.id {
+            return Err(KeyError::Unwrap);
+        }
+        let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| KeyError::Unwrap)?;
+        let plain = open_bytes(&self.key, owner.as_bytes(), &sealed).ok_or(KeyError::Unwrap)?;
+        plain.try_into().map_err(|_| KeyError::Unwrap)
+    }
+
+    /// The id of the master key that wrapped `wrapped`, if it is a wrapped key at all.
+    pub fn wrapped_by(wrapped: &str) -> Option<&str> {
+        wrapped.strip_prefix(WRAPPED)?.split_once('.').map(|(id, _)| id)
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey({}, [redacted])", self.id)
+    }
+}
+
+/// One data subject's key. Never stored unwrapped; never logged.
+pub struct DataKey(aead::LessSafeKey);
+
+impl DataKey {
+    /// A new key for `subject`, and its wrapped form for the keyring.
+    pub fn generate(master: &MasterKey, subject: &str) -> Result<(DataKey, String), KeyError> {
+        let bytes = random_bytes::<32>()?;
+        Ok((DataKey(aes(&bytes)?), master.wrap(subject, &bytes)?))
+    }
+
+    /// The key of `subject` from its wrapped form.
+    pub fn unwrap(master: &MasterKey, subject: &str, wrapped: &str) -> Result<DataKey, KeyError> {
+        Ok(DataKey(aes(&master.unwrap(subject, wrapped)?)?))
+    }
+
+    /// Re-wrap a wrapped key under another master key (rotation: the key itself, and every row sealed
+    /// with it, stay as they are).
+    pub fn rewrap(old: &MasterKey, new: &MasterKey, subject: &str, wrapped: &str) -> Result<String, KeyError> {
+        new.wrap(subject, &old.unwrap(subject, wrapped)?)
+    }
+
+    /// Seal a field at its place (`orders.email:ord_…`): it opens only there, with this key.
+    pub fn seal(&self, place: &str, plain: &str) -> Result<String, KeyError> {
+        Ok(format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(seal_bytes(&self.0, place.as_bytes(), plain.as_bytes())?)))
+    }
+
+    /// Open what [`DataKey::seal`] sealed at `place`; `None` for another key, place or any change.
+    pub fn open(&self, place: &str, sealed: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed.strip_prefix(SEALED)?).ok()?;
+        String::from_utf8(open_bytes(&self.0, place.as_bytes(), &bytes)?).ok()
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
+/// Whether a stored value is a sealed field (and not plaintext left behind).
+pub fn is_sealed(value: &str) -> bool {
+    value.starts_with(SEALED)
+}
+
+/// The keyed blind index of e-mail addresses.
+pub struct BlindIndex(hmac::Key);
+
+/// The keyring's name for the index key's owner.
+pub const INDEX_KEY_OWNER: &str = "leancart:blind-index";
+
+impl BlindIndex {
+    pub fn generate(master: &MasterKey) -> Result<(BlindIndex, String), KeyError> {
+        let bytes = random_bytes::<32>()?;
+        Ok((BlindIndex(hmac::Key::new(hmac::HMAC_SHA256, &bytes)), master.wrap(INDEX_KEY_OWNER, &bytes)?))
+    }
+
+    pub fn unwrap(master: &MasterKey, wrapped: &str) -> Result<BlindIndex, KeyError> {
+        Ok(BlindIndex(hmac::Key::new(hmac::HMAC_SHA256, &master.unwrap(INDEX_KEY_OWNER, wrapped)?)))
+    }
+
+    /// The index entry of an e-mail address (as `kernel::pii::Email` normalises it): hex of
+    /// HMAC-SHA256 under the index key. Equal addresses give equal entries; nothing else can be read
+    /// from one without the key.
+    pub fn email(&self, normalised: &str) -> String {
+        hex::encode(hmac::sign(&self.0, format!("email\0{normalised}").as_bytes()).as_ref())
+    }
+}
+
+impl std::fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlindIndex([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey::parse(&"ab".repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn a_field_opens_only_with_its_key_at_its_place() {
+        let m = master();
+        let (key, wrapped) = DataKey::generate(&m, "sub_1").unwrap();
+        let sealed = key.seal("orders.email:ord_1", "ada@example.org").unwrap();
+        assert!(is_sealed(&sealed) && !sealed.contains("ada"));
+        assert_eq!(key.open("orders.email:ord_1", &sealed).as_deref(), Some("ada@example.org"));
+        assert_eq!(key.open("orders.email:ord_2", &sealed), None, "another row");
+        assert_eq!(key.open("carts.email:ord_1", &sealed), None, "another column");
+        let (other, _) = DataKey::generate(&m, "sub_2").unwrap();
+        assert_eq!(other.open("orders.email:ord_1", &sealed), None, "another person's key");
+        let mut altered = sealed.clone().into_bytes();
+        let last = altered.len() - 2;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(key.open("orders.email:ord_1", &String::from_utf8(altered).unwrap()), None);
+        // Two seals of one value differ (random nonces): equal data cannot be spotted in the table.
+        assert_ne!(key.seal("orders.email:ord_1", "ada@example.org").unwrap(), sealed);
+        // The wrapped key opens for its subject and its master key only.
+        let again = DataKey::unwrap(&m, "sub_1", &wrapped).unwrap();
+        assert_eq!(again.open("orders.email:ord_1", &sealed).as_deref(), Some("ada@example.org"));
+        assert_eq!(DataKey::unwrap(&m, "sub_2", &wrapped).err(), Some(KeyError::Unwrap));
+        let other_master = MasterKey::parse(&"cd".repeat(32)).unwrap();
+        assert_eq!(DataKey::unwrap(&other_master, "sub_1", &wrapped).err(), Some(KeyError::Unwrap));
+    }
+
+    #[test]
+    fn rotation_rewraps_keys_and_leaves_sealed_fields_as_they_are() {
+        let (old, new) = (master(), MasterKey::generate().unwrap().0);
+        let (key, wrapped) = DataKey::generate(&old, "sub_1").unwrap();
+        let sealed = key.seal("carts.ship_line1:cart_1", "1 Analytical Row").unwrap();
+        let rewrapped = DataKey::rewrap(&old, &new, "sub_1", &wrapped).unwrap();
+        assert_eq!(MasterKey::wrapped_by(&rewrapped), Some(new.id()));
+        let key = DataKey::unwrap(&new, "sub_1", &rewrapped).unwrap();
+        assert_eq!(key.open("carts.ship_line1:cart_1", &sealed).as_deref(), Some("1 Analytical Row"));
+        assert!(DataKey::unwrap(&old, "sub_1", &rewrapped).is_err());
+    }
+
+    #[test]
+    fn the_blind_index_is_keyed_and_stable() {
+        let m = master();
+        let (index, wrapped) = BlindIndex::generate(&m).unwrap();
+        let entry = index.email("ada@example.org");
+        assert_eq!(entry.len(), 64);
+        assert!(!entry.contains("ada"));
+        assert_eq!(BlindIndex::unwrap(&m, &wrapped).unwrap().email("ada@example.org"), entry, "stable");
+        assert_ne!(index.email("grace@example.org"), entry);
+        let (other, _) = BlindIndex::generate(&m).unwrap();
+        assert_ne!(other.email("ada@example.org"), entry, "keyed: another key, another entry");
+    }
+
+    #[test]
+    fn master_keys_parse_from_hex_or_base64_and_never_print() {
+        let hex_key = MasterKey::parse(&"0f".repeat(32)).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode([0x0f_u8; 32]);
+        assert_eq!(MasterKey::parse(&b64).unwrap().id(), hex_key.id());
+        assert_eq!(MasterKey::parse("short").err(), Some(KeyError::BadLength));
+        assert_eq!(MasterKey::parse(&"0f".repeat(31)).err(), Some(KeyError::BadLength));
+        let shown = format!("{hex_key:?}");
+        assert!(!shown.contains("0f0f") && shown.contains("redacted"));
+        let (generated, text) = MasterKey::generate().unwrap();
+        assert_eq!(MasterKey::parse(&text).unwrap().id(), generated.id());
+    }
+}
