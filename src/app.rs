@@ -5,7 +5,7 @@ use crate::billing::processor::Processor;
 use crate::billing::service::Billing;
 use crate::catalog;
 use crate::config::{Config, ConfigError};
-use crate::db::{self, Db, DbError, Manager, dialect};
+use crate::db::{self, Db, DbError, Manager};
 use crate::health;
 use crate::http::client::{ClientSource, client_address};
 use crate::http::limits::Limits;
@@ -334,18 +334,14 @@ pub async fn sweep_once(state: &AppState) {
         Ok(n) => tracing::info!(released = n, "released expired stock reservations"),
         Err(e) => tracing::warn!(code = e.code(), "releasing expired reservations failed"),
     }
-    let purged = state
-        .db
-        .run(move |conn| dialect::write_unit(conn, |conn| Ok(crate::idempotency::store::purge_expired(conn, now)?)))
-        .await;
-    if let Err(e) = purged {
-        tracing::warn!(code = e.code(), "purging idempotency keys failed");
-    }
-    let retention = chrono::Duration::from_std(state.config.cart_retention).unwrap_or(chrono::Duration::days(14));
-    match crate::checkout::service::purge_abandoned(&state.db, now - retention).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(purged = n, "deleted abandoned carts"),
-        Err(e) => tracing::warn!(code = e.code(), "deleting abandoned carts failed"),
+    let schedule = crate::privacy::retention::Schedule::from_config(&state.config);
+    match state.db.run(move |conn| crate::privacy::retention::run(conn, &schedule, now, 1)).await {
+        Ok(removed) => {
+            for (category, n) in removed.into_iter().filter(|(_, n)| *n > 0) {
+                tracing::info!(category = category.as_str(), removed = n, "retention: deleted what was due");
+            }
+        }
+        Err(e) => tracing::warn!(code = e.code(), "retention run failed"),
     }
     state.limits.forget_idle();
     state.holds.forget_expired();

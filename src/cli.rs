@@ -1,4 +1,4 @@
-//! Command line: `serve` (default), `migrate`, `seed`, `check-config`.
+//! Command line: `serve` (default), `migrate`, `seed`, `check-config`, `retention run`.
 //! Exit codes: 0 ok, 2 bad usage or configuration, 1 runtime failure.
 
 use crate::app::{self, Application, StartError};
@@ -32,9 +32,22 @@ pub enum Command {
     Seed(SeedArgs),
     /// Validate the configuration, connect to the database, report pending migrations, and exit.
     CheckConfig,
+    /// Retention schedules: delete what is due now (`run`), or only count it (`run --dry-run`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Run the local Stripe-compatible sandbox on its own (serve starts one in-process when no
     /// STRIPE_SECRET_KEY is set). Test mode only: no real money moves.
     StripeSandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete every record past its retention period, category by category, and say how many went.
+    Run {
+        /// Only count what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::Seed(args) => seed(&config, args),
         Command::CheckConfig => check_config(&config),
+        Command::Retention(RetentionCommand::Run { dry_run }) => retention(&config, dry_run),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
 }
@@ -186,6 +200,32 @@ fn seed(config: &Config, args: SeedArgs) -> ExitCode {
         }
         Err(StartError::Seed(e @ catalog::seed::SeedError::CurrencyMismatch { .. })) => fail(2, e),
         Err(e) => fail(1, e),
+    }
+}
+
+fn retention(config: &Config, dry_run: bool) -> ExitCode {
+    use crate::privacy::retention::{self, Schedule};
+    let schedule = Schedule::from_config(config);
+    let now = crate::kernel::time::now();
+    let mut conn = match Manager::new(config.database_url.clone()).connect() {
+        Ok(c) => c,
+        Err(e) => return fail(1, e),
+    };
+    let counts: Result<Vec<(&str, i64)>, crate::error::ApiError> = if dry_run {
+        retention::due(&mut conn, &schedule, now).map(|d| d.into_iter().map(|(c, n)| (c.as_str(), n)).collect())
+    } else {
+        retention::run(&mut conn, &schedule, now, usize::MAX)
+            .map(|d| d.into_iter().map(|(c, n)| (c.as_str(), i64::try_from(n).unwrap_or(i64::MAX))).collect())
+    };
+    match counts {
+        Ok(counts) => {
+            println!("{}", if dry_run { "retention (dry run): would delete" } else { "retention: deleted" });
+            for (category, n) in counts {
+                println!("  {category:<18} {n}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("retention run failed: {}", e.code())),
     }
 }
 

@@ -163,6 +163,10 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// Open carts untouched for this long are deleted.
     pub cart_retention: Duration,
+    /// Webhook records (which processor event was applied) are kept this long.
+    pub webhook_retention: Duration,
+    /// Audit entries (which staff credential read which record) are kept this long.
+    pub audit_retention: Duration,
 }
 
 /// One documented setting: environment name, TOML key, default, description. The README's table is
@@ -351,6 +355,18 @@ pub const SETTINGS: &[Setting] = &[
         toml: "cart_retention_secs",
         default: Some("1209600"),
         help: "Open carts untouched for this long (default 14 days) are deleted with their details.",
+    },
+    Setting {
+        env: "LEANCART_WEBHOOK_RETENTION_SECS",
+        toml: "webhook_retention_secs",
+        default: Some("7776000"),
+        help: "Webhook records older than this (default 90 days) are deleted.",
+    },
+    Setting {
+        env: "LEANCART_AUDIT_RETENTION_SECS",
+        toml: "audit_retention_secs",
+        default: Some("63072000"),
+        help: "Audit entries older than this (default 2 years) are deleted.",
     },
     Setting {
         env: "LEANCART_IDEMPOTENCY_TTL_SECS",
@@ -546,6 +562,12 @@ impl Config {
                 }
             },
             cart_retention: Duration::from_secs(parse_u64("LEANCART_CART_RETENTION_SECS", 3600, 3650 * 86_400)?),
+            webhook_retention: Duration::from_secs(parse_u64(
+                "LEANCART_WEBHOOK_RETENTION_SECS",
+                86_400,
+                3650 * 86_400,
+            )?),
+            audit_retention: Duration::from_secs(parse_u64("LEANCART_AUDIT_RETENTION_SECS", 86_400, 3650 * 86_400)?),
         })
     }
 }

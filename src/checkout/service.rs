@@ -400,9 +400,3 @@ pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Resul
     };
     Ok(CartView { cart, lines, totals, requires_shipping, missing })
 }
-
-/// Delete (or, when an order refers to them, empty) the open carts nobody touched since `before`.
-pub async fn purge_abandoned(db: &crate::db::Db, before: chrono::NaiveDateTime) -> Result<usize, ApiError> {
-    db.run(move |conn| crate::db::dialect::write_transaction(conn, |conn| Ok(store::purge_abandoned(conn, before)?)))
-        .await
-}

@@ -303,13 +303,17 @@ pub const PURGE_BATCH: i64 = 500;
 /// gone, the row kept for the order's reference. At most [`PURGE_BATCH`] carts per call.
 pub fn purge_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
     use crate::db::schema::orders;
-    let stale: Vec<String> = carts::table
+    let oldest = carts::table
         .filter(carts::status.eq("open"))
         .filter(carts::updated_at.lt(before))
         .order(carts::updated_at.asc())
         .limit(PURGE_BATCH)
-        .select(carts::id)
-        .load(conn)?;
+        .select(carts::id);
+    // PostgreSQL: several processes purging at once each take carts the others have not locked.
+    let stale: Vec<String> = match conn {
+        DbConn::Pg(c) => oldest.for_update().skip_locked().load(c)?,
+        DbConn::Sqlite(c) => oldest.load(c)?,
+    };
     if stale.is_empty() {
         return Ok(0);
     }
@@ -336,6 +340,11 @@ pub fn purge_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<
             .execute(conn)?;
     }
     Ok(deleted.len() + emptied.len())
+}
+
+/// How many open carts are untouched since `before` (what [`purge_abandoned`] would take, all batches).
+pub fn count_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<i64> {
+    carts::table.filter(carts::status.eq("open")).filter(carts::updated_at.lt(before)).count().get_result(conn)
 }
 
 #[cfg(test)]

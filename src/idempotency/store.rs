@@ -122,6 +122,23 @@ pub fn abandon(conn: &mut DbConn, key_hash: &str) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.find(key_hash)).execute(conn)
 }
 
-pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now))).execute(conn)
+/// Delete up to `batch` expired records, oldest first (PostgreSQL: skipping rows another process is
+/// purging).
+pub fn purge_expired(conn: &mut DbConn, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    match conn {
+        DbConn::Pg(c) => cached_sql!(include_str!("sql/postgres/purge_expired.sql"))
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(batch)
+            .execute(c),
+        DbConn::Sqlite(c) => cached_sql!(include_str!("sql/sqlite/purge_expired.sql"))
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(batch)
+            .execute(c),
+    }
+}
+
+/// How many records have expired.
+pub fn count_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<i64> {
+    idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now)).count().get_result(conn)
 }

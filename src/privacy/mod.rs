@@ -4,4 +4,6 @@
 //! Personal data held: none of its own; it describes what every other module holds.
 
 pub mod registry;
+pub mod retention;
 pub mod sealing;
+pub mod store;

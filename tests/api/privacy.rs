@@ -71,3 +71,75 @@ async fn an_undeclared_column_fails_the_walk() {
     let (undeclared, _) = gaps(&schema_columns(&app).await);
     assert_eq!(undeclared, ["orders.nickname"]);
 }
+
+/// Retention removes exactly what is due, category by category; a dry run counts the same and
+/// deletes nothing; what is not yet due stays; the sweep (with the shop's clock) does the same work.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_removes_exactly_what_is_due() {
+    use leancart::privacy::retention::{self, Category, Schedule};
+    let app = TestApp::spawn().await;
+    let cart = app.ready_cart().await;
+    assert_eq!(app.place(&cart, "kept-a-day", "pm_card_visa").await.status(), 201);
+    let open_cart = app.new_cart().await;
+    let now = app.state.clock.now();
+    let day = chrono::Duration::days(1);
+    app.state
+        .db
+        .run(move |c| {
+            for (id, age) in [("evt_old_1", 100), ("evt_old_2", 91), ("evt_recent", 89)] {
+                leancart::billing::store::record_event(c, id, "charge.succeeded", None, "ignored", now - day * age)?;
+            }
+            for (id, age) in [("aud_old", 731), ("aud_recent", 729)] {
+                diesel::sql_query(
+                    "INSERT INTO audit_log (id, actor, action, subject_id, created_at) VALUES ($1, 'staff', 'order.read', NULL, $2)",
+                )
+                .bind::<Text, _>(id)
+                .bind::<diesel::sql_types::Timestamp, _>(now - day * age)
+                .execute(c)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let schedule = Schedule::from_config(&app.state.config);
+    let due = app.state.db.run(move |c| retention::due(c, &schedule, now)).await.unwrap();
+    assert_eq!(
+        due,
+        [
+            (Category::AbandonedCarts, 0),
+            (Category::IdempotencyKeys, 0),
+            (Category::WebhookEvents, 2),
+            (Category::AuditEntries, 1)
+        ]
+    );
+    let webhooks_before = count(&app, "SELECT COUNT(*) AS n FROM webhook_events").await;
+    let removed = app.state.db.run(move |c| retention::run(c, &schedule, now, 10)).await.unwrap();
+    assert_eq!(
+        removed,
+        [
+            (Category::AbandonedCarts, 0),
+            (Category::IdempotencyKeys, 0),
+            (Category::WebhookEvents, 2),
+            (Category::AuditEntries, 1)
+        ]
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM webhook_events").await, webhooks_before - 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM webhook_events WHERE event_id = 'evt_recent'").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE id = 'aud_recent'").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM audit_log WHERE id = 'aud_old'").await, 0);
+    // Fifteen days later by the shop's clock the sweep takes the abandoned cart and the expired key.
+    app.state.clock.advance(chrono::Duration::days(15));
+    leancart::app::sweep_once(&app.state).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys").await, 0);
+    assert_eq!(app.cart_call(&open_cart, reqwest::Method::GET, "", None).await.0, 404);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM orders").await, 1, "orders are not carts");
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    app.state.db.run(move |c| Ok(diesel::sql_query(sql).get_result::<N>(c)?.n)).await.unwrap()
+}

@@ -1,0 +1,2 @@
+DROP INDEX audit_log_created;
+DROP INDEX webhook_events_received;

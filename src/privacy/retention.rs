@@ -1,0 +1,105 @@
+//! Retention schedules: each kind of record is kept as long as its purpose needs, then deleted by the
+//! background sweep (every process runs it; on PostgreSQL each batch skips rows another process holds)
+//! or by `leancart retention run [--dry-run]`.
+//!
+//! | category | kept | configured by |
+//! |---|---|---|
+//! | abandoned carts (with their details) | untouched for 14 days | `LEANCART_CART_RETENTION_SECS` |
+//! | Idempotency-Key records | their lifetime, ≥ 24 h | `LEANCART_IDEMPOTENCY_TTL_SECS` |
+//! | webhook records | 90 days | `LEANCART_WEBHOOK_RETENTION_SECS` |
+//! | audit entries | 2 years | `LEANCART_AUDIT_RETENTION_SECS` |
+//!
+//! (Guest personal data after delivery joins this table with per-person sealing: it is erased by
+//! destroying the person's data key.)
+
+use crate::config::Config;
+use crate::db::{DbConn, dialect};
+use crate::error::ApiError;
+use chrono::{Duration, NaiveDateTime};
+
+/// A kind of record with a retention schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    AbandonedCarts,
+    IdempotencyKeys,
+    WebhookEvents,
+    AuditEntries,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] =
+        [Category::AbandonedCarts, Category::IdempotencyKeys, Category::WebhookEvents, Category::AuditEntries];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::AbandonedCarts => "abandoned carts",
+            Category::IdempotencyKeys => "idempotency keys",
+            Category::WebhookEvents => "webhook records",
+            Category::AuditEntries => "audit entries",
+        }
+    }
+}
+
+/// How long each category is kept (Idempotency-Key records carry their own expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub carts: Duration,
+    pub webhooks: Duration,
+    pub audit: Duration,
+}
+
+impl Schedule {
+    pub fn from_config(config: &Config) -> Schedule {
+        let days = |d: std::time::Duration, default: i64| Duration::from_std(d).unwrap_or(Duration::days(default));
+        Schedule {
+            carts: days(config.cart_retention, 14),
+            webhooks: days(config.webhook_retention, 90),
+            audit: days(config.audit_retention, 730),
+        }
+    }
+}
+
+/// Records deleted per statement.
+pub const BATCH: i64 = 500;
+
+/// How many records of each category are due at `now` (a dry run: nothing is deleted).
+pub fn due(conn: &mut DbConn, schedule: &Schedule, now: NaiveDateTime) -> Result<Vec<(Category, i64)>, ApiError> {
+    Ok(vec![
+        (Category::AbandonedCarts, crate::checkout::store::count_abandoned(conn, now - schedule.carts)?),
+        (Category::IdempotencyKeys, crate::idempotency::store::count_expired(conn, now)?),
+        (Category::WebhookEvents, super::store::count_webhook_events(conn, now - schedule.webhooks)?),
+        (Category::AuditEntries, super::store::count_audit_entries(conn, now - schedule.audit)?),
+    ])
+}
+
+/// Delete what is due at `now`: up to `batches` batches per category, each in its own write
+/// transaction. Returns how many records of each category went.
+pub fn run(
+    conn: &mut DbConn,
+    schedule: &Schedule,
+    now: NaiveDateTime,
+    batches: usize,
+) -> Result<Vec<(Category, usize)>, ApiError> {
+    let mut removed = Vec::new();
+    for category in Category::ALL {
+        let mut total = 0;
+        for _ in 0..batches {
+            let n = dialect::write_transaction(conn, |conn| -> Result<usize, ApiError> {
+                Ok(match category {
+                    Category::AbandonedCarts => crate::checkout::store::purge_abandoned(conn, now - schedule.carts)?,
+                    Category::IdempotencyKeys => crate::idempotency::store::purge_expired(conn, now, BATCH)?,
+                    Category::WebhookEvents => {
+                        super::store::purge_webhook_events(conn, now - schedule.webhooks, BATCH)?
+                    }
+                    Category::AuditEntries => super::store::purge_audit_entries(conn, now - schedule.audit, BATCH)?,
+                })
+            })?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+        removed.push((category, total));
+    }
+    Ok(removed)
+}
