@@ -93,6 +93,8 @@ pub enum StartError {
     Seed(#[from] catalog::seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Keys(#[from] crate::privacy::keyring::KeyringError),
     #[error("{0}")]
     Other(String),
 }
@@ -101,6 +103,8 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Config(_) | StartError::Tls(_) => 2,
+            StartError::Keys(crate::privacy::keyring::KeyringError::Store(_)) => 1,
+            StartError::Keys(_) => 2,
             _ => 1,
         }
     }
@@ -166,6 +170,10 @@ impl Application {
         let (db, prepared) = tokio::task::spawn_blocking(move || prepare_database(&setup_config))
             .await
             .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
+        let keys_config = config.clone();
+        let keys = tokio::task::spawn_blocking(move || crate::privacy::keyring::open(&keys_config))
+            .await
+            .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
         let listener = std::net::TcpListener::bind(config.bind)
             .map_err(|source| StartError::Bind { addr: config.bind, source })?;
         listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: config.bind, source })?;
@@ -193,6 +201,7 @@ impl Application {
             holds,
             limits,
             clock,
+            keys: Arc::new(keys),
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })

@@ -32,12 +32,31 @@ pub enum Command {
     Seed(SeedArgs),
     /// Validate the configuration, connect to the database, report pending migrations, and exit.
     CheckConfig,
+    /// The keyring: make a new master key file, see which master key wraps the keys, re-wrap them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Retention schedules: delete what is due now (`run`), or only count it (`run --dry-run`).
     #[command(subcommand)]
     Retention(RetentionCommand),
     /// Run the local Stripe-compatible sandbox on its own (serve starts one in-process when no
     /// STRIPE_SECRET_KEY is set). Test mode only: no real money moves.
     StripeSandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new random master key to FILE (which must not exist), mode 0600. Nothing is printed.
+    New {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// How many keys each master key (by its id) wraps, and the configured master key's id.
+    Status,
+    /// Re-wrap every key under the master key in FILE (then configure that key). Rows are not touched.
+    Rotate {
+        #[arg(long, value_name = "FILE")]
+        to_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Seed(args) => seed(&config, args),
         Command::CheckConfig => check_config(&config),
         Command::Retention(RetentionCommand::Run { dry_run }) => retention(&config, dry_run),
+        Command::Keys(command) => keys(&config, command),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
 }
@@ -200,6 +220,43 @@ fn seed(config: &Config, args: SeedArgs) -> ExitCode {
         }
         Err(StartError::Seed(e @ catalog::seed::SeedError::CurrencyMismatch { .. })) => fail(2, e),
         Err(e) => fail(1, e),
+    }
+}
+
+fn keys(config: &Config, command: KeysCommand) -> ExitCode {
+    use crate::privacy::keyring;
+    match command {
+        KeysCommand::New { out } => match keyring::write_new_key_file(&out) {
+            Ok(key) => {
+                println!("wrote master key {} to {} (mode 0600)", key.id(), out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(2, e),
+        },
+        KeysCommand::Status => {
+            let configured = match keyring::master_key(&config.master_key) {
+                Ok(k) => k,
+                Err(e) => return fail(2, e),
+            };
+            match keyring::status_of(&config.keyring_url) {
+                Ok(counts) => {
+                    println!("configured master key: {}", configured.id());
+                    for (id, n) in counts {
+                        println!("  {id}: {n} key(s)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, e),
+            }
+        }
+        KeysCommand::Rotate { to_key_file } => match keyring::rotate(config, &to_key_file) {
+            Ok(n) => {
+                println!("re-wrapped {n} key(s); now set LEANCART_MASTER_KEY_FILE={}", to_key_file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e @ keyring::KeyringError::Store(_)) => fail(1, e),
+            Err(e) => fail(2, e),
+        },
     }
 }
 

@@ -167,6 +167,34 @@ pub struct Config {
     pub webhook_retention: Duration,
     /// Audit entries (which staff credential read which record) are kept this long.
     pub audit_retention: Duration,
+    /// `production` refuses what is only fit for a developer's machine (a master key made on the spot).
+    pub production: bool,
+    /// Where the master key comes from.
+    pub master_key: MasterKeySource,
+    /// Where the keyring (wrapped data keys) lives: a database of its own, or on PostgreSQL the shop's
+    /// database with the keyring in its own schema.
+    pub keyring_url: DatabaseUrl,
+}
+
+/// Where the master key (which wraps every data key) comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `LEANCART_MASTER_KEY`: the key itself (64 hex digits or base64).
+    Value(SecretString),
+    /// `LEANCART_MASTER_KEY_FILE`: a file holding it, readable by its owner only.
+    File(PathBuf),
+    /// Neither set, outside production: this file, created (0600) on first start if missing.
+    Development(PathBuf),
+}
+
+impl fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MasterKeySource::Value(_) => f.write_str("Value([redacted])"),
+            MasterKeySource::File(p) => write!(f, "File({})", p.display()),
+            MasterKeySource::Development(p) => write!(f, "Development({})", p.display()),
+        }
+    }
 }
 
 /// One documented setting: environment name, TOML key, default, description. The README's table is
@@ -369,6 +397,32 @@ pub const SETTINGS: &[Setting] = &[
         help: "Audit entries older than this (default 2 years) are deleted.",
     },
     Setting {
+        env: "LEANCART_ENV",
+        toml: "env",
+        default: Some("development"),
+        help: "development or production (production requires a master key and never makes one).",
+    },
+    Setting {
+        env: "LEANCART_MASTER_KEY",
+        toml: "master_key",
+        default: None,
+        help: "The master key that wraps every personal-data key: 64 hex digits or base64 of 32 bytes.",
+    },
+    Setting {
+        env: "LEANCART_MASTER_KEY_FILE",
+        toml: "master_key_file",
+        default: None,
+        help: "A file holding the master key (mode 0600). Unset with no LEANCART_MASTER_KEY: development \
+               makes one beside the SQLite database (or data/master.key) on first start.",
+    },
+    Setting {
+        env: "LEANCART_KEYRING_URL",
+        toml: "keyring_url",
+        default: None,
+        help: "Where the keyring lives. Default: a second SQLite file beside the shop's \
+               (leancart.keyring.db); on PostgreSQL the shop's database, schema keyring.",
+    },
+    Setting {
         env: "LEANCART_IDEMPOTENCY_TTL_SECS",
         toml: "idempotency_ttl_secs",
         default: Some("86400"),
@@ -455,6 +509,42 @@ impl Config {
         let secret = |key: &str| value(key).map(SecretString::new);
 
         let database_url = DatabaseUrl::parse(required("DATABASE_URL")?)?;
+        let production = match required("LEANCART_ENV")?.trim() {
+            "production" => true,
+            "development" => false,
+            _ => return Err(ConfigError::new("LEANCART_ENV", "must be development or production")),
+        };
+        let beside_database = |name: &str| match &database_url {
+            DatabaseUrl::Sqlite(path) => path.with_file_name(name),
+            DatabaseUrl::Postgres(_) => PathBuf::from("data").join(name),
+        };
+        let master_key = match (secret("LEANCART_MASTER_KEY"), value("LEANCART_MASTER_KEY_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "LEANCART_MASTER_KEY",
+                    "set either LEANCART_MASTER_KEY or LEANCART_MASTER_KEY_FILE, not both",
+                ));
+            }
+            (Some(key), None) => MasterKeySource::Value(key),
+            (None, Some(path)) => MasterKeySource::File(PathBuf::from(path)),
+            (None, None) if production => {
+                return Err(ConfigError::new(
+                    "LEANCART_MASTER_KEY",
+                    "is required in production (or LEANCART_MASTER_KEY_FILE); create one with `leancart keys new --out FILE`",
+                ));
+            }
+            (None, None) => MasterKeySource::Development(beside_database("master.key")),
+        };
+        let keyring_url = match value("LEANCART_KEYRING_URL") {
+            Some(url) => DatabaseUrl::parse(url).map_err(|e| ConfigError::new("LEANCART_KEYRING_URL", e.problem))?,
+            None => match &database_url {
+                DatabaseUrl::Sqlite(path) => {
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    DatabaseUrl::Sqlite(path.with_file_name(format!("{stem}.keyring.db")))
+                }
+                pg @ DatabaseUrl::Postgres(_) => pg.clone(),
+            },
+        };
         let bind = required("LEANCART_BIND")?
             .parse()
             .map_err(|_| ConfigError::new("LEANCART_BIND", "must be ADDRESS:PORT, e.g. 127.0.0.1:8080"))?;
@@ -568,6 +658,9 @@ impl Config {
                 3650 * 86_400,
             )?),
             audit_retention: Duration::from_secs(parse_u64("LEANCART_AUDIT_RETENTION_SECS", 86_400, 3650 * 86_400)?),
+            production,
+            master_key,
+            keyring_url,
         })
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Personal data held: none of its own; it describes what every other module holds.
 
+pub mod keyring;
 pub mod registry;
 pub mod retention;
 pub mod sealing;

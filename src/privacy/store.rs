@@ -1,5 +1,5 @@
-//! Retention queries for the records privacy owns the schedule of (webhook records, audit entries);
-//! carts and Idempotency-Key records are purged by their own stores.
+//! Retention queries for the records privacy owns the schedule of (webhook records, audit entries;
+//! carts and Idempotency-Key records are purged by their own stores), and the keyring's.
 
 use crate::cached_sql;
 use crate::db::DbConn;
@@ -7,6 +7,74 @@ use crate::db::schema::{audit_log, webhook_events};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const KEYRING_SQLITE: EmbeddedMigrations = embed_migrations!("migrations/keyring/sqlite");
+const KEYRING_POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/keyring/postgres");
+
+diesel::table! {
+    /// The keyring's one table (in its own database or schema; not in `db::schema`).
+    keys (owner) {
+        owner -> Text,
+        wrapped_key -> Text,
+        created_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+    }
+}
+
+/// A connection to the keyring, its schema migrated. PostgreSQL: the keyring's tables (and its
+/// migration history) live in schema `keyring` of the database `url` names.
+pub fn connect_keyring(url: &crate::config::DatabaseUrl) -> Result<DbConn, crate::db::DbError> {
+    use crate::db::DbError;
+    use diesel::connection::SimpleConnection;
+    let mut conn = crate::db::Manager::new(url.clone()).connect()?;
+    let migrated = match &mut conn {
+        DbConn::Pg(c) => {
+            c.batch_execute("CREATE SCHEMA IF NOT EXISTS keyring; SET search_path TO keyring")
+                .map_err(|e| DbError::Connect(format!("cannot open the keyring schema: {e}")))?;
+            c.run_pending_migrations(KEYRING_POSTGRES).map(|_| ())
+        }
+        DbConn::Sqlite(c) => c.run_pending_migrations(KEYRING_SQLITE).map(|_| ()),
+    };
+    migrated.map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(conn)
+}
+
+/// The wrapped key of `owner`.
+pub fn find_key(conn: &mut DbConn, owner: &str) -> QueryResult<Option<String>> {
+    keys::table.find(owner).select(keys::wrapped_key).get_result(conn).optional()
+}
+
+/// Keep a new wrapped key; `false` when `owner` has one already (a concurrent start made it).
+pub fn insert_key(conn: &mut DbConn, owner: &str, wrapped: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    use diesel::sql_types::Text;
+    let n = cached_sql!(
+        "INSERT INTO keys (owner, wrapped_key, created_at) VALUES (?, ?, ?) ON CONFLICT (owner) DO NOTHING"
+    )
+    .bind::<Text, _>(owner)
+    .bind::<Text, _>(wrapped)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Every (owner, wrapped key), a page at a time after `after`.
+pub fn keys_after(conn: &mut DbConn, after: &str, limit: i64) -> QueryResult<Vec<(String, String)>> {
+    keys::table
+        .filter(keys::owner.gt(after))
+        .order(keys::owner.asc())
+        .limit(limit)
+        .select((keys::owner, keys::wrapped_key))
+        .load(conn)
+}
+
+/// Replace a wrapped key with its re-wrapped form, if it is still the one read.
+pub fn rewrap_key(conn: &mut DbConn, owner: &str, old: &str, new: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(keys::table.filter(keys::owner.eq(owner)).filter(keys::wrapped_key.eq(old)))
+        .set((keys::wrapped_key.eq(new), keys::rotated_at.eq(Some(now))))
+        .execute(conn)?;
+    Ok(n == 1)
+}
 
 /// Delete up to `batch` webhook records received before `before`, oldest first.
 pub fn purge_webhook_events(conn: &mut DbConn, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {

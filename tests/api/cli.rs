@@ -99,3 +99,42 @@ fn unreachable_database_is_a_runtime_failure_with_the_real_cause() {
     );
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// Master keys: production refuses to start without one; development makes one (0600) beside the
+/// database; a key file others can read is refused naming the file, never its contents; `keys new`
+/// writes a 0600 file and never prints the key; `keys rotate` re-wraps and `keys status` says under
+/// which master key.
+#[test]
+fn master_keys_are_made_kept_private_and_rotated() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let out = leancart(&["check-config"], &[("DATABASE_URL", url.as_str()), ("LEANCART_ENV", "production")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("LEANCART_MASTER_KEY"), "{}", stderr(&out));
+    let env = [("DATABASE_URL", url.as_str())];
+    let out = leancart(&["keys", "status"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dev_key = dir.path().join("master.key");
+    assert_eq!(std::fs::metadata(&dev_key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(dir.path().join("shop.keyring.db").exists(), "the keyring is a file of its own");
+    let key_text = std::fs::read_to_string(&dev_key).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("configured master key") && !stdout.contains(key_text.trim()), "{stdout}");
+    // A new key file: 0600, its id printed, never the key; not over an existing file.
+    let next = dir.path().join("next.key");
+    let next_arg = next.display().to_string();
+    let out = leancart(&["keys", "new", "--out", &next_arg], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let next_text = std::fs::read_to_string(&next).unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(next_text.trim()));
+    assert_eq!(std::fs::metadata(&next).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(leancart(&["keys", "new", "--out", &next_arg], &env).status.code(), Some(2));
+    let out = leancart(&["keys", "rotate", "--to-key-file", &next_arg], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A key file others can read is refused, naming the file and not its contents.
+    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = leancart(&["keys", "status"], &[("DATABASE_URL", url.as_str()), ("LEANCART_MASTER_KEY_FILE", &next_arg)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("0600") && !stderr(&out).contains(next_text.trim()), "{}", stderr(&out));
+}

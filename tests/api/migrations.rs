@@ -24,15 +24,19 @@ fn objects(sql: &str) -> BTreeSet<String> {
 
 #[test]
 fn sqlite_and_postgres_migrations_are_in_step() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let sqlite = versions(&root.join("sqlite"));
-    let postgres = versions(&root.join("postgres"));
-    assert_eq!(sqlite, postgres, "same migration versions in both folders");
-    for v in &sqlite {
-        for file in ["up.sql", "down.sql"] {
-            let a = std::fs::read_to_string(root.join("sqlite").join(v).join(file)).unwrap();
-            let b = std::fs::read_to_string(root.join("postgres").join(v).join(file)).unwrap();
-            assert_eq!(objects(&a), objects(&b), "{v}/{file} creates the same tables and indexes");
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    // The shop's database, and the keyring's (a database or schema of its own).
+    for root in [migrations.clone(), migrations.join("keyring")] {
+        let sqlite = versions(&root.join("sqlite"));
+        let postgres = versions(&root.join("postgres"));
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres, "same migration versions in both folders of {}", root.display());
+        for v in &sqlite {
+            for file in ["up.sql", "down.sql"] {
+                let a = std::fs::read_to_string(root.join("sqlite").join(v).join(file)).unwrap();
+                let b = std::fs::read_to_string(root.join("postgres").join(v).join(file)).unwrap();
+                assert_eq!(objects(&a), objects(&b), "{v}/{file} creates the same tables and indexes");
+            }
         }
     }
 }

@@ -143,3 +143,42 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
     }
     app.state.db.run(move |c| Ok(diesel::sql_query(sql).get_result::<N>(c)?.n)).await.unwrap()
 }
+
+/// The keyring: made on first start beside the shop's data (its own SQLite file, or schema `keyring`
+/// on PostgreSQL) with the blind-index key wrapped by the configured master key; a rotation re-wraps
+/// every key without touching a row; then the old master key is refused at start and the new one opens
+/// the same keys (the blind index gives the same entries).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_keyring_rotates_without_touching_rows() {
+    use leancart::config::MasterKeySource;
+    use leancart::privacy::keyring::{self, KeyringError};
+    let app = TestApp::spawn().await;
+    let config = (*app.state.config).clone();
+    let configured = app.state.keys.master.id().to_owned();
+    let entry = app.state.keys.index.email("ada.lovelace@example.org");
+    let url = config.keyring_url.clone();
+    let status = tokio::task::spawn_blocking(move || keyring::status_of(&url).unwrap()).await.unwrap();
+    assert_eq!(status, [(configured.clone(), 1)], "the blind-index key, wrapped by the configured master key");
+    let dir = tempfile::tempdir().unwrap();
+    let new_key = dir.path().join("next.key");
+    let (cfg, path) = (config.clone(), new_key.clone());
+    let (new_id, rewrapped, refused, reopened) = tokio::task::spawn_blocking(move || {
+        let new_id = keyring::write_new_key_file(&path).unwrap().id().to_owned();
+        let rewrapped = keyring::rotate(&cfg, &path).unwrap();
+        let refused = keyring::open(&cfg).err();
+        let mut next = cfg.clone();
+        next.master_key = MasterKeySource::File(path);
+        (new_id, rewrapped, refused, keyring::open(&next).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(rewrapped, 1);
+    assert!(
+        matches!(&refused, Some(KeyringError::OtherMasterKey { other, configured: c, count: 1 }) if *other == new_id && *c == configured),
+        "{refused:?}"
+    );
+    assert_eq!(reopened.master.id(), new_id);
+    assert_eq!(reopened.index.email("ada.lovelace@example.org"), entry, "indexes stay valid");
+    // The shop's own tables never held a key.
+    assert!(leancart::privacy::registry::declared("keys", "wrapped_key").is_none());
+}

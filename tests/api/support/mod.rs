@@ -41,6 +41,9 @@ impl Spawn {
     }
 }
 
+/// The master key of every test shop (each has its own keyring beside its own database).
+pub const TEST_MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::builder().start().await
@@ -55,7 +58,8 @@ impl TestApp {
             // the per-client limits are off unless a test is about them (tests/api/abuse.rs).
             .set("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", "0")
             .set("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", "0")
-            .set("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000");
+            .set("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000")
+            .set("LEANCART_MASTER_KEY", TEST_MASTER_KEY);
         Spawn { raw }
     }
 
