@@ -174,6 +174,15 @@ impl Application {
         let keys = tokio::task::spawn_blocking(move || crate::privacy::keyring::open(&keys_config))
             .await
             .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
+        let keys = Arc::new(keys);
+        let backfill = keys.clone();
+        let indexed = db
+            .run(move |conn| crate::orders::service::backfill_email_index(conn, &backfill.index))
+            .await
+            .map_err(|e| StartError::Other(format!("indexing orders by e-mail: {}", e.code())))?;
+        if indexed > 0 {
+            tracing::info!(orders = indexed, "gave earlier orders their e-mail blind-index entry");
+        }
         let listener = std::net::TcpListener::bind(config.bind)
             .map_err(|source| StartError::Bind { addr: config.bind, source })?;
         listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: config.bind, source })?;
@@ -201,7 +210,7 @@ impl Application {
             holds,
             limits,
             clock,
-            keys: Arc::new(keys),
+            keys,
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })

@@ -163,6 +163,7 @@ diesel::table! {
         stock_released -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_index -> Nullable<Text>,
     }
 }
 

@@ -148,6 +148,9 @@ pub struct OrderRow {
     pub stock_released: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The e-mail's keyed blind index (`privacy::sealing::BlindIndex`): how staff find the order by
+    /// e-mail without comparing the address.
+    pub email_index: Option<String>,
 }
 
 impl OrderRow {

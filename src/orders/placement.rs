@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::idempotency::{self, Begin, IdempotencyKey};
 use crate::kernel::secret::{hash_token, issue_token};
 use crate::kernel::time;
+use crate::privacy::sealing::BlindIndex;
 use crate::shipping::policy::ShopPolicy;
 use crate::state::AppState;
 use serde_json::json;
@@ -116,6 +117,7 @@ pub async fn place(
         ttl: chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24)),
     };
     let (policy, billing, clock) = (state.policy.clone(), state.billing.clone(), state.clock.clone());
+    let keys = state.keys.clone();
     let (cart_id, cart_token) = (request.cart_id, request.cart_token);
     let created = state
         .db
@@ -128,7 +130,8 @@ pub async fn place(
                     earlier => return Ok(Claimed::Earlier(earlier)),
                 }
                 let (cart, lines) = carts::authorize(conn, &cart_id, &cart_token)?;
-                let created = reserve_and_create(conn, cart, lines, &policy, &billing, &draft, clock.now())?;
+                let shop = Shop { policy: &policy, billing: &billing, index: &keys.index };
+                let created = reserve_and_create(conn, cart, lines, &shop, &draft, clock.now())?;
                 Ok(Claimed::Created(Box::new(created)))
             })
         })
@@ -255,6 +258,14 @@ enum Claimed {
     Earlier(Begin),
 }
 
+/// What placement reads of the shop: its policy, its billing, the e-mail blind index.
+#[derive(Clone, Copy)]
+struct Shop<'a> {
+    policy: &'a ShopPolicy,
+    billing: &'a Billing,
+    index: &'a BlindIndex,
+}
+
 /// What is decided before the transaction: the order's id and token, and the shop's limits.
 struct Draft {
     order_id: OrderId,
@@ -270,11 +281,11 @@ fn reserve_and_create(
     conn: &mut DbConn,
     cart: CartRow,
     lines: Vec<PricedLine>,
-    policy: &ShopPolicy,
-    billing: &Billing,
+    shop: &Shop<'_>,
     draft: &Draft,
     now: chrono::NaiveDateTime,
 ) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
+    let Shop { policy, billing, index } = *shop;
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
@@ -326,7 +337,9 @@ fn reserve_and_create(
         stock_released: false,
         created_at: now,
         updated_at: now,
+        email_index: None,
     };
+    order.email_index = Some(index.email(order.email.expose()));
     let lines: Vec<OrderLineRow> = view
         .lines
         .iter()

@@ -240,6 +240,26 @@ pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<Order
     Ok(order)
 }
 
+/// Give orders placed before the e-mail blind index existed their entry, a batch at a time (start-up;
+/// safe in several processes: each update applies only while the entry is still missing). Returns how
+/// many were indexed.
+pub fn backfill_email_index(conn: &mut DbConn, index: &crate::privacy::sealing::BlindIndex) -> Result<usize, ApiError> {
+    let mut done = 0;
+    loop {
+        let batch = store::without_email_index(conn, 500)?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        dialect::write_transaction(conn, |conn| -> Result<(), ApiError> {
+            for (id, email) in &batch {
+                store::set_email_index(conn, id, &index.email(email.expose()))?;
+            }
+            Ok(())
+        })?;
+        done += batch.len();
+    }
+}
+
 /// Release the stock of unpaid orders whose reservation ran out: ask the processor first (the
 /// payment may have succeeded unheard), cancel the payment if it has not, and the listener cancels the
 /// order and returns its stock. Safe to run in several processes at once.

@@ -41,6 +41,7 @@ macro_rules! bind_order {
             .bind::<Bool, _>($row.stock_released)
             .bind::<Timestamp, _>($row.created_at)
             .bind::<Timestamp, _>($row.updated_at)
+            .bind::<Nullable<Text>, _>(&$row.email_index)
     };
 }
 
@@ -477,12 +478,13 @@ pub fn list_expired_reservations(conn: &mut DbConn, now: NaiveDateTime, limit: i
         .load(conn)
 }
 
-/// Staff search: by status and/or exact order number or e-mail, newest first, after a cursor id.
+/// Staff search: by status and/or exact order number or e-mail (its blind-index entry), newest first,
+/// after a cursor id.
 pub fn search(
     conn: &mut DbConn,
     status: Option<&str>,
     number: Option<&str>,
-    email: Option<&str>,
+    email_index: Option<&str>,
     before: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> QueryResult<Vec<OrderRow>> {
@@ -497,15 +499,29 @@ pub fn search(
     if let Some(n) = number {
         q = q.filter(orders::number.eq(n.to_owned()));
     }
-    if let Some(e) = email {
-        q = q.filter(
-            orders::email.eq(crate::kernel::pii::Email::parse(e).map(|e| e.expose().to_owned()).unwrap_or_default()),
-        );
+    if let Some(e) = email_index {
+        q = q.filter(orders::email_index.eq(e.to_owned()));
     }
     if let Some((t, id)) = before {
         q = q.filter(orders::created_at.lt(t).or(orders::created_at.eq(t).and(orders::id.lt(id))));
     }
     q.load(conn)
+}
+
+/// Orders placed before the blind index existed (at most `limit`): id and e-mail.
+pub fn without_email_index(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(String, crate::kernel::pii::Email)>> {
+    orders::table
+        .filter(orders::email_index.is_null())
+        .order(orders::id.asc())
+        .limit(limit)
+        .select((orders::id, orders::email))
+        .load(conn)
+}
+
+pub fn set_email_index(conn: &mut DbConn, id: &str, index: &str) -> QueryResult<usize> {
+    diesel::update(orders::table.find(id).filter(orders::email_index.is_null()))
+        .set(orders::email_index.eq(index))
+        .execute(conn)
 }
 
 /// Queue a transactional message once per (kind, order): one `INSERT … ON CONFLICT DO NOTHING`.

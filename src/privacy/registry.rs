@@ -40,6 +40,8 @@ pub enum OnErasure {
     Shred,
     /// The row goes (an open cart).
     DeleteRow,
+    /// Set to NULL: a clear remnant such as a blind-index entry.
+    Clear,
 }
 
 /// A column holding personal data.
@@ -107,6 +109,14 @@ pub const PERSONAL: &[Personal] = &[
     personal("orders", "ship_region", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
     personal("orders", "ship_postal_code", ShippingAddress, DELIVERY, OrderFulfilment, Shred),
     personal("orders", "ship_phone", CarrierPhone, CARRIER, OrderFulfilment, Shred),
+    personal(
+        "orders",
+        "email_index",
+        Contact,
+        "let staff find a shopper's orders by e-mail without comparing the address (keyed blind index)",
+        OrderFulfilment,
+        Clear,
+    ),
     personal("order_events", "reason", StaffNote, NOTE, WithItsRecord, Shred),
     personal("refunds", "reason", StaffNote, NOTE, WithItsRecord, Shred),
 ];

@@ -227,6 +227,11 @@ async fn an_order_row_round_trips_through_placement() {
         ("currency", "USD".into()),
     ];
     assert_eq!(got, want, "INSERT INTO orders (personal and reference columns)");
+    assert_eq!(
+        (order.email_index.as_deref(), order.number.starts_with("LC-")),
+        (Some(app.state.keys.index.email("order.roundtrip@example.org").as_str()), true),
+        "INSERT INTO orders (the blind-index entry and the number, both text, in their places)"
+    );
     let t = &view["totals"];
     let amount = |k: &str| t[k]["amount"].as_i64().unwrap();
     assert_eq!(

@@ -33,13 +33,13 @@ WITH k AS (
                         subtotal, shipping_total, tax_total, discount_total, total, prices_include_tax,
                         email, ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code,
                         ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at,
-                        payment_id, reserved_until, stock_released, created_at, updated_at,
+                        payment_id, reserved_until, stock_released, created_at, updated_at, email_index,
                         number)
     VALUES (?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?,
+            ?, ?, ?, ?, ?, ?,
             'LC-' || nextval('order_number_seq'))
     RETURNING number
 ), l AS (

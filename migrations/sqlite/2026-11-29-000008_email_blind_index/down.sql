@@ -1,0 +1,2 @@
+DROP INDEX orders_email_index;
+ALTER TABLE orders DROP COLUMN email_index;
