@@ -1,5 +1,6 @@
 //! Carts and checkout details: server-side prices, stock checks, field minimisation per purpose.
 
+use crate::support::resources::{Cart as CartView, from};
 use crate::support::shop::german_details;
 use crate::support::{TestApp, expect_problem};
 use serde_json::{Value, json};
@@ -19,30 +20,30 @@ fn fields(body: &Value) -> Vec<(String, String)> {
 async fn cart_totals_come_from_the_catalog_and_the_policy() {
     let app = TestApp::spawn().await;
     let cart = app.ready_cart().await;
-    let (s, body) = app.cart_call(&cart, reqwest::Method::GET, "", None).await;
-    assert_eq!(s, 200);
-    let t = &body["totals"];
+    let view = app.get_cart(&cart).await;
+    let t = &view.totals;
     // 2 × 25.00 + 14.00 = 64.00; standard shipping for 800 g = 4.95; DE VAT 19 % on 68.95 = 13.10.
-    assert_eq!(t["subtotal"]["amount"], 6400);
-    assert_eq!(t["shipping"]["amount"], 495);
-    assert_eq!(t["tax"]["amount"], 1310);
-    assert_eq!(t["total"]["amount"], 8205);
-    assert_eq!(body["missing"], json!([]));
-    assert_eq!(body["lines"].as_array().unwrap().len(), 2);
+    let amounts = [&t.subtotal, &t.shipping, &t.tax, &t.discount, &t.total].map(|m| (m.amount, m.currency.as_str()));
+    assert_eq!(amounts, [(6400, "USD"), (495, "USD"), (1310, "USD"), (0, "USD"), (8205, "USD")]);
+    assert!(!t.prices_include_tax);
+    assert!(view.missing.is_empty() && view.requires_shipping);
+    assert_eq!(view.lines.len(), 2);
+    assert_eq!(view.details.shipping_address.as_ref().map(|a| a.country.as_str()), Some("DE"));
 
     // Changing and removing lines recomputes everything.
     let mug = app.variant("MUG-SAND").await;
     let (s, body) =
         app.cart_call(&cart, reqwest::Method::PUT, &format!("/lines/{mug}"), Some(json!({"quantity": 3}))).await;
     assert_eq!(s, 200);
-    assert_eq!(body["totals"]["subtotal"]["amount"], 5000 + 3 * 1400);
+    let changed: CartView = from(&body);
+    assert_eq!(changed.totals.subtotal.amount, 5000 + 3 * 1400);
     let (s, body) = app.cart_call(&cart, reqwest::Method::DELETE, &format!("/lines/{mug}"), None).await;
     assert_eq!(s, 200);
-    assert_eq!(body["totals"]["subtotal"]["amount"], 5000);
+    let removed: CartView = from(&body);
+    assert_eq!((removed.totals.subtotal.amount, removed.lines.len()), (5000, 1));
     // Free shipping over 75.00.
     app.add(&cart, "JACKET-M", 1).await;
-    let (_, body) = app.cart_call(&cart, reqwest::Method::GET, "", None).await;
-    assert_eq!(body["totals"]["shipping"]["amount"], 0);
+    assert_eq!(app.get_cart(&cart).await.totals.shipping.amount, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,16 +60,12 @@ async fn adding_a_line_answers_the_cart_as_it_now_is() {
         assert_eq!(s, 200);
         assert_eq!(added, read, "after adding {quantity} × {sku}");
     }
-    let (_, read) = app.cart_call(&cart, reqwest::Method::GET, "", None).await;
-    let lines: Vec<(i64, i64)> = read["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l["quantity"].as_i64().unwrap(), l["unit_price"]["amount"].as_i64().unwrap()))
-        .collect();
+    let read = app.get_cart(&cart).await;
+    let lines: Vec<(i32, i64)> = read.lines.iter().map(|l| (l.quantity, l.unit_price.amount)).collect();
     // First added first; merged lines keep their place.
     assert_eq!(lines, [(3, 2500), (3, 1400), (1, lines[2].1)]);
-    assert_eq!(read["totals"]["subtotal"]["amount"], 3 * 2500 + 3 * 1400 + lines[2].1);
+    assert_eq!(read.totals.subtotal.amount, 3 * 2500 + 3 * 1400 + lines[2].1);
+    assert!(read.lines.iter().all(|l| l.line_total.amount == l.unit_price.amount * i64::from(l.quantity)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -147,6 +147,11 @@ pub struct Problem {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A JSON answer already read, as `T` (failing the test with the body when it does not fit).
+pub fn from<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
 /// Read a response as `T`, failing the test with the body when it does not fit.
 pub async fn read<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> T {
     let body = res.text().await.unwrap();

@@ -77,6 +77,13 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The cart as its holder reads it, typed (every field checked, none more).
+    pub async fn get_cart(&self, cart: &Cart) -> super::resources::Cart {
+        let (status, body) = self.cart_call(cart, reqwest::Method::GET, "", None).await;
+        assert_eq!(status, 200, "{body}");
+        super::resources::from(&body)
+    }
+
     pub async fn add(&self, cart: &Cart, sku: &str, quantity: i64) -> (u16, Value) {
         let v = self.variant(sku).await;
         self.cart_call(cart, reqwest::Method::POST, "/lines", Some(json!({"variant_id": v, "quantity": quantity})))
