@@ -77,9 +77,11 @@ impl Manager {
                 let path_str = path.to_string_lossy();
                 let mut conn = SqliteConnection::establish(&path_str)
                     .map_err(|e| DbError::Connect(format!("cannot open SQLite database {}: {e}", path.display())))?;
+                // The busy timeout first: switching a new file to WAL takes a lock, and a second process
+                // opening the file at that moment must wait for it rather than fail.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 50000; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 50000; \
                      PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
                 )
                 .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;

@@ -22,6 +22,9 @@ diesel::table! {
     }
 }
 
+/// Key of the PostgreSQL advisory lock held while the keyring's schema is made ("keyring").
+const KEYRING_LOCK_KEY: i64 = 0x006b_6579_7269_6e67;
+
 /// A connection to the keyring, its schema migrated. PostgreSQL: the keyring's tables (and its
 /// migration history) live in schema `keyring` of the database `url` names.
 pub fn connect_keyring(url: &crate::config::DatabaseUrl) -> Result<DbConn, crate::db::DbError> {
@@ -30,11 +33,27 @@ pub fn connect_keyring(url: &crate::config::DatabaseUrl) -> Result<DbConn, crate
     let mut conn = crate::db::Manager::new(url.clone()).connect()?;
     let migrated = match &mut conn {
         DbConn::Pg(c) => {
-            c.batch_execute("CREATE SCHEMA IF NOT EXISTS keyring; SET search_path TO keyring")
-                .map_err(|e| DbError::Connect(format!("cannot open the keyring schema: {e}")))?;
-            c.run_pending_migrations(KEYRING_POSTGRES).map(|_| ())
+            // Several processes may start at once: one creates the schema and migrates it while the
+            // others wait on the lock (a key of the keyring's own, apart from the shop's migrations).
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_lock({KEYRING_LOCK_KEY}); CREATE SCHEMA IF NOT EXISTS keyring; \
+                 SET search_path TO keyring"
+            ))
+            .map_err(|e| DbError::Connect(format!("cannot open the keyring schema: {e}")))?;
+            let migrated = c.run_pending_migrations(KEYRING_POSTGRES).map(|_| ());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({KEYRING_LOCK_KEY})"))
+                .map_err(|e| DbError::Connect(format!("cannot release the keyring's lock: {e}")))?;
+            migrated
         }
-        DbConn::Sqlite(c) => c.run_pending_migrations(KEYRING_SQLITE).map(|_| ()),
+        // SQLite: two processes may both find the keyring unmigrated and race to migrate it; the one
+        // that loses finds nothing left pending, which is all it needs.
+        DbConn::Sqlite(c) => match c.run_pending_migrations(KEYRING_SQLITE) {
+            Ok(_) => Ok(()),
+            Err(e) => match c.pending_migrations(KEYRING_SQLITE) {
+                Ok(left) if left.is_empty() => Ok(()),
+                _ => Err(e),
+            },
+        },
     };
     migrated.map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(conn)

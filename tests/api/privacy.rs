@@ -216,3 +216,26 @@ async fn orders_are_found_by_email_through_the_blind_index() {
     let (_, body) = app.admin(reqwest::Method::GET, search, None).await;
     assert_eq!(found(&body), vec![id]);
 }
+
+/// Several processes starting at once on one database make one keyring: every start succeeds and all
+/// agree on the blind-index key (the schema is made under a lock; the first key kept wins).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_starts_make_one_keyring() {
+    let app = TestApp::spawn().await;
+    let mut config = (*app.state.config).clone();
+    // A keyring nobody made yet, in a database of its own: the starts race over its schema (on
+    // PostgreSQL, schema `keyring`) and over its first key.
+    let fresh = crate::support::db::TestDb::create().await;
+    config.keyring_url = leancart::config::DatabaseUrl::parse(&fresh.url()).unwrap();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                leancart::privacy::keyring::open(&config).map(|k| k.index.email("a@example.org"))
+            })
+        })
+        .collect();
+    let entries: Vec<String> = starts.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+    assert!(entries.windows(2).all(|w| w[0] == w[1]), "one index key for all");
+    drop(fresh);
+}
