@@ -79,12 +79,22 @@ impl Manager {
                     .map_err(|e| DbError::Connect(format!("cannot open SQLite database {}: {e}", path.display())))?;
                 // The busy timeout first: switching a new file to WAL takes a lock, and a second process
                 // opening the file at that moment must wait for it rather than fail.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 50000; \
-                     PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
-                )
-                .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
+                conn.batch_execute("PRAGMA busy_timeout = 10000")
+                    .map_err(|e| DbError::Connect(format!("cannot configure SQLite: {e}")))?;
+                // Switching a new file to WAL takes a lock that SQLite does not wait for with the busy
+                // timeout: a second process opening the file at that moment retries for a while.
+                let mut attempt = 0;
+                while let Err(e) = conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -8000; PRAGMA wal_autocheckpoint = 50000; PRAGMA temp_store = MEMORY; \
+                     PRAGMA secure_delete = ON;",
+                ) {
+                    attempt += 1;
+                    if attempt >= 200 || !e.to_string().contains("locked") {
+                        return Err(DbError::Connect(format!("cannot configure SQLite: {e}")));
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseUrl::Postgres(secret) => {
@@ -347,15 +357,42 @@ impl Db {
 }
 
 /// Apply all pending migrations of the connection's backend. On PostgreSQL a session advisory lock
-/// serialises concurrent starters (several `serve` processes sharing one database).
+/// serialises concurrent starters (several `serve` processes sharing one database). On SQLite two
+/// processes may both find a migration pending and race to apply it: the one that loses (its
+/// migration's transaction rolled back) finds nothing left pending, which is all it needs.
 pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
     dialect::with_global_lock(conn, |conn| {
         let applied = match conn {
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Sqlite(c) => migrate_sqlite(c, || SQLITE_MIGRATIONS),
             DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
         };
         applied.map_err(|e| DbError::Migration(e.to_string()))
     })
+}
+
+/// Apply `migrations()` (the embedded set) to a SQLite file that another process may be migrating at the same moment: a
+/// starter that loses the race (its migration's transaction rolled back: the table is already there)
+/// waits for the winner and tries again, until nothing is pending. Returns how many it applied.
+pub fn migrate_sqlite(
+    conn: &mut SqliteConnection,
+    migrations: fn() -> EmbeddedMigrations,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let mut attempt = 0;
+    loop {
+        match conn.run_pending_migrations(migrations()) {
+            Ok(applied) => return Ok(applied.len()),
+            Err(e) => {
+                if conn.pending_migrations(migrations()).is_ok_and(|left| left.is_empty()) {
+                    return Ok(0);
+                }
+                attempt += 1;
+                if attempt >= 100 {
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// Number of migrations not yet applied (used by `check-config` and `/readyz`).

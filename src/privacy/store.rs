@@ -45,15 +45,9 @@ pub fn connect_keyring(url: &crate::config::DatabaseUrl) -> Result<DbConn, crate
                 .map_err(|e| DbError::Connect(format!("cannot release the keyring's lock: {e}")))?;
             migrated
         }
-        // SQLite: two processes may both find the keyring unmigrated and race to migrate it; the one
-        // that loses finds nothing left pending, which is all it needs.
-        DbConn::Sqlite(c) => match c.run_pending_migrations(KEYRING_SQLITE) {
-            Ok(_) => Ok(()),
-            Err(e) => match c.pending_migrations(KEYRING_SQLITE) {
-                Ok(left) if left.is_empty() => Ok(()),
-                _ => Err(e),
-            },
-        },
+        // SQLite: two processes may both find the keyring unmigrated; the one that loses the race
+        // waits for the other (`db::migrate_sqlite`).
+        DbConn::Sqlite(c) => crate::db::migrate_sqlite(c, || KEYRING_SQLITE).map(|_| ()),
     };
     migrated.map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(conn)

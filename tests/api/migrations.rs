@@ -111,3 +111,25 @@ async fn the_databases_column_rules_refuse_what_the_application_never_writes() {
         assert!(was_refused, "{rule}: a value breaking the rule was not refused with a check violation");
     }
 }
+
+/// Several processes starting at once on a fresh SQLite file all get a migrated database (the race to
+/// migrate is lost gracefully); on PostgreSQL an advisory lock serialises them.
+#[test]
+fn concurrent_starters_all_get_a_migrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url =
+        leancart::config::DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("fresh.db").display())).unwrap();
+    let starters: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut conn = leancart::db::Manager::new(url).connect()?;
+                leancart::db::run_migrations(&mut conn)?;
+                leancart::db::pending_migrations(&mut conn)
+            })
+        })
+        .collect();
+    for s in starters {
+        assert_eq!(s.join().unwrap().unwrap(), 0, "nothing left pending for any starter");
+    }
+}
