@@ -1,7 +1,7 @@
 //! Order placement and lifecycle: payment outcomes, idempotency, no oversell, stock release,
 //! the state machine, shopper access, staff operations.
 
-use crate::support::resources::{Order, PlacedOrder, Problem, read};
+use crate::support::resources::{Order, PlacedOrder, Problem, StaffOrder, from, read};
 use crate::support::shop::german_details;
 use crate::support::stripe::eventually;
 use crate::support::{TestApp, expect_problem, logs};
@@ -86,8 +86,8 @@ async fn every_decline_fails_the_order_releases_stock_and_reopens_the_cart() {
         // The shopper can try again with another card and a new key.
         let res = app.place(&cart, &format!("decline-{i}-retry"), "pm_card_visa").await;
         assert_eq!(res.status(), 201);
-        let placed: Value = res.json().await.unwrap();
-        assert_eq!(placed["order"]["status"], "paid");
+        let placed: PlacedOrder = read(res).await;
+        assert_eq!(placed.order.status, "paid");
         app.set_stock("TEE-BLK-M", before as i32).await;
     }
 }
@@ -100,14 +100,15 @@ async fn three_d_secure_then_paid_or_failed() {
         let cart = app.ready_cart().await;
         let res = app.place(&cart, &format!("3ds-{complete}"), "pm_card_authenticationRequired").await;
         assert_eq!(res.status(), 201);
-        let placed: Value = res.json().await.unwrap();
-        assert_eq!(placed["order"]["status"], "awaiting_payment_action");
-        let url = placed["next_action"]["url"].as_str().unwrap();
-        assert!(placed["next_action"]["client_secret"].as_str().unwrap().contains("_secret_"));
+        let placed: PlacedOrder = read(res).await;
+        assert_eq!(placed.order.status, "awaiting_payment_action");
+        let next = placed.next_action.as_ref().expect("where the shopper authenticates");
+        assert_eq!(next.kind, "redirect_to_url");
+        assert!(next.client_secret.as_deref().unwrap().contains("_secret_"));
         let action = if complete { "complete" } else { "fail" };
-        let res = app.client.post(url.replace('?', &format!("/{action}?"))).send().await.unwrap();
+        let res = app.client.post(next.url.replace('?', &format!("/{action}?"))).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        let id = placed["order"]["id"].as_str().unwrap().to_owned();
+        let id = placed.order.id.clone();
         eventually("the webhook settles the order", || async { app.order_status(&id).await == expected }).await;
     }
     assert_eq!(app.stock("MUG-SAND").await, before - 1, "only the paid order keeps its stock");
@@ -289,8 +290,8 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     let before = app.stock("TEE-BLK-M").await;
     // Cancel a paid, unfulfilled order: refunded in full, restocked.
     let cart = app.ready_cart().await;
-    let placed: Value = app.place(&cart, "to-cancel", "pm_card_visa").await.json().await.unwrap();
-    let id = placed["order"]["id"].as_str().unwrap().to_owned();
+    let placed: PlacedOrder = read(app.place(&cart, "to-cancel", "pm_card_visa").await).await;
+    let id = placed.order.id.clone();
     let (s, body) = app
         .admin(
             reqwest::Method::POST,
@@ -299,23 +300,25 @@ async fn staff_cancel_refund_and_illegal_transitions() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["order"]["status"], "cancelled");
-    assert_eq!(body["order"]["payment"]["amount_refunded"]["amount"], 8205);
+    let cancelled: StaffOrder = from(&body);
+    assert_eq!(cancelled.order.status, "cancelled");
+    assert_eq!(cancelled.order.payment.as_ref().map(|p| p.amount_refunded.amount), Some(8205));
+    assert_eq!(cancelled.payment_id.as_deref().map(|p| p.starts_with("pay_")), Some(true));
     assert_eq!(app.stock("TEE-BLK-M").await, before);
-    let history: Vec<(String, String)> = body["history"]
-        .as_array()
-        .unwrap()
+    let history: Vec<(Option<&str>, &str, &str, &str)> = cancelled
+        .history
         .iter()
-        .map(|e| (e["to_status"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned()))
+        .map(|e| (e.from_status.as_deref(), e.to_status.as_str(), e.actor.as_str(), e.reason.as_str()))
         .collect();
     assert_eq!(
         history,
-        vec![
-            ("pending_payment".into(), "shopper".into()),
-            ("paid".into(), "processor".into()),
-            ("cancelled".into(), "staff".into())
+        [
+            (None, "pending_payment", "shopper", "order placed"),
+            (Some("pending_payment"), "paid", "processor", "payment succeeded"),
+            (Some("paid"), "cancelled", "staff", "customer asked")
         ]
     );
+    assert!(cancelled.history.windows(2).all(|w| w[0].at <= w[1].at));
     // Illegal: cancelling twice, refunding a cancelled order beyond what was paid.
     let (s, body) = app
         .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "again"})))
@@ -324,12 +327,9 @@ async fn staff_cancel_refund_and_illegal_transitions() {
 
     // Partial refund by line, then the rest by amount.
     let cart = app.ready_cart().await;
-    let placed: Value = app.place(&cart, "to-refund", "pm_card_visa").await.json().await.unwrap();
-    let id = placed["order"]["id"].as_str().unwrap().to_owned();
-    let tee_line = placed["order"]["lines"].as_array().unwrap().iter().find(|l| l["sku"] == "TEE-BLK-M").unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let placed: PlacedOrder = read(app.place(&cart, "to-refund", "pm_card_visa").await).await;
+    let id = placed.order.id.clone();
+    let tee_line = placed.order.lines.iter().find(|l| l.sku == "TEE-BLK-M").unwrap().id.clone();
     let (s, body) = app
         .admin(
             reqwest::Method::POST,
@@ -338,14 +338,17 @@ async fn staff_cancel_refund_and_illegal_transitions() {
         )
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["order"]["status"], "partially_refunded");
+    let partly: StaffOrder = from(&body);
+    assert_eq!(partly.order.status, "partially_refunded");
     // 25.00 plus its share of the 13.10 tax over 68.95 of taxable value: 4.75.
-    assert_eq!(body["order"]["payment"]["amount_refunded"]["amount"], 2500 + 475);
+    assert_eq!(partly.order.payment.as_ref().map(|p| p.amount_refunded.amount), Some(2500 + 475));
+    let tee = partly.order.lines.iter().find(|l| l.sku == "TEE-BLK-M").unwrap();
+    assert_eq!((tee.quantity, tee.quantity_refunded), (2, 1));
     let (s, body) = app
         .admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/refunds"), Some(json!({"amount": 8205 - 2975})))
         .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["order"]["status"], "refunded");
+    assert_eq!(from::<StaffOrder>(&body).order.status, "refunded");
     let (s, body) =
         app.admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/refunds"), Some(json!({"amount": 1}))).await;
     assert_eq!((s, body["code"].as_str()), (409, Some("order_not_refundable")));
@@ -368,7 +371,7 @@ async fn staff_cancel_refund_and_illegal_transitions() {
     assert_eq!((s, body["code"].as_str()), (409, Some("illegal_transition")));
 
     // Search by number and e-mail; every staff read is audited.
-    let number = placed["order"]["number"].as_str().unwrap();
+    let number = &placed.order.number;
     let (s, body) = app.admin(reqwest::Method::GET, &format!("/v1/admin/orders?number={number}"), None).await;
     assert_eq!((s, body["data"].as_array().unwrap().len()), (200, 1));
     let (_, body) =
@@ -390,13 +393,14 @@ async fn manual_capture_is_captured_by_staff() {
         .start()
         .await;
     let cart = app.ready_cart().await;
-    let placed: Value = app.place(&cart, "manual", "pm_card_visa").await.json().await.unwrap();
-    assert_eq!(placed["order"]["status"], "paid");
-    assert_eq!(placed["order"]["payment"]["status"], "requires_capture");
-    let id = placed["order"]["id"].as_str().unwrap();
+    let placed: PlacedOrder = read(app.place(&cart, "manual", "pm_card_visa").await).await;
+    let authorized = placed.order.payment.as_ref().map(|p| p.status.as_str());
+    assert_eq!((placed.order.status.as_str(), authorized), ("paid", Some("requires_capture")));
+    let id = &placed.order.id;
     let (s, body) = app.admin(reqwest::Method::POST, &format!("/v1/admin/orders/{id}/capture"), Some(json!({}))).await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["order"]["payment"]["status"], "succeeded");
+    let captured: StaffOrder = from(&body);
+    assert_eq!(captured.order.payment.as_ref().map(|p| p.status.as_str()), Some("succeeded"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -96,6 +96,26 @@ pub struct PlacedOrder {
     pub next_action: Option<NextAction>,
 }
 
+/// One entry of an order's history, as staff read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// An order as staff read, cancel, refund or capture it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffOrder {
+    pub order: Order,
+    pub payment_id: Option<String>,
+    pub history: Vec<HistoryEntry>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CartLine {
