@@ -294,6 +294,13 @@ fn check_config(config: &Config) -> ExitCode {
     println!("  tls:      {}", if config.tls_cert.is_some() { "on" } else { "off" });
     let payments = if config.stripe.secret_key.is_some() { "Stripe" } else { "local Stripe sandbox" };
     println!("  payments: {payments}");
+    let master_key = match &config.master_key {
+        crate::config::MasterKeySource::Value(_) => "LEANCART_MASTER_KEY".to_owned(),
+        crate::config::MasterKeySource::File(path) => format!("file {}", path.display()),
+        crate::config::MasterKeySource::Development(path) => format!("development file {}", path.display()),
+    };
+    println!("  master key: {master_key}");
+    println!("  keyring:  {}", config.keyring_url);
     match Manager::new(config.database_url.clone()).connect().and_then(|mut c| db::pending_migrations(&mut c)) {
         Ok(pending) => {
             println!("  database reachable; {pending} migration(s) pending");

@@ -59,7 +59,9 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     let env = [("DATABASE_URL", url.as_str())];
     let out = leancart(&["check-config"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("migration(s) pending"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("migration(s) pending"));
+    assert!(stdout.contains("master key: development file") && stdout.contains("shop.keyring.db"), "{stdout}");
     let out = leancart(&["migrate"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = leancart(&["seed"], &env);
@@ -112,6 +114,13 @@ fn master_keys_are_made_kept_private_and_rotated() {
     let out = leancart(&["check-config"], &[("DATABASE_URL", url.as_str()), ("LEANCART_ENV", "production")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("LEANCART_MASTER_KEY"), "{}", stderr(&out));
+    // With a key configured, production starts its checks; the key itself is never printed.
+    let key = "5f".repeat(32);
+    let env = [("DATABASE_URL", url.as_str()), ("LEANCART_ENV", "production"), ("LEANCART_MASTER_KEY", key.as_str())];
+    let out = leancart(&["check-config"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(printed.contains("master key: LEANCART_MASTER_KEY") && !printed.contains(&key), "{printed}");
     let env = [("DATABASE_URL", url.as_str())];
     let out = leancart(&["keys", "status"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
