@@ -196,11 +196,7 @@ impl Billing {
             capture,
             description,
         };
-        let answer = self.processor.create_and_confirm(&request).await;
-        if let Err(ProcessorError::Unavailable(cause)) = &answer {
-            tracing::warn!(payment_id = %row.id, %cause, "processor did not answer; payment left pending for reconciliation");
-        }
-        Ok(answer)
+        Ok(self.processor.create_and_confirm(&request).await)
     }
 
     /// Write a settlement inside the caller's transaction: the payment as the answer leaves it — a

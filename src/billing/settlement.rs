@@ -1,5 +1,5 @@
-//! What a processor's answer means for a payment — pure: no database, no processor, no clock but the
-//! one that stamps the new row.
+//! What a processor's answer means for a payment — no database, no processor; only the clock that
+//! stamps the new row and a log line when there was no answer.
 //!
 //! A caller asks the processor ([`super::service::Billing::ask_processor`]), hands the answer and the
 //! payment as it last recorded it to [`interpret`], and writes the [`Settlement`] in its own
@@ -68,8 +68,16 @@ pub fn interpret(recorded: &PaymentRow, answer: ProcessorAnswer) -> Settlement {
             (Some(f), Some(Decline { code, message: decline_message(code) }), false, None)
         }
         // Still unavailable or limited after the retries: whether the request took effect is unknown
-        // until the same idempotent request is answered.
-        Err(ProcessorError::Unavailable(_) | ProcessorError::RateLimited) => (None, None, true, None),
+        // until the same idempotent request is answered (whichever call it was: charge, refresh,
+        // capture, cancel).
+        Err(ProcessorError::Unavailable(cause)) => {
+            tracing::warn!(payment_id = %recorded.id, %cause, "processor did not answer; payment left pending for reconciliation");
+            (None, None, true, None)
+        }
+        Err(ProcessorError::RateLimited) => {
+            tracing::warn!(payment_id = %recorded.id, "processor rate limit; payment left pending for reconciliation");
+            (None, None, true, None)
+        }
         Err(refused) => {
             let code = match &refused {
                 ProcessorError::Invalid { code, .. } if code == "resource_missing" => "payment_method_invalid",

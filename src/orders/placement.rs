@@ -89,8 +89,8 @@ pub async fn place(
     let ticket = match state.holds.admit(client, &state.db).await {
         Ok(ticket) => Some(ticket),
         Err(refused) => {
-            let kh = key_hash.clone();
-            let known = state.db.run(move |conn| Ok(idempotency::store::is_live(conn, &kh, time::now())?)).await?;
+            let (kh, now) = (key_hash.clone(), state.clock.now());
+            let known = state.db.run(move |conn| Ok(idempotency::store::is_live(conn, &kh, now)?)).await?;
             if !known {
                 return Err(refused);
             }
@@ -151,7 +151,7 @@ pub async fn place(
     if let Some(refusal) = settlement.refusal.take() {
         tracing::warn!(order_id = %order.id, %refusal, "the processor refused the payment");
     }
-    let (billing, kh) = (state.billing.clone(), key_hash.clone());
+    let (billing, kh, order_id) = (state.billing.clone(), key_hash.clone(), order.id.clone());
     let placement = state
         .db
         .run_priority(move |conn| {
@@ -174,10 +174,6 @@ pub async fn place(
             })
         })
         .await?;
-    let order_id = match &placement {
-        Placement::Placed(p) => p.order.id.clone(),
-        Placement::PaymentFailed(f) => f.order_id.clone(),
-    };
 
     // 5. Answer. An order still unpaid keeps the client's place as long as it keeps its stock.
     if let Some(ticket) = ticket {

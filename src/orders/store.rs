@@ -82,6 +82,21 @@ macro_rules! line_row {
 /// as billing's `insert_payment.sql`).
 macro_rules! bind_payment {
     ($q:expr, $row:expr) => {
+        bind_payment_changes!($q, $row)
+            .bind::<Nullable<Text>, _>(&$row.order_id)
+            .bind::<Text, _>(&$row.processor)
+            .bind::<Text, _>(&$row.payment_method_id)
+            .bind::<Text, _>(&$row.capture_method)
+            .bind::<BigInt, _>($row.amount)
+            .bind::<Text, _>(&$row.currency)
+            .bind::<Timestamp, _>($row.created_at)
+    };
+}
+
+/// Bind a payment's changeable columns and then its id, in the order both of this store's payment
+/// statements list them (`reserve_and_create.sql`'s INSERT, `settle_paid_at_once.sql`'s UPDATE).
+macro_rules! bind_payment_changes {
+    ($q:expr, $row:expr) => {
         $q.bind::<Nullable<Text>, _>(&$row.payment_intent_id)
             .bind::<Nullable<Text>, _>(&$row.charge_id)
             .bind::<Text, _>(&$row.status)
@@ -95,13 +110,6 @@ macro_rules! bind_payment {
             .bind::<Bool, _>($row.disputed)
             .bind::<Timestamp, _>($row.updated_at)
             .bind::<Text, _>(&$row.id)
-            .bind::<Nullable<Text>, _>(&$row.order_id)
-            .bind::<Text, _>(&$row.processor)
-            .bind::<Text, _>(&$row.payment_method_id)
-            .bind::<Text, _>(&$row.capture_method)
-            .bind::<BigInt, _>($row.amount)
-            .bind::<Text, _>(&$row.currency)
-            .bind::<Timestamp, _>($row.created_at)
     };
 }
 
@@ -327,22 +335,10 @@ pub struct PaidAtOnce<'a> {
 pub fn settle_paid_at_once(conn: &mut DbConn, w: &PaidAtOnce<'_>) -> QueryResult<Option<OrderRow>> {
     let DbConn::Pg(c) = conn else { return Ok(None) };
     let (p, e) = (w.payment, w.entry);
-    cached_sql!(include_str!("sql/postgres/settle_paid_at_once.sql"))
+    let q = cached_sql!(include_str!("sql/postgres/settle_paid_at_once.sql"))
         .bind::<Text, _>(&e.order_id)
-        .bind::<Text, _>(&p.id)
-        .bind::<Nullable<Text>, _>(&p.payment_intent_id)
-        .bind::<Nullable<Text>, _>(&p.charge_id)
-        .bind::<Text, _>(&p.status)
-        .bind::<BigInt, _>(p.amount_captured)
-        .bind::<BigInt, _>(p.amount_refunded)
-        .bind::<Nullable<Text>, _>(&p.card_brand)
-        .bind::<Nullable<Text>, _>(&p.card_last4)
-        .bind::<Nullable<Integer>, _>(p.card_exp_month)
-        .bind::<Nullable<Integer>, _>(p.card_exp_year)
-        .bind::<Nullable<Text>, _>(&p.failure_code)
-        .bind::<Bool, _>(p.disputed)
-        .bind::<Timestamp, _>(p.updated_at)
-        .bind::<Text, _>(&p.id)
+        .bind::<Text, _>(&p.id);
+    bind_payment_changes!(q, p)
         .bind::<Text, _>(w.recorded_status)
         .bind::<Timestamp, _>(w.recorded_at)
         .bind::<Timestamp, _>(e.created_at)

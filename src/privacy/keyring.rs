@@ -65,6 +65,14 @@ fn read_key_file(path: &Path) -> Result<MasterKey, KeyringError> {
 
 /// Write a new master key to `path` (which must not exist), readable by its owner only.
 pub fn write_new_key_file(path: &Path) -> Result<MasterKey, KeyringError> {
+    create_key_file(path)?
+        .ok_or_else(|| KeyringError::MasterKey(format!("{} exists already; choose another file", path.display())))
+}
+
+/// Make a new key file at `path`, whole or not at all: written and synced under a temporary name, then
+/// linked into place (a link never replaces a file). `None` when `path` exists — made meanwhile by
+/// another process starting at the same moment, whose complete file is then the one to read.
+fn create_key_file(path: &Path) -> Result<Option<MasterKey>, KeyringError> {
     use std::io::Write;
     let shown = path.display();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -72,6 +80,9 @@ pub fn write_new_key_file(path: &Path) -> Result<MasterKey, KeyringError> {
             .map_err(|e| KeyringError::MasterKey(format!("cannot create {}: {e}", parent.display())))?;
     }
     let (key, text) = MasterKey::generate().map_err(|e| KeyringError::MasterKey(e.to_string()))?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.{}.tmp", std::process::id(), key.id()));
+    let temporary = std::path::PathBuf::from(name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -79,11 +90,17 @@ pub fn write_new_key_file(path: &Path) -> Result<MasterKey, KeyringError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| KeyringError::MasterKey(format!("cannot create {shown}: {e}")))?;
-    file.write_all(format!("{text}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| KeyringError::MasterKey(format!("cannot write {shown}: {e}")))?;
-    Ok(key)
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(format!("{text}\n").as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(Some(key)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(KeyringError::MasterKey(format!("cannot create {shown}: {e}"))),
+    }
 }
 
 /// The configured master key. On a developer's machine with none configured, the key file beside the
@@ -95,7 +112,7 @@ pub fn master_key(source: &MasterKeySource) -> Result<MasterKey, KeyringError> {
         MasterKeySource::File(path) => read_key_file(path),
         MasterKeySource::Development(path) if path.exists() => read_key_file(path),
         MasterKeySource::Development(path) => {
-            let key = write_new_key_file(path)?;
+            let Some(key) = create_key_file(path)? else { return read_key_file(path) };
             tracing::warn!(
                 file = %path.display(),
                 master_key_id = key.id(),
@@ -124,7 +141,10 @@ pub fn open(config: &Config) -> Result<Keys, KeyringError> {
         }
     };
     let wrapped = index.ok_or_else(|| KeyringError::Store("the blind-index key was not kept".into()))?;
-    if let Some((other, count)) = status(&mut conn)?.into_iter().find(|(id, _)| id != master.id()) {
+    let ours = MasterKey::wrapped_prefix(master.id());
+    if let Some((other, count)) = store::keys_not_starting_with(&mut conn, &ours)? {
+        let other = MasterKey::wrapped_by(&other).unwrap_or("?").to_owned();
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
         return Err(KeyringError::OtherMasterKey { other, configured: master.id().to_owned(), count });
     }
     let index = BlindIndex::unwrap(&master, &wrapped)
@@ -132,22 +152,33 @@ pub fn open(config: &Config) -> Result<Keys, KeyringError> {
     Ok(Keys { master, index })
 }
 
-/// How many keys each master key wraps (its id, the count).
-pub fn status(conn: &mut crate::db::DbConn) -> Result<Vec<(String, usize)>, KeyringError> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
+/// Every (owner, wrapped key) of the keyring, a page at a time.
+fn each_key(
+    conn: &mut crate::db::DbConn,
+    mut f: impl FnMut(&mut crate::db::DbConn, &str, &str) -> Result<(), KeyringError>,
+) -> Result<(), KeyringError> {
     let mut after = String::new();
     loop {
         let page = store::keys_after(conn, &after, 1000)?;
-        let Some((last, _)) = page.last() else { break };
+        let Some((last, _)) = page.last() else { return Ok(()) };
         after = last.clone();
-        for (_, wrapped) in &page {
-            let id = MasterKey::wrapped_by(wrapped).unwrap_or("?").to_owned();
-            match counts.iter_mut().find(|(i, _)| *i == id) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((id, 1)),
-            }
+        for (owner, wrapped) in &page {
+            f(conn, owner, wrapped)?;
         }
     }
+}
+
+/// How many keys each master key wraps (its id, the count).
+pub fn status(conn: &mut crate::db::DbConn) -> Result<Vec<(String, usize)>, KeyringError> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    each_key(conn, |_, _, wrapped| {
+        let id = MasterKey::wrapped_by(wrapped).unwrap_or("?");
+        match counts.iter_mut().find(|(i, _)| i == id) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((id.to_owned(), 1)),
+        }
+        Ok(())
+    })?;
     Ok(counts)
 }
 
@@ -165,21 +196,49 @@ pub fn rotate(config: &Config, new_key_file: &Path) -> Result<usize, KeyringErro
     let new = read_key_file(new_key_file)?;
     let mut conn = store::connect_keyring(&config.keyring_url)?;
     let mut rewrapped = 0;
-    let mut after = String::new();
-    loop {
-        let page = store::keys_after(&mut conn, &after, 1000)?;
-        let Some((last, _)) = page.last() else { break };
-        after = last.clone();
-        for (owner, wrapped) in page {
-            if MasterKey::wrapped_by(&wrapped) != Some(old.id()) {
-                continue;
-            }
-            let next = super::sealing::DataKey::rewrap(&old, &new, &owner, &wrapped)
-                .map_err(|e| KeyringError::MasterKey(format!("key of {owner}: {e}")))?;
-            if store::rewrap_key(&mut conn, &owner, &wrapped, &next, time::now())? {
-                rewrapped += 1;
-            }
+    each_key(&mut conn, |conn, owner, wrapped| {
+        if MasterKey::wrapped_by(wrapped) != Some(old.id()) {
+            return Ok(());
         }
-    }
+        let next = super::sealing::DataKey::rewrap(&old, &new, owner, wrapped)
+            .map_err(|e| KeyringError::MasterKey(format!("key of {owner}: {e}")))?;
+        if store::rewrap_key(conn, owner, wrapped, &next, time::now())? {
+            rewrapped += 1;
+        }
+        Ok(())
+    })?;
     Ok(rewrapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Processes starting at once on a developer's machine make one key file between them: every
+    /// start reads the same key, the file is private, no temporary file is left behind.
+    #[test]
+    fn concurrent_first_starts_make_one_development_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = MasterKeySource::Development(dir.path().join("master.key"));
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let source = source.clone();
+                std::thread::spawn(move || master_key(&source).map(|k| k.id().to_owned()))
+            })
+            .collect();
+        let ids: Vec<String> = starts.into_iter().filter_map(|t| t.join().ok()).filter_map(Result::ok).collect();
+        assert_eq!(ids.len(), 8, "every start got a key");
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "one key: {ids:?}");
+        let files: Vec<_> =
+            std::fs::read_dir(dir.path()).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(files, [std::ffi::OsString::from("master.key")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("master.key")).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600));
+        }
+        // `keys new` never replaces a file.
+        assert!(write_new_key_file(&dir.path().join("master.key")).is_err());
+    }
 }

@@ -108,7 +108,7 @@ impl MasterKey {
     /// Wrap key material for `owner` (a data subject's id, or the index key's name).
     fn wrap(&self, owner: &str, material: &[u8; 32]) -> Result<String, KeyError> {
         let sealed = seal_bytes(&self.key, owner.as_bytes(), material)?;
-        Ok(format!("{WRAPPED}{}.{}", self.id, URL_SAFE_NO_PAD.encode(sealed)))
+        Ok(format!("{}{}", MasterKey::wrapped_prefix(&self.id), URL_SAFE_NO_PAD.encode(sealed)))
     }
 
     fn unwrap(&self, owner: &str, wrapped: &str) -> Result<[u8; 32], KeyError> {
@@ -120,6 +120,11 @@ impl MasterKey {
         let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| KeyError::Unwrap)?;
         let plain = open_bytes(&self.key, owner.as_bytes(), &sealed).ok_or(KeyError::Unwrap)?;
         plain.try_into().map_err(|_| KeyError::Unwrap)
+    }
+
+    /// How every key this master key wraps begins (`w1.<id>.`).
+    pub fn wrapped_prefix(id: &str) -> String {
+        format!("{WRAPPED}{id}.")
     }
 
     /// The id of the master key that wrapped `wrapped`, if it is a wrapped key at all.

@@ -81,6 +81,18 @@ pub fn keys_after(conn: &mut DbConn, after: &str, limit: i64) -> QueryResult<Vec
         .load(conn)
 }
 
+/// A key not wrapped as `prefix` says (another master key's), and how many there are: the start-up
+/// check, done by the database without reading the keyring out. `None` when every key starts so.
+pub fn keys_not_starting_with(conn: &mut DbConn, prefix: &str) -> QueryResult<Option<(String, i64)>> {
+    // The prefix is `w1.` + hex + `.`: no LIKE wildcard in it.
+    let pattern = format!("{prefix}%");
+    let other: Option<String> =
+        keys::table.filter(keys::wrapped_key.not_like(&pattern)).select(keys::wrapped_key).first(conn).optional()?;
+    let Some(other) = other else { return Ok(None) };
+    let count = keys::table.filter(keys::wrapped_key.not_like(&pattern)).count().get_result(conn)?;
+    Ok(Some((other, count)))
+}
+
 /// Replace a wrapped key with its re-wrapped form, if it is still the one read.
 pub fn rewrap_key(conn: &mut DbConn, owner: &str, old: &str, new: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(keys::table.filter(keys::owner.eq(owner)).filter(keys::wrapped_key.eq(old)))
