@@ -174,14 +174,17 @@ impl Application {
         let keys = tokio::task::spawn_blocking(move || crate::privacy::keyring::open(&keys_config))
             .await
             .map_err(|e| StartError::Other(format!("start-up task failed: {e}")))??;
-        let keys = Arc::new(keys);
-        let backfill = keys.clone();
-        let indexed = db
-            .run(move |conn| crate::orders::service::backfill_email_index(conn, &backfill.index))
-            .await
-            .map_err(|e| StartError::Other(format!("indexing orders by e-mail: {}", e.code())))?;
-        if indexed > 0 {
-            tracing::info!(orders = indexed, "gave earlier orders their e-mail blind-index entry");
+        let keyring = Db::connect_keyring(&config.keyring_url, config.db_pool_size.min(4), config.db_timeout)?;
+        let vault = Arc::new(crate::privacy::vault::Vault::new(Arc::new(keys), keyring));
+        let sealing =
+            |e: crate::error::ApiError| StartError::Other(format!("sealing earlier personal data: {}", e.code()));
+        let sealed = crate::orders::service::seal_earlier_orders(&db, &vault).await.map_err(sealing)?
+            + crate::checkout::service::seal_earlier_carts(&db, &vault).await.map_err(sealing)?;
+        if sealed > 0 {
+            db.run(|conn| Ok(crate::db::dialect::reclaim_rewritten(conn, &["orders", "carts"])?))
+                .await
+                .map_err(sealing)?;
+            tracing::info!(rows = sealed, "sealed personal data written before sealing existed");
         }
         let listener = std::net::TcpListener::bind(config.bind)
             .map_err(|source| StartError::Bind { addr: config.bind, source })?;
@@ -210,7 +213,7 @@ impl Application {
             holds,
             limits,
             clock,
-            keys,
+            vault,
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })

@@ -25,6 +25,6 @@ pub struct AppState {
     pub limits: Limits,
     /// What the time rules read as "now".
     pub clock: crate::kernel::time::Clock,
-    /// The master key and the blind index (personal data sealed at rest).
-    pub keys: Arc<crate::privacy::keyring::Keys>,
+    /// Data subjects and their keys (personal data sealed at rest), the blind index.
+    pub vault: Arc<crate::privacy::vault::Vault>,
 }

@@ -9,6 +9,7 @@ use crate::http::extract::ApiJson;
 use crate::kernel::bounded::{NewQuantity, Quantity};
 use crate::kernel::money::Money;
 use crate::kernel::time::UtcTime;
+use crate::privacy::personal::Details;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -100,27 +101,29 @@ pub fn line_dto(l: &PricedLine) -> Result<CartLineDto, ApiError> {
     })
 }
 
-fn address_of(cart: &CartRow) -> Option<AddressDto> {
+/// The shipping address of opened details with the clear region and country (a cart's or an order's).
+pub fn address_dto(d: &Details, region: Option<&String>, country: Option<&String>) -> Option<AddressDto> {
     Some(AddressDto {
-        name: cart.ship_name.as_ref()?.expose().to_owned(),
-        line1: cart.ship_line1.as_ref()?.expose().to_owned(),
-        line2: cart.ship_line2.as_ref().map(|v| v.expose().to_owned()),
-        city: cart.ship_city.as_ref()?.expose().to_owned(),
-        region: cart.ship_region.as_ref().map(|v| v.expose().to_owned()),
-        postal_code: cart.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
-        country: cart.ship_country.clone()?,
+        name: d.name.as_ref()?.expose().to_owned(),
+        line1: d.line1.as_ref()?.expose().to_owned(),
+        line2: d.line2.as_ref().map(|v| v.expose().to_owned()),
+        city: d.city.as_ref()?.expose().to_owned(),
+        region: region.cloned(),
+        postal_code: d.postal_code.as_ref().map(|v| v.expose().to_owned()),
+        country: country?.clone(),
     })
 }
 
-pub fn cart_dto(view: CartView) -> Result<CartDto, ApiError> {
+/// The cart's response, its personal fields opened with `details` (the cart holder's own).
+pub fn cart_dto(view: CartView, details: &Details) -> Result<CartDto, ApiError> {
     let lines = view.lines.iter().map(line_dto).collect::<Result<_, _>>()?;
     let cart = view.cart;
     Ok(CartDto {
         details: DetailsDto {
-            email: cart.email.as_ref().map(|e| e.expose().to_owned()),
-            shipping_address: address_of(&cart),
+            email: details.email.as_ref().map(|e| e.expose().to_owned()),
+            shipping_address: address_dto(details, cart.ship_region.as_ref(), cart.ship_country.as_ref()),
             shipping_method: cart.shipping_method.clone(),
-            phone: cart.ship_phone.as_ref().map(|p| p.expose().to_owned()),
+            phone: details.phone.as_ref().map(|p| p.expose().to_owned()),
             ship_to_someone_else: cart.is_gift,
         },
         id: cart.id,
@@ -140,6 +143,14 @@ pub fn cart_dto(view: CartView) -> Result<CartDto, ApiError> {
         created_at: cart.created_at.into(),
         updated_at: cart.updated_at.into(),
     })
+}
+
+/// Answer with a cart, its personal fields opened with the key of the person they belong to (the
+/// cart holder: the token opened it).
+async fn respond(state: &AppState, view: CartView) -> Result<Json<CartDto>, ApiError> {
+    let key = state.vault.key_of_opt(view.cart.subject_id.as_deref()).await?;
+    let details = view.cart.sealed().open(key.as_ref().map(|k| &*k.key));
+    Ok(Json(cart_dto(view, &details)?))
 }
 
 /// Run a cart operation in one write transaction and answer with the cart as it is afterwards. The
@@ -189,7 +200,7 @@ where
             if transactional { dialect::write_transaction(conn, unit) } else { dialect::write_unit(conn, unit) }
         })
         .await?;
-    Ok(Json(cart_dto(view)?))
+    respond(state, view).await
 }
 
 /// Start a cart. The response carries the cart token, shown only this once.
@@ -213,7 +224,10 @@ pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, J
             Ok((service::view(cart, Vec::new(), &policy)?, token))
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(NewCartDto { token: token.plaintext.expose().to_owned(), cart: cart_dto(view)? })))
+    Ok((
+        StatusCode::CREATED,
+        Json(NewCartDto { token: token.plaintext.expose().to_owned(), cart: cart_dto(view, &Details::default())? }),
+    ))
 }
 
 /// The cart with its lines, totals and what checkout still needs.
@@ -235,7 +249,7 @@ pub async fn get_cart(
             service::view(cart, lines, &policy)
         })
         .await?;
-    Ok(Json(cart_dto(view)?))
+    respond(&state, view).await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -276,7 +290,7 @@ pub async fn add_line(
             })
         })
         .await?;
-    Ok(Json(cart_dto(view)?))
+    respond(&state, view).await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -333,8 +347,15 @@ pub async fn set_details(
     ApiJson(body): ApiJson<DetailsInput>,
 ) -> Result<Json<CartDto>, ApiError> {
     let policy = state.policy.clone();
-    with_cart_unit(&state, id, token, move |conn, cart, lines| service::set_details(conn, cart, lines, body, &policy))
-        .await
+    // The person's key first: the keyring is another database (see `privacy::vault`).
+    let key = match &body.email {
+        Some(email) => Some(state.vault.for_email(email).await?),
+        None => None,
+    };
+    with_cart_unit(&state, id, token, move |conn, cart, lines| {
+        service::set_details(conn, cart, lines, body, &policy, key.as_ref())
+    })
+    .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,6 +3,8 @@
 use crate::catalog::model::VariantRow;
 use crate::kernel::money::{Currency, Money, MoneyError};
 use crate::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+use crate::privacy::personal::SealedDetails;
+use crate::privacy::sealing::Sealed;
 use crate::shipping::policy::ShopPolicy;
 use crate::typed_id;
 use chrono::NaiveDateTime;
@@ -25,23 +27,51 @@ pub struct CartRow {
     pub token_hash: String,
     pub status: String,
     pub currency: String,
-    pub email: Option<Email>,
-    pub ship_name: Option<PersonName>,
-    pub ship_line1: Option<AddressText>,
-    pub ship_line2: Option<AddressText>,
-    pub ship_city: Option<AddressText>,
-    pub ship_region: Option<AddressText>,
-    pub ship_postal_code: Option<PostalCode>,
+    pub email: Option<Sealed<Email>>,
+    pub ship_name: Option<Sealed<PersonName>>,
+    pub ship_line1: Option<Sealed<AddressText>>,
+    pub ship_line2: Option<Sealed<AddressText>>,
+    pub ship_city: Option<Sealed<AddressText>>,
+    /// In clear: the tax jurisdiction (see the registry).
+    pub ship_region: Option<String>,
+    pub ship_postal_code: Option<Sealed<PostalCode>>,
     pub ship_country: Option<String>,
-    pub ship_phone: Option<Phone>,
+    pub ship_phone: Option<Sealed<Phone>>,
     pub shipping_method: Option<String>,
     pub is_gift: bool,
     pub recipient_consent_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Whose key seals the personal fields (`sub_…`); set with the checkout details.
+    pub subject_id: Option<String>,
 }
 
 impl CartRow {
+    /// The personal fields as stored.
+    pub fn sealed(&self) -> SealedDetails {
+        SealedDetails {
+            email: self.email.clone(),
+            name: self.ship_name.clone(),
+            line1: self.ship_line1.clone(),
+            line2: self.ship_line2.clone(),
+            city: self.ship_city.clone(),
+            postal_code: self.ship_postal_code.clone(),
+            phone: self.ship_phone.clone(),
+        }
+    }
+
+    /// Store sealed personal fields of `subject`.
+    pub fn set_sealed(&mut self, subject: Option<String>, d: SealedDetails) {
+        self.subject_id = subject;
+        self.email = d.email;
+        self.ship_name = d.name;
+        self.ship_line1 = d.line1;
+        self.ship_line2 = d.line2;
+        self.ship_city = d.city;
+        self.ship_postal_code = d.postal_code;
+        self.ship_phone = d.phone;
+    }
+
     pub fn is_open(&self) -> bool {
         self.status == "open"
     }

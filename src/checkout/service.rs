@@ -6,9 +6,11 @@ use super::store;
 use crate::db::DbConn;
 use crate::error::{ApiError, FieldError};
 use crate::kernel::money::Currency;
-use crate::kernel::pii::{AddressText, Email, Phone};
+use crate::kernel::pii::{Email, Phone};
 use crate::kernel::secret::{IssuedToken, hash_token, issue_token};
 use crate::kernel::time;
+use crate::privacy::personal::Details;
+use crate::privacy::vault::SubjectKey;
 use crate::shipping::address::{self, AddressInput};
 use crate::shipping::policy::ShopPolicy;
 
@@ -37,6 +39,7 @@ pub fn create_cart(conn: &mut DbConn, currency: Currency) -> Result<(CartRow, Is
         recipient_consent_at: None,
         created_at: now,
         updated_at: now,
+        subject_id: None,
     };
     store::insert_cart(conn, &row)?;
     Ok((row, token))
@@ -226,13 +229,16 @@ fn not_collected(field: &str, why: &str) -> FieldError {
     FieldError::new(field, "not_collected").with_message(why.to_owned())
 }
 
-/// Validate and store checkout details (replacing earlier ones).
+/// Validate and store checkout details (replacing earlier ones), sealed under `key`: the key of the
+/// person whose e-mail the details give (fetched before the unit of work; `None` only when the input
+/// has no e-mail, which validation refuses).
 pub fn set_details(
     conn: &mut DbConn,
     cart: &mut CartRow,
     lines: Vec<PricedLine>,
     input: DetailsInput,
     policy: &ShopPolicy,
+    key: Option<&SubjectKey>,
 ) -> Result<Vec<PricedLine>, ApiError> {
     require_open(cart)?;
     if lines.is_empty() {
@@ -325,16 +331,21 @@ pub fn set_details(
         };
         price(&lines, &dest, policy, cart.currency()?)?;
     }
+    let key = key.ok_or_else(|| ApiError::internal("checkout details without their person's key"))?;
     let now = time::now();
-    cart.email = input.email;
-    cart.ship_name = address.as_ref().map(|a| a.name.clone());
-    cart.ship_line1 = address.as_ref().map(|a| a.line1.clone());
-    cart.ship_line2 = address.as_ref().and_then(|a| a.line2.clone());
-    cart.ship_city = address.as_ref().map(|a| a.city.clone());
-    cart.ship_region = address.as_ref().and_then(|a| a.region.clone());
-    cart.ship_postal_code = address.as_ref().and_then(|a| a.postal_code.clone());
+    let details = Details {
+        email: input.email,
+        name: address.as_ref().map(|a| a.name.clone()),
+        line1: address.as_ref().map(|a| a.line1.clone()),
+        line2: address.as_ref().and_then(|a| a.line2.clone()),
+        city: address.as_ref().map(|a| a.city.clone()),
+        postal_code: address.as_ref().and_then(|a| a.postal_code.clone()),
+        phone: if method.is_some_and(|m| m.requires_phone) { input.phone } else { None },
+    };
+    let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+    cart.set_sealed(Some(key.subject.clone()), sealed);
+    cart.ship_region = address.as_ref().and_then(|a| a.region.as_ref().map(|r| r.expose().to_owned()));
     cart.ship_country = address.as_ref().map(|a| a.country.clone());
-    cart.ship_phone = if method.is_some_and(|m| m.requires_phone) { input.phone } else { None };
     cart.shipping_method = method.map(|m| m.code.clone());
     cart.is_gift = shippable && input.ship_to_someone_else;
     cart.recipient_consent_at = if cart.is_gift { Some(now) } else { None };
@@ -357,7 +368,7 @@ pub struct CartView {
 pub fn destination_of(cart: &CartRow) -> Destination {
     Destination {
         country: cart.ship_country.clone(),
-        region: cart.ship_region.as_ref().map(|r| AddressText::expose(r).to_owned()),
+        region: cart.ship_region.clone(),
         method: cart.shipping_method.clone(),
     }
 }
@@ -399,4 +410,24 @@ pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Resul
         Err(e) => return Err(e.into()),
     };
     Ok(CartView { cart, lines, totals, requires_shipping, missing })
+}
+
+/// Seal the checkout details of carts written before sealing existed, under their shopper's key (made
+/// now); start-up, safe in several processes. Returns how many were sealed.
+pub async fn seal_earlier_carts(db: &crate::db::Db, vault: &crate::privacy::vault::Vault) -> Result<usize, ApiError> {
+    let mut done = 0;
+    loop {
+        let batch = db.run(|conn| Ok(store::unsealed(conn, 200)?)).await?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for cart in batch {
+            let details = Details::in_clear(&cart.sealed());
+            let Some(email) = &details.email else { continue };
+            let key = vault.for_email(email).await?;
+            let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+            db.run(move |conn| Ok(store::seal_in_place(conn, &cart.id, &key.subject, &sealed)?)).await?;
+            done += 1;
+        }
+    }
 }

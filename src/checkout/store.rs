@@ -6,6 +6,7 @@ use crate::catalog::model::VariantRow;
 use crate::db::DbConn;
 use crate::db::direct::Direct;
 use crate::db::schema::{cart_lines, carts, product_variants, products};
+use crate::privacy::personal::SealedDetails;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text, Timestamp};
@@ -35,7 +36,11 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
         .bind::<Text, _>(&row.token_hash)
         .bind::<Text, _>(&row.status)
         .bind::<Text, _>(&row.currency);
-    bind_details!(q, row).bind::<Timestamp, _>(row.created_at).bind::<Timestamp, _>(row.updated_at).execute_direct(conn)
+    bind_details!(q, row)
+        .bind::<Timestamp, _>(row.created_at)
+        .bind::<Timestamp, _>(row.updated_at)
+        .bind::<Nullable<Text>, _>(&row.subject_id)
+        .execute_direct(conn)
 }
 
 pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
@@ -45,7 +50,11 @@ pub fn find_cart(conn: &mut DbConn, id: &str) -> QueryResult<Option<CartRow>> {
 /// Write back what a shopper can change: status and checkout details (never the token or currency).
 pub fn update_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
     let q = cached_sql!(include_str!("sql/update_cart.sql")).bind::<Text, _>(&row.status);
-    bind_details!(q, row).bind::<Timestamp, _>(row.updated_at).bind::<Text, _>(&row.id).execute_direct(conn)
+    bind_details!(q, row)
+        .bind::<Timestamp, _>(row.updated_at)
+        .bind::<Nullable<Text>, _>(&row.subject_id)
+        .bind::<Text, _>(&row.id)
+        .execute_direct(conn)
 }
 
 pub fn touch_cart(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
@@ -345,6 +354,33 @@ pub fn purge_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<
 /// How many open carts are untouched since `before` (what [`purge_abandoned`] would take, all batches).
 pub fn count_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<i64> {
     carts::table.filter(carts::status.eq("open")).filter(carts::updated_at.lt(before)).count().get_result(conn)
+}
+
+/// Carts whose checkout details were written before sealing existed (an e-mail, no subject).
+pub fn unsealed(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<CartRow>> {
+    carts::table
+        .filter(carts::subject_id.is_null())
+        .filter(carts::email.is_not_null())
+        .order(carts::id.asc())
+        .limit(limit)
+        .select(CartRow::as_select())
+        .load(conn)
+}
+
+/// Replace a cart's clear personal fields with their sealed form, if no one did meanwhile.
+pub fn seal_in_place(conn: &mut DbConn, id: &str, subject: &str, d: &SealedDetails) -> QueryResult<usize> {
+    diesel::update(carts::table.find(id).filter(carts::subject_id.is_null()))
+        .set((
+            carts::subject_id.eq(subject),
+            carts::email.eq(&d.email),
+            carts::ship_name.eq(&d.name),
+            carts::ship_line1.eq(&d.line1),
+            carts::ship_line2.eq(&d.line2),
+            carts::ship_city.eq(&d.city),
+            carts::ship_postal_code.eq(&d.postal_code),
+            carts::ship_phone.eq(&d.phone),
+        ))
+        .execute(conn)
 }
 
 #[cfg(test)]

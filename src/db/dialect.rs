@@ -121,3 +121,17 @@ where
         DbConn::Sqlite(_) => write_transaction(conn, f),
     }
 }
+
+/// After rows that held personal data in clear were rewritten sealed: have the database let go of
+/// the old versions now rather than eventually. SQLite zeroes freed space as it goes
+/// (`secure_delete`); the old pages still in the write-ahead log are checkpointed and the log
+/// truncated. PostgreSQL: `VACUUM` the tables, so the dead row versions are reclaimed (their space
+/// reused; `VACUUM FULL`, which rewrites the files, is left to the operator). Best effort: a reader
+/// holding the log open delays the truncation to a later checkpoint.
+pub fn reclaim_rewritten(conn: &mut DbConn, tables: &[&str]) -> Result<(), diesel::result::Error> {
+    use diesel::connection::SimpleConnection;
+    match conn {
+        DbConn::Pg(c) => c.batch_execute(&format!("VACUUM {}", tables.join(", "))),
+        DbConn::Sqlite(c) => c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)"),
+    }
+}

@@ -53,17 +53,24 @@ pub struct Manager {
     url: DatabaseUrl,
     /// PostgreSQL: connections for drafts (see [`Db::run_draft`]) commit asynchronously.
     drafts: bool,
+    /// PostgreSQL: the schema the session works in (the keyring's), instead of the default.
+    schema: Option<&'static str>,
 }
 
 impl Manager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Manager { url, drafts: false }
+        Manager { url, drafts: false, schema: None }
+    }
+
+    /// Connections whose PostgreSQL sessions work in `schema` (SQLite: unchanged).
+    pub fn in_schema(url: DatabaseUrl, schema: &'static str) -> Self {
+        Manager { url, drafts: false, schema: Some(schema) }
     }
 
     /// Connections whose commits do not wait for the write-ahead log to reach the disk (PostgreSQL's
     /// `synchronous_commit = off` for the session); SQLite connections are unchanged.
     fn for_drafts(url: DatabaseUrl) -> Self {
-        Manager { url, drafts: true }
+        Manager { url, drafts: true, schema: None }
     }
 
     pub fn connect(&self) -> Result<DbConn, DbError> {
@@ -110,6 +117,10 @@ impl Manager {
                 if self.drafts {
                     conn.batch_execute("SET synchronous_commit = off")
                         .map_err(|e| DbError::Connect(format!("cannot configure a PostgreSQL connection: {e}")))?;
+                }
+                if let Some(schema) = self.schema {
+                    conn.batch_execute(&format!("SET search_path TO {schema}"))
+                        .map_err(|e| DbError::Connect(format!("cannot open schema {schema}: {e}")))?;
                 }
                 Ok(DbConn::Pg(conn))
             }
@@ -247,7 +258,17 @@ impl r2d2::HandleError<DbError> for QuietErrors {
 impl Db {
     /// Open a pool; fails with the real cause when the first connection cannot be made.
     pub fn connect(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Db, DbError> {
-        let manager = Manager::new(url.clone());
+        Db::connect_with(Manager::new(url.clone()), url, size, timeout)
+    }
+
+    /// A pool on the keyring: its own database, or on PostgreSQL its own schema (no draft connections).
+    pub fn connect_keyring(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Db, DbError> {
+        let mut db = Db::connect_with(Manager::in_schema(url.clone(), "keyring"), url, size, timeout)?;
+        db.drafts = None;
+        Ok(db)
+    }
+
+    fn connect_with(manager: Manager, url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Db, DbError> {
         // Establish one connection eagerly so that a wrong URL reports its real cause; on SQLite it
         // becomes the writer.
         let first = manager.connect()?;

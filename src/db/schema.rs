@@ -120,6 +120,7 @@ diesel::table! {
         recipient_consent_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        subject_id -> Nullable<Text>,
     }
 }
 
@@ -163,7 +164,7 @@ diesel::table! {
         stock_released -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        email_index -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
     }
 }
 

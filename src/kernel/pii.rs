@@ -2,13 +2,10 @@
 //! `tracing` field, an error message or a panic can never show an e-mail, name, address or phone number.
 //! The value is reached only through the explicit, greppable `expose()`.
 //!
-//! Constructors validate; their errors never echo the input. Rows hold these types directly (diesel
-//! `ToSql`/`FromSql` as `Text`), responses call `expose()` field by field.
+//! Constructors validate; their errors never echo the input. These types have no SQL mapping: a row
+//! holds them only sealed (`privacy::sealing::Sealed<Email>`, …), so none can be stored in clear by
+//! mistake. Responses call `expose()` field by field.
 
-use diesel::backend::Backend;
-use diesel::deserialize::{self, FromSql};
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
 use std::fmt;
 
 /// Why a personal-data value was refused. Carries no part of the value.
@@ -57,8 +54,7 @@ fn clean_text(raw: &str, max_chars: usize) -> Result<String, PiiError> {
 macro_rules! pii_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal, max = $max:literal, format = $format:expr, $validate:expr) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
-        #[diesel(sql_type = Text)]
+        #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
 
         impl $name {
@@ -119,23 +115,13 @@ macro_rules! pii_type {
             }
         }
 
-        impl<DB> ToSql<Text, DB> for $name
-        where
-            DB: Backend,
-            str: ToSql<Text, DB>,
-        {
-            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-                self.0.as_str().to_sql(out)
+        impl crate::privacy::sealing::Sealable for $name {
+            fn plain(&self) -> &str {
+                &self.0
             }
-        }
 
-        impl<DB> FromSql<Text, DB> for $name
-        where
-            DB: Backend,
-            String: FromSql<Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-                String::from_sql(bytes).map($name)
+            fn from_opened(plain: String) -> Self {
+                $name(plain)
             }
         }
     };

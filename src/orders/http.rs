@@ -7,7 +7,7 @@ use super::placement::{self, FailedPayment, PlaceOrder as Placing, Placed, Place
 use super::service::{self, RefundRequest};
 use super::store;
 use crate::billing::model::PaymentRow;
-use crate::checkout::http::{AddressDto, TotalsDto};
+use crate::checkout::http::{AddressDto, TotalsDto, address_dto};
 use crate::db::dialect;
 use crate::error::{ApiError, Problem};
 use crate::http::auth::{BearerToken, Staff};
@@ -18,6 +18,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::kernel::bounded::{PageLimit, PositiveAmount, Quantity};
 use crate::kernel::money::{Currency, Money};
 use crate::kernel::time::UtcTime;
+use crate::privacy::personal::Details;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -63,11 +64,15 @@ pub struct OrderDto {
     pub currency: String,
     pub lines: Vec<OrderLineDto>,
     pub totals: TotalsDto,
-    pub email: String,
+    /// `null` once the customer's personal data was erased (see `customer_erased`).
+    pub email: Option<String>,
     pub shipping_address: Option<AddressDto>,
     pub shipping_method: Option<String>,
     pub phone: Option<String>,
     pub ship_to_someone_else: bool,
+    /// The customer's personal data was erased at their request: the order stays complete for
+    /// accounting, without anything that names them.
+    pub customer_erased: bool,
     pub payment: Option<OrderPaymentDto>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: UtcTime,
@@ -100,20 +105,31 @@ fn money(amount: i64, currency: Currency) -> Money {
     Money::new(amount, currency)
 }
 
-pub fn order_dto(order: &OrderRow, lines: &[OrderLineRow], payment: Option<&PaymentRow>) -> Result<OrderDto, ApiError> {
+/// An order's personal fields, opened with its customer's key; empty and `erased` once that key was
+/// destroyed.
+#[derive(Debug, Default)]
+pub struct Opened {
+    pub details: Details,
+    pub erased: bool,
+}
+
+/// Open an order's personal fields (the key fetched from the keyring, or the vault's cache).
+pub async fn open(state: &AppState, order: &OrderRow) -> Result<Opened, ApiError> {
+    match state.vault.key_of_opt(order.subject_id.as_deref()).await? {
+        Some(key) => Ok(Opened { details: order.sealed().open(Some(&key.key)), erased: false }),
+        None => Ok(Opened { details: Details::default(), erased: true }),
+    }
+}
+
+pub fn order_dto(
+    order: &OrderRow,
+    opened: &Opened,
+    lines: &[OrderLineRow],
+    payment: Option<&PaymentRow>,
+) -> Result<OrderDto, ApiError> {
     let currency: Currency = order.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
-    let shipping_address = match (&order.ship_name, &order.ship_line1, &order.ship_city, &order.ship_country) {
-        (Some(name), Some(line1), Some(city), Some(country)) => Some(AddressDto {
-            name: name.expose().to_owned(),
-            line1: line1.expose().to_owned(),
-            line2: order.ship_line2.as_ref().map(|v| v.expose().to_owned()),
-            city: city.expose().to_owned(),
-            region: order.ship_region.as_ref().map(|v| v.expose().to_owned()),
-            postal_code: order.ship_postal_code.as_ref().map(|v| v.expose().to_owned()),
-            country: country.clone(),
-        }),
-        _ => None,
-    };
+    let details = &opened.details;
+    let shipping_address = address_dto(details, order.ship_region.as_ref(), order.ship_country.as_ref());
     Ok(OrderDto {
         id: order.id.clone(),
         number: order.number.clone(),
@@ -140,11 +156,12 @@ pub fn order_dto(order: &OrderRow, lines: &[OrderLineRow], payment: Option<&Paym
             total: money(order.total, currency),
             prices_include_tax: order.prices_include_tax,
         },
-        email: order.email.expose().to_owned(),
+        email: details.email.as_ref().map(|e| e.expose().to_owned()),
         shipping_address,
         shipping_method: order.shipping_method.clone(),
-        phone: order.ship_phone.as_ref().map(|p| p.expose().to_owned()),
+        phone: details.phone.as_ref().map(|p| p.expose().to_owned()),
         ship_to_someone_else: order.is_gift,
+        customer_erased: opened.erased,
         payment: payment.map(|payment| OrderPaymentDto {
             status: payment.status.clone(),
             card_brand: payment.card_brand.clone(),
@@ -211,9 +228,10 @@ pub async fn place_order(
     match placement::place(&state, client.0, key, request).await? {
         Placement::Placed(p) => {
             let Placed { order, lines, payment, access_token, next_action, replayed } = *p;
+            let opened = open(&state, &order).await?;
             let dto = PlacedOrderDto {
                 access_token,
-                order: order_dto(&order, &lines, payment.as_ref())?,
+                order: order_dto(&order, &opened, &lines, payment.as_ref())?,
                 next_action: next_action.map(|n| NextActionDto {
                     type_: "redirect_to_url".into(),
                     url: n.url,
@@ -273,15 +291,16 @@ pub async fn get_order(
     Path(id): Path<String>,
     token: BearerToken,
 ) -> Result<Json<OrderDto>, ApiError> {
-    let dto = state
+    let (order, lines, payment) = state
         .db
         .run(move |conn| {
             let order = service::authorize(conn, &id, token.0.expose())?;
             let (lines, payment) = service::lines_and_payment(conn, &order)?;
-            order_dto(&order, &lines, payment.as_ref())
+            Ok((order, lines, payment))
         })
         .await?;
-    Ok(Json(dto))
+    let opened = open(&state, &order).await?;
+    Ok(Json(order_dto(&order, &opened, &lines, payment.as_ref())?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -290,7 +309,8 @@ pub struct OrderSummaryDto {
     pub number: String,
     pub status: String,
     pub total: Money,
-    pub email: String,
+    /// `null` once the customer's personal data was erased.
+    pub email: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: UtcTime,
 }
@@ -326,11 +346,13 @@ pub async fn admin_list_orders(
         return Err(ApiError::validation("status", "invalid_choice"));
     }
     let limit = PageParams { limit: q.limit, cursor: None }.limit();
-    // By the e-mail's blind-index entry: an address that does not parse matches nothing.
-    let email_index = q.email.as_deref().map(|e| match crate::kernel::pii::Email::parse(e) {
-        Ok(email) => state.keys.index.email(email.expose()),
-        Err(_) => String::new(),
-    });
+    // By the subject the e-mail's blind-index entry names in the keyring: an address that does not
+    // parse, or that no one used, matches nothing.
+    let subject = match q.email.as_deref().map(crate::kernel::pii::Email::parse) {
+        None => None,
+        Some(Ok(email)) => Some(state.vault.find_subject(&email).await?.unwrap_or_default()),
+        Some(Err(_)) => Some(String::new()),
+    };
     let rows = state
         .db
         .run(move |conn| {
@@ -347,7 +369,7 @@ pub async fn admin_list_orders(
                 conn,
                 q.status.as_deref(),
                 q.number.as_deref(),
-                email_index.as_deref(),
+                subject.as_deref(),
                 before,
                 i64::from(limit) + 1,
             )?;
@@ -358,21 +380,20 @@ pub async fn admin_list_orders(
         })
         .await?;
     let page = Page::from_overfetch(rows, limit, |o| o.id.clone(), |o| o);
-    let data = page
-        .data
-        .into_iter()
-        .map(|o| {
-            let c: Currency = o.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
-            Ok(OrderSummaryDto {
-                total: money(o.total, c),
-                email: o.email.expose().to_owned(),
-                id: o.id,
-                number: o.number,
-                status: o.status,
-                created_at: o.created_at.into(),
-            })
-        })
-        .collect::<Result<_, ApiError>>()?;
+    let mut data = Vec::with_capacity(page.data.len());
+    for o in page.data {
+        let c: Currency = o.currency.parse().map_err(|_| ApiError::internal("order currency"))?;
+        let key = state.vault.key_of_opt(o.subject_id.as_deref()).await?;
+        let email = key.and_then(|k| o.email.open(&k.key, crate::privacy::sealing::Field::Email));
+        data.push(OrderSummaryDto {
+            total: money(o.total, c),
+            email: email.map(|e| e.expose().to_owned()),
+            id: o.id,
+            number: o.number,
+            status: o.status,
+            created_at: o.created_at.into(),
+        });
+    }
     Ok(Json(Page { data, has_more: page.has_more, next_cursor: page.next_cursor }))
 }
 
@@ -394,32 +415,39 @@ pub struct StaffOrderDto {
     pub history: Vec<OrderEventDto>,
 }
 
-fn event_dto(e: OrderEventRow) -> OrderEventDto {
+fn event_dto(e: OrderEventRow, key: Option<&crate::privacy::sealing::DataKey>) -> OrderEventDto {
     OrderEventDto {
         from_status: e.from_status,
         to_status: e.to_status,
         actor: e.actor,
-        reason: e.reason,
+        reason: service::read_note(&e.reason, key),
         at: e.created_at.into(),
     }
 }
 
 async fn staff_view(state: &AppState, id: String, action: &'static str) -> Result<StaffOrderDto, ApiError> {
-    state
+    let (order, lines, payment, history) = state
         .db
         .run(move |conn| {
             let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
             let order = store::find_order(conn, oid.as_str())?.ok_or(ApiError::NotFound)?;
             let (lines, payment) = service::lines_and_payment(conn, &order)?;
-            let history = store::events_of(conn, &order.id)?.into_iter().map(event_dto).collect();
+            let history = store::events_of(conn, &order.id)?;
             crate::audit::record(conn, "staff", action, Some(&order.id))?;
-            Ok(StaffOrderDto {
-                order: order_dto(&order, &lines, payment.as_ref())?,
-                payment_id: order.payment_id,
-                history,
-            })
+            Ok((order, lines, payment, history))
         })
-        .await
+        .await?;
+    let key = state.vault.key_of_opt(order.subject_id.as_deref()).await?;
+    let opened = match &key {
+        Some(k) => Opened { details: order.sealed().open(Some(&k.key)), erased: false },
+        None => Opened { details: Details::default(), erased: true },
+    };
+    let history = history.into_iter().map(|e| event_dto(e, key.as_ref().map(|k| &*k.key))).collect();
+    Ok(StaffOrderDto {
+        order: order_dto(&order, &opened, &lines, payment.as_ref())?,
+        payment_id: order.payment_id,
+        history,
+    })
 }
 
 /// Staff: one order with its history. Audited.

@@ -1,6 +1,8 @@
 //! Orders and their lifecycle as an explicit state machine.
 
 use crate::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+use crate::privacy::personal::SealedDetails;
+use crate::privacy::sealing::Sealed;
 use crate::typed_id;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -131,15 +133,16 @@ pub struct OrderRow {
     pub discount_total: i64,
     pub total: i64,
     pub prices_include_tax: bool,
-    pub email: Email,
-    pub ship_name: Option<PersonName>,
-    pub ship_line1: Option<AddressText>,
-    pub ship_line2: Option<AddressText>,
-    pub ship_city: Option<AddressText>,
-    pub ship_region: Option<AddressText>,
-    pub ship_postal_code: Option<PostalCode>,
+    pub email: Sealed<Email>,
+    pub ship_name: Option<Sealed<PersonName>>,
+    pub ship_line1: Option<Sealed<AddressText>>,
+    pub ship_line2: Option<Sealed<AddressText>>,
+    pub ship_city: Option<Sealed<AddressText>>,
+    /// In clear: the tax jurisdiction (see the registry).
+    pub ship_region: Option<String>,
+    pub ship_postal_code: Option<Sealed<PostalCode>>,
     pub ship_country: Option<String>,
-    pub ship_phone: Option<Phone>,
+    pub ship_phone: Option<Sealed<Phone>>,
     pub shipping_method: Option<String>,
     pub is_gift: bool,
     pub recipient_consent_at: Option<NaiveDateTime>,
@@ -148,12 +151,24 @@ pub struct OrderRow {
     pub stock_released: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    /// The e-mail's keyed blind index (`privacy::sealing::BlindIndex`): how staff find the order by
-    /// e-mail without comparing the address.
-    pub email_index: Option<String>,
+    /// Whose key seals the personal fields (`sub_…`).
+    pub subject_id: Option<String>,
 }
 
 impl OrderRow {
+    /// The personal fields as stored.
+    pub fn sealed(&self) -> SealedDetails {
+        SealedDetails {
+            email: Some(self.email.clone()),
+            name: self.ship_name.clone(),
+            line1: self.ship_line1.clone(),
+            line2: self.ship_line2.clone(),
+            city: self.ship_city.clone(),
+            postal_code: self.ship_postal_code.clone(),
+            phone: self.ship_phone.clone(),
+        }
+    }
+
     pub fn status(&self) -> OrderStatus {
         OrderStatus::parse(&self.status).unwrap_or(OrderStatus::PendingPayment)
     }

@@ -28,7 +28,6 @@ use crate::error::ApiError;
 use crate::idempotency::{self, Begin, IdempotencyKey};
 use crate::kernel::secret::{hash_token, issue_token};
 use crate::kernel::time;
-use crate::privacy::sealing::BlindIndex;
 use crate::shipping::policy::ShopPolicy;
 use crate::state::AppState;
 use serde_json::json;
@@ -117,7 +116,6 @@ pub async fn place(
         ttl: chrono::Duration::from_std(state.config.idempotency_ttl).unwrap_or(chrono::Duration::hours(24)),
     };
     let (policy, billing, clock) = (state.policy.clone(), state.billing.clone(), state.clock.clone());
-    let keys = state.keys.clone();
     let (cart_id, cart_token) = (request.cart_id, request.cart_token);
     let created = state
         .db
@@ -130,7 +128,7 @@ pub async fn place(
                     earlier => return Ok(Claimed::Earlier(earlier)),
                 }
                 let (cart, lines) = carts::authorize(conn, &cart_id, &cart_token)?;
-                let shop = Shop { policy: &policy, billing: &billing, index: &keys.index };
+                let shop = Shop { policy: &policy, billing: &billing };
                 let created = reserve_and_create(conn, cart, lines, &shop, &draft, clock.now())?;
                 Ok(Claimed::Created(Box::new(created)))
             })
@@ -254,12 +252,11 @@ enum Claimed {
     Earlier(Begin),
 }
 
-/// What placement reads of the shop: its policy, its billing, the e-mail blind index.
+/// What placement reads of the shop: its policy and its billing.
 #[derive(Clone, Copy)]
 struct Shop<'a> {
     policy: &'a ShopPolicy,
     billing: &'a Billing,
-    index: &'a BlindIndex,
 }
 
 /// What is decided before the transaction: the order's id and token, and the shop's limits.
@@ -281,7 +278,7 @@ fn reserve_and_create(
     draft: &Draft,
     now: chrono::NaiveDateTime,
 ) -> Result<(OrderRow, Vec<OrderLineRow>, PaymentRow), ApiError> {
-    let Shop { policy, billing, index } = *shop;
+    let Shop { policy, billing } = *shop;
     if !cart.is_open() {
         return Err(ApiError::conflict("cart_checked_out", "this cart has already been checked out"));
     }
@@ -303,6 +300,8 @@ fn reserve_and_create(
     }
     let cart = view.cart;
     let totals = view.totals;
+    // The cart's sealed fields move as they are: sealed under the same person's key, for the field
+    // they are (see `privacy::sealing`), never opened here.
     let mut order = OrderRow {
         id: draft.order_id.as_str().to_owned(),
         number: String::new(), // given by the INSERT
@@ -333,9 +332,8 @@ fn reserve_and_create(
         stock_released: false,
         created_at: now,
         updated_at: now,
-        email_index: None,
+        subject_id: cart.subject_id.clone(),
     };
-    order.email_index = Some(index.email(order.email.expose()));
     let lines: Vec<OrderLineRow> = view
         .lines
         .iter()

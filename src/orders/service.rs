@@ -90,6 +90,7 @@ fn reopen_cart(conn: &mut DbConn, order: &OrderRow) -> Result<(), ApiError> {
         return Ok(());
     }
     cart.status = "open".into();
+    cart.subject_id = order.subject_id.clone();
     cart.email = Some(order.email.clone());
     cart.ship_name = order.ship_name.clone();
     cart.ship_line1 = order.ship_line1.clone();
@@ -240,23 +241,24 @@ pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<Order
     Ok(order)
 }
 
-/// Give orders placed before the e-mail blind index existed their entry, a batch at a time (start-up;
-/// safe in several processes: each update applies only while the entry is still missing). Returns how
-/// many were indexed.
-pub fn backfill_email_index(conn: &mut DbConn, index: &crate::privacy::sealing::BlindIndex) -> Result<usize, ApiError> {
+/// Seal the personal fields of orders written before sealing existed, under their customer's key (made
+/// now), a batch at a time (start-up; safe in several processes: each row is sealed only while it is
+/// still unsealed). Returns how many were sealed.
+pub async fn seal_earlier_orders(db: &crate::db::Db, vault: &crate::privacy::vault::Vault) -> Result<usize, ApiError> {
     let mut done = 0;
     loop {
-        let batch = store::without_email_index(conn, 500)?;
+        let batch = db.run(|conn| Ok(store::unsealed(conn, 200)?)).await?;
         if batch.is_empty() {
             return Ok(done);
         }
-        dialect::write_transaction(conn, |conn| -> Result<(), ApiError> {
-            for (id, email) in &batch {
-                store::set_email_index(conn, id, &index.email(email.expose()))?;
-            }
-            Ok(())
-        })?;
-        done += batch.len();
+        for order in batch {
+            let details = crate::privacy::personal::Details::in_clear(&order.sealed());
+            let Some(email) = &details.email else { continue };
+            let key = vault.for_email(email).await?;
+            let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+            db.run(move |conn| Ok(store::seal_in_place(conn, &order.id, &key.subject, &sealed)?)).await?;
+            done += 1;
+        }
     }
 }
 
@@ -308,9 +310,37 @@ pub async fn expire_reservations(state: &AppState, now: NaiveDateTime) -> Result
     Ok(released)
 }
 
+/// What a staff note about an order is stored as when its customer was erased (no key to seal it).
+pub const NOTE_NOT_KEPT: &str = "(note not kept: the customer's personal data was erased)";
+
+/// A staff note about `order`, sealed under its customer's key: free text may name a person, so it is
+/// personal data and goes with the customer's other data on erasure.
+pub async fn seal_note(state: &AppState, order: &OrderRow, note: &str) -> Result<String, ApiError> {
+    use crate::privacy::sealing::{Field, Sealed};
+    let Some(key) = state.vault.key_of_opt(order.subject_id.as_deref()).await? else {
+        return Ok(NOTE_NOT_KEPT.to_owned());
+    };
+    let sealed = Sealed::seal(&key.key, Field::StaffNote, &note.to_owned())
+        .map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+    Ok(sealed.stored().to_owned())
+}
+
+/// A stored staff note or system reason as it reads: system reasons are in clear (fixed wording), a
+/// staff note opens with its customer's key.
+pub fn read_note(stored: &str, key: Option<&crate::privacy::sealing::DataKey>) -> String {
+    use crate::privacy::sealing::{Field, Sealed, is_sealed};
+    if !is_sealed(stored) {
+        return stored.to_owned();
+    }
+    key.and_then(|k| Sealed::<String>::from_stored(stored.to_owned()).open(k, Field::StaffNote))
+        .unwrap_or_else(|| NOTE_NOT_KEPT.to_owned())
+}
+
 /// Staff: cancel an unpaid order, or a paid order that has not shipped (refunding it in full).
 pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<OrderRow, ApiError> {
     let order = find(state, order_id).await?;
+    let sealed_reason = seal_note(state, &order, reason).await?;
+    let reason = sealed_reason.as_str();
     match order.status() {
         s if s.holds_reservation() => {
             if let Some(pid) = &order.payment_id {
@@ -418,6 +448,11 @@ pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Res
         (false, Some(_)) => return Err(ApiError::validation("amount", "not_with_lines")),
         _ => {}
     }
+    let order = find(state, order_id).await?;
+    let reason = match &req.reason {
+        Some(note) => Some(seal_note(state, &order, note).await?),
+        None => None,
+    };
     let id = order_id.to_owned();
     let lines_req = req.lines.clone();
     let (payment_id, amount) = state
@@ -443,7 +478,7 @@ pub async fn refund(state: &AppState, order_id: &str, req: RefundRequest) -> Res
             })
         })
         .await?;
-    let refunded = state.billing.refund(&state.db, &payment_id, Some(amount), req.reason.clone()).await;
+    let refunded = state.billing.refund(&state.db, &payment_id, Some(amount), reason).await;
     if !req.lines.is_empty() {
         let id = order_id.to_owned();
         let restock = req.restock && refunded.is_ok();

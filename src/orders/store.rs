@@ -6,6 +6,7 @@ use crate::db::DbConn;
 use crate::db::cached::{MAX_BATCH, batch_sql, batch_template, row};
 use crate::db::direct::Direct;
 use crate::db::schema::{order_events, order_lines, orders, outbox, product_variants};
+use crate::privacy::personal::SealedDetails;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
@@ -41,7 +42,7 @@ macro_rules! bind_order {
             .bind::<Bool, _>($row.stock_released)
             .bind::<Timestamp, _>($row.created_at)
             .bind::<Timestamp, _>($row.updated_at)
-            .bind::<Nullable<Text>, _>(&$row.email_index)
+            .bind::<Nullable<Text>, _>(&$row.subject_id)
     };
 }
 
@@ -474,13 +475,13 @@ pub fn list_expired_reservations(conn: &mut DbConn, now: NaiveDateTime, limit: i
         .load(conn)
 }
 
-/// Staff search: by status and/or exact order number or e-mail (its blind-index entry), newest first,
-/// after a cursor id.
+/// Staff search: by status and/or exact order number or customer (the subject an e-mail names), newest
+/// first, after a cursor id.
 pub fn search(
     conn: &mut DbConn,
     status: Option<&str>,
     number: Option<&str>,
-    email_index: Option<&str>,
+    subject: Option<&str>,
     before: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> QueryResult<Vec<OrderRow>> {
@@ -495,8 +496,8 @@ pub fn search(
     if let Some(n) = number {
         q = q.filter(orders::number.eq(n.to_owned()));
     }
-    if let Some(e) = email_index {
-        q = q.filter(orders::email_index.eq(e.to_owned()));
+    if let Some(s) = subject {
+        q = q.filter(orders::subject_id.eq(s.to_owned()));
     }
     if let Some((t, id)) = before {
         q = q.filter(orders::created_at.lt(t).or(orders::created_at.eq(t).and(orders::id.lt(id))));
@@ -504,19 +505,30 @@ pub fn search(
     q.load(conn)
 }
 
-/// Orders placed before the blind index existed (at most `limit`): id and e-mail.
-pub fn without_email_index(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(String, crate::kernel::pii::Email)>> {
+/// Orders written before sealing existed (no subject): their personal fields are still in clear.
+pub fn unsealed(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<OrderRow>> {
     orders::table
-        .filter(orders::email_index.is_null())
+        .filter(orders::subject_id.is_null())
         .order(orders::id.asc())
         .limit(limit)
-        .select((orders::id, orders::email))
+        .select(OrderRow::as_select())
         .load(conn)
 }
 
-pub fn set_email_index(conn: &mut DbConn, id: &str, index: &str) -> QueryResult<usize> {
-    diesel::update(orders::table.find(id).filter(orders::email_index.is_null()))
-        .set(orders::email_index.eq(index))
+/// Replace an order's clear personal fields with their sealed form, if no one did meanwhile.
+pub fn seal_in_place(conn: &mut DbConn, id: &str, subject: &str, d: &SealedDetails) -> QueryResult<usize> {
+    let email = d.email.as_ref().map(|e| e.stored().to_owned()).unwrap_or_default();
+    diesel::update(orders::table.find(id).filter(orders::subject_id.is_null()))
+        .set((
+            orders::subject_id.eq(subject),
+            orders::email.eq(email),
+            orders::ship_name.eq(&d.name),
+            orders::ship_line1.eq(&d.line1),
+            orders::ship_line2.eq(&d.line2),
+            orders::ship_city.eq(&d.city),
+            orders::ship_postal_code.eq(&d.postal_code),
+            orders::ship_phone.eq(&d.phone),
+        ))
         .execute(conn)
 }
 

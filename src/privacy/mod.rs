@@ -4,7 +4,9 @@
 //! Personal data held: none of its own; it describes what every other module holds.
 
 pub mod keyring;
+pub mod personal;
 pub mod registry;
 pub mod retention;
 pub mod sealing;
 pub mod store;
+pub mod vault;

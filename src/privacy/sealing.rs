@@ -1,11 +1,12 @@
-//! Sealing personal data at rest, per person (the mechanism of the personal-data issue; the storage
-//! that uses it lands next).
+//! Sealing personal data at rest, per person.
 //!
 //! - A **data key** (AES-256, random) belongs to one data subject. Every personal field of that person
-//!   is sealed with it: AES-256-GCM, a random nonce, and the field's place (`table.column` and the
-//!   row's id) as associated data, so a sealed value copied to another row or column does not open.
-//!   Destroying the data key makes every copy of the person's data unreadable at once — live database,
-//!   replicas and backups alike (crypto-shredding).
+//!   is sealed with it: AES-256-GCM, a random nonce, and the field's kind ([`Field`]: e-mail, name,
+//!   phone, …) as associated data, so a sealed name cannot be passed off as a phone. Rows of one person
+//!   share the key, so a sealed field moved between that person's rows moves only their own data — as
+//!   when a cart becomes an order, which takes the cart's sealed fields as they are, without opening
+//!   them. Destroying the data key makes every copy of the person's data unreadable at once — live
+//!   database, replicas and backups alike (crypto-shredding).
 //! - Data keys are stored **wrapped** by the master key (AES-256-GCM, the subject's id as associated
 //!   data), in a keyring that can live apart from the shop's data. Rotating the master key re-wraps
 //!   data keys; no sealed row changes.
@@ -160,7 +161,7 @@ impl DataKey {
         new.wrap(subject, &old.unwrap(subject, wrapped)?)
     }
 
-    /// Seal a field at its place (`orders.email:ord_…`): it opens only there, with this key.
+    /// Seal a field at its place (a [`Field`]'s name): it opens only there, with this key.
     pub fn seal(&self, place: &str, plain: &str) -> Result<String, KeyError> {
         Ok(format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(seal_bytes(&self.0, place.as_bytes(), plain.as_bytes())?)))
     }
@@ -181,6 +182,110 @@ impl std::fmt::Debug for DataKey {
 /// Whether a stored value is a sealed field (and not plaintext left behind).
 pub fn is_sealed(value: &str) -> bool {
     value.starts_with(SEALED)
+}
+
+/// The kinds of personal field, each sealed with its own associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    ShipName,
+    ShipLine1,
+    ShipLine2,
+    ShipCity,
+    ShipPostalCode,
+    ShipPhone,
+    StaffNote,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Email => "email",
+            Field::ShipName => "ship.name",
+            Field::ShipLine1 => "ship.line1",
+            Field::ShipLine2 => "ship.line2",
+            Field::ShipCity => "ship.city",
+            Field::ShipPostalCode => "ship.postal_code",
+            Field::ShipPhone => "ship.phone",
+            Field::StaffNote => "staff.note",
+        }
+    }
+}
+
+/// A value that can be sealed: a personal-data type of `kernel::pii`, or plain text (a staff note).
+pub trait Sealable: Sized {
+    fn plain(&self) -> &str;
+    /// The value from what [`Sealable::plain`] gave when it was sealed (validated then).
+    fn from_opened(plain: String) -> Self;
+}
+
+impl Sealable for String {
+    fn plain(&self) -> &str {
+        self
+    }
+    fn from_opened(plain: String) -> Self {
+        plain
+    }
+}
+
+/// A personal field as stored: sealed under its person's data key. The only form in which a
+/// personal-data type reaches the database (those types have no SQL mapping of their own), so a field
+/// cannot be written in clear by mistake. `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct Sealed<T> {
+    text: String,
+    of: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Sealable> Sealed<T> {
+    /// Seal `value` as a `field` of the person whose key this is.
+    pub fn seal(key: &DataKey, field: Field, value: &T) -> Result<Sealed<T>, KeyError> {
+        Ok(Sealed { text: key.seal(field.as_str(), value.plain())?, of: std::marker::PhantomData })
+    }
+
+    /// The value, if `key` is the key it was sealed with (`None` once that key is destroyed).
+    pub fn open(&self, key: &DataKey, field: Field) -> Option<T> {
+        key.open(field.as_str(), &self.text).map(T::from_opened)
+    }
+}
+
+impl<T> Sealed<T> {
+    /// What the database holds (`s1.…`).
+    pub fn stored(&self) -> &str {
+        &self.text
+    }
+
+    /// A stored value read as text (a raw query); it opens only if it was sealed.
+    pub fn from_stored(text: String) -> Sealed<T> {
+        Sealed { text, of: std::marker::PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for Sealed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[sealed]")
+    }
+}
+
+impl<T, DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for Sealed<T>
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+        self.text.as_str().to_sql(out)
+    }
+}
+
+impl<T, DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for Sealed<T>
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        String::from_sql(bytes).map(Sealed::from_stored)
+    }
 }
 
 /// The keyed blind index of e-mail addresses.

@@ -22,6 +22,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Data subjects (in the keyring, beside their keys).
+    subjects (id) {
+        id -> Text,
+        email_index -> Nullable<Text>,
+        created_at -> Timestamp,
+        erased_at -> Nullable<Timestamp>,
+    }
+}
+
 /// Key of the PostgreSQL advisory lock held while the keyring's schema is made ("keyring").
 const KEYRING_LOCK_KEY: i64 = 0x006b_6579_7269_6e67;
 
@@ -69,6 +79,38 @@ pub fn insert_key(conn: &mut DbConn, owner: &str, wrapped: &str, now: NaiveDateT
     .bind::<Timestamp, _>(now)
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Destroy a key (erasure). `false` when there was none.
+pub fn delete_key(conn: &mut DbConn, owner: &str) -> QueryResult<bool> {
+    Ok(diesel::delete(keys::table.find(owner)).execute(conn)? == 1)
+}
+
+/// The live subject whose e-mail has this blind-index entry.
+pub fn subject_by_email(conn: &mut DbConn, email_index: &str) -> QueryResult<Option<String>> {
+    subjects::table.filter(subjects::email_index.eq(email_index)).select(subjects::id).first(conn).optional()
+}
+
+/// Keep a new subject; `false` when the e-mail has one already (a concurrent first use made it).
+pub fn insert_subject(conn: &mut DbConn, id: &str, email_index: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    use diesel::sql_types::Text;
+    let n = cached_sql!(
+        "INSERT INTO subjects (id, email_index, created_at) VALUES (?, ?, ?) ON CONFLICT (email_index) DO NOTHING"
+    )
+    .bind::<Text, _>(id)
+    .bind::<Text, _>(email_index)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Record that a subject was erased, and drop their e-mail's index entry (the next order with that
+/// address starts a new subject). Idempotent: the first erasure's time stays.
+pub fn mark_subject_erased(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(subjects::table.find(id).filter(subjects::erased_at.is_null()))
+        .set(subjects::erased_at.eq(now))
+        .execute(conn)?;
+    diesel::update(subjects::table.find(id)).set(subjects::email_index.eq(None::<String>)).execute(conn)
 }
 
 /// Every (owner, wrapped key), a page at a time after `after`.

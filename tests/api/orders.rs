@@ -21,7 +21,7 @@ async fn happy_path_pays_reserves_and_queues_the_receipt() {
     assert_eq!((o.totals.total.amount, o.totals.total.currency.as_str()), (8205, "USD"));
     let payment = o.payment.as_ref().expect("the payment");
     assert_eq!((payment.card_brand.as_deref(), payment.card_last4.as_deref()), (Some("visa"), Some("4242")));
-    assert_eq!(o.email, "ada.lovelace@example.org");
+    assert_eq!((o.email.as_deref(), o.customer_erased), (Some("ada.lovelace@example.org"), false));
     assert_eq!(o.lines.iter().map(|l| l.quantity).sum::<i32>(), 3);
     assert!(typed.next_action.is_none());
     assert!(o.updated_at >= o.created_at);

@@ -153,12 +153,21 @@ async fn the_keyring_rotates_without_touching_rows() {
     use leancart::config::MasterKeySource;
     use leancart::privacy::keyring::{self, KeyringError};
     let app = TestApp::spawn().await;
+    let cart = app.ready_cart().await;
+    let placed: serde_json::Value = app.place(&cart, "rotated", "pm_card_visa").await.json().await.unwrap();
+    let id = placed["order"]["id"].as_str().unwrap().to_owned();
+    let oid = id.clone();
+    let order = app.state.db.run(move |c| Ok(leancart::orders::store::find_order(c, &oid)?.unwrap())).await.unwrap();
     let config = (*app.state.config).clone();
-    let configured = app.state.keys.master.id().to_owned();
-    let entry = app.state.keys.index.email("ada.lovelace@example.org");
+    let configured = app.state.vault.keys().master.id().to_owned();
+    let entry = app.state.vault.keys().index.email("ada.lovelace@example.org");
     let url = config.keyring_url.clone();
     let status = tokio::task::spawn_blocking(move || keyring::status_of(&url).unwrap()).await.unwrap();
-    assert_eq!(status, [(configured.clone(), 1)], "the blind-index key, wrapped by the configured master key");
+    assert_eq!(
+        status,
+        [(configured.clone(), 2)],
+        "the blind-index key and the shopper's, wrapped by the configured master key"
+    );
     let dir = tempfile::tempdir().unwrap();
     let new_key = dir.path().join("next.key");
     let (cfg, path) = (config.clone(), new_key.clone());
@@ -172,49 +181,76 @@ async fn the_keyring_rotates_without_touching_rows() {
     })
     .await
     .unwrap();
-    assert_eq!(rewrapped, 1);
+    assert_eq!(rewrapped, 2);
     assert!(
-        matches!(&refused, Some(KeyringError::OtherMasterKey { other, configured: c, count: 1 }) if *other == new_id && *c == configured),
+        matches!(&refused, Some(KeyringError::OtherMasterKey { other, configured: c, count: 2 }) if *other == new_id && *c == configured),
         "{refused:?}"
     );
     assert_eq!(reopened.master.id(), new_id);
     assert_eq!(reopened.index.email("ada.lovelace@example.org"), entry, "indexes stay valid");
+    // Every sealed row still opens: the shopper's key, re-wrapped, opens the untouched order.
+    let keyring = leancart::db::Db::connect_keyring(&config.keyring_url, 2, std::time::Duration::from_secs(5)).unwrap();
+    let vault = leancart::privacy::vault::Vault::new(std::sync::Arc::new(reopened), keyring);
+    let key = vault.key_of(order.subject_id.as_deref().unwrap()).await.unwrap().expect("the key, re-wrapped");
+    let details = order.sealed().open(Some(&key.key));
+    assert_eq!(details.email.map(|e| e.expose().to_owned()).as_deref(), Some("ada.lovelace@example.org"));
+    assert!(details.line1.is_some() && details.name.is_some());
     // The shop's own tables never held a key.
     assert!(leancart::privacy::registry::declared("keys", "wrapped_key").is_none());
 }
 
-/// Staff find orders by e-mail through the keyed blind index: the order keeps the index entry (not
-/// derivable without the keyring's index key), the search computes it, and orders placed before the
-/// index existed get theirs at start-up.
+/// Staff find orders by e-mail through the keyring: the e-mail's keyed blind index names the data
+/// subject, the subject its orders — the shop's tables hold neither the address nor its index entry.
+/// Orders and carts written in clear before sealing existed are sealed at start-up and found again.
 #[tokio::test(flavor = "multi_thread")]
-async fn orders_are_found_by_email_through_the_blind_index() {
+async fn orders_are_found_by_email_and_earlier_rows_are_sealed_at_start() {
     let app = TestApp::staff().await;
     let cart = app.ready_cart().await;
     let placed: serde_json::Value = app.place(&cart, "indexed", "pm_card_visa").await.json().await.unwrap();
     let id = placed["order"]["id"].as_str().unwrap().to_owned();
-    let oid = id.clone();
-    let order = app.state.db.run(move |c| Ok(leancart::orders::store::find_order(c, &oid)?.unwrap())).await.unwrap();
-    let entry = order.email_index.clone().expect("an index entry");
-    assert_eq!(entry, app.state.keys.index.email("ada.lovelace@example.org"));
-    assert!(!entry.contains("ada") && entry.len() == 64);
     let search = "/v1/admin/orders?email=ada.lovelace@example.org";
     let found = |body: &serde_json::Value| -> Vec<String> {
         body["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
     };
     let (s, body) = app.admin(reqwest::Method::GET, search, None).await;
     assert_eq!((s, found(&body)), (200, vec![id.clone()]));
+    assert_eq!(body["data"][0]["email"], "ada.lovelace@example.org", "opened for staff");
     let (_, body) = app.admin(reqwest::Method::GET, "/v1/admin/orders?email=grace@example.org", None).await;
     assert!(found(&body).is_empty());
-    // An order from before the index: found again once the start-up backfill gave it its entry.
-    app.state.db.run(|c| Ok(diesel::sql_query("UPDATE orders SET email_index = NULL").execute(c)?)).await.unwrap();
+
+    // The same order as an earlier version wrote it: personal fields in clear, no subject; and an
+    // open cart with clear details.
+    let other = app.ready_cart().await;
+    let clear = "email = 'ada.lovelace@example.org', ship_name = 'Ada Lovelace', ship_line1 = '12 St James''s Square', \
+                 ship_line2 = NULL, ship_city = 'London', ship_postal_code = 'SW1Y 4JH', ship_phone = NULL, \
+                 subject_id = NULL";
+    let (order_sql, cart_sql) = (
+        format!("UPDATE orders SET {clear} WHERE id = '{id}'"),
+        format!("UPDATE carts SET {clear} WHERE id = '{}'", other.id),
+    );
+    app.state
+        .db
+        .run(move |c| {
+            diesel::sql_query(order_sql).execute(c)?;
+            Ok(diesel::sql_query(cart_sql).execute(c)?)
+        })
+        .await
+        .unwrap();
     let (_, body) = app.admin(reqwest::Method::GET, search, None).await;
     assert!(found(&body).is_empty(), "no plaintext comparison behind the search");
-    let keys = app.state.keys.clone();
-    let indexed =
-        app.state.db.run(move |c| leancart::orders::service::backfill_email_index(c, &keys.index)).await.unwrap();
-    assert_eq!(indexed, 1);
+    let sealed = leancart::orders::service::seal_earlier_orders(&app.state.db, &app.state.vault).await.unwrap()
+        + leancart::checkout::service::seal_earlier_carts(&app.state.db, &app.state.vault).await.unwrap();
+    assert_eq!(sealed, 2);
+    app.state.db.run(|c| Ok(leancart::db::dialect::reclaim_rewritten(c, &["orders", "carts"])?)).await.unwrap();
+    assert!(!app.db.dump().contains("James"), "nothing left in clear");
     let (_, body) = app.admin(reqwest::Method::GET, search, None).await;
-    assert_eq!(found(&body), vec![id]);
+    assert_eq!(found(&body), vec![id.clone()]);
+    let (_, order) = app.admin(reqwest::Method::GET, &format!("/v1/admin/orders/{id}"), None).await;
+    assert_eq!(order["order"]["shipping_address"]["line1"], "12 St James's Square");
+    let cart_view = app.get_cart(&other).await;
+    assert_eq!(cart_view.details.shipping_address.map(|a| a.city), Some("London".to_owned()));
+    // Run again (another process starting): nothing left to seal.
+    assert_eq!(leancart::orders::service::seal_earlier_orders(&app.state.db, &app.state.vault).await.unwrap(), 0);
 }
 
 /// Several processes starting at once on one database make one keyring: every start succeeds and all
@@ -238,4 +274,98 @@ async fn concurrent_starts_make_one_keyring() {
     let entries: Vec<String> = starts.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
     assert!(entries.windows(2).all(|w| w[0] == w[1]), "one index key for all");
     drop(fresh);
+}
+
+/// A shopper with marker values in every personal field (a gift to someone with a phone-needing
+/// method): their order, the second cart they left open, and a staff note about them.
+fn marker_details(n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "email": format!("marker.shopper{n}@example.org"),
+        "shipping_method": "express",
+        "phone": format!("+1 555 01{n:02}"),
+        "ship_to_someone_else": true,
+        "recipient_consent_confirmed": true,
+        "shipping_address": {"name": format!("Zebulon Markerperson{n}"), "line1": format!("{n} Markerline Street"),
+                             "line2": format!("Markerflat {n}"), "city": "Markerville", "region": "CA",
+                             "postal_code": format!("9{n:04}"), "country": "US"}
+    })
+}
+
+/// Encrypted at rest: after checkouts, the raw database (the SQLite file and its log; `pg_dump` on
+/// PostgreSQL) holds none of the shopper's marker values — order, open cart, staff note — and every
+/// stored value of every column the registry declares personal is sealed. The shopper and staff still
+/// read them through the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn personal_data_is_sealed_at_rest() {
+    use diesel::prelude::*;
+    let app = TestApp::staff().await;
+    let mut orders = Vec::new();
+    for n in 1..=2 {
+        let cart = app.new_cart().await;
+        assert_eq!(app.add(&cart, "TEE-BLK-M", 1).await.0, 200);
+        let (s, body) = app.details(&cart, marker_details(n)).await;
+        assert_eq!(s, 200, "{body}");
+        let placed: serde_json::Value =
+            app.place(&cart, &format!("marker-{n}"), "pm_card_visa").await.json().await.unwrap();
+        orders.push(placed["order"]["id"].as_str().unwrap().to_owned());
+    }
+    let open_cart = app.new_cart().await;
+    assert_eq!(app.add(&open_cart, "TEE-BLK-M", 1).await.0, 200);
+    assert_eq!(app.details(&open_cart, marker_details(3)).await.0, 200);
+    let cancel = format!("/v1/admin/orders/{}/cancel", orders[0]);
+    let (s, _) =
+        app.admin(reqwest::Method::POST, &cancel, Some(serde_json::json!({"reason": "Markernote called"}))).await;
+    assert_eq!(s, 200);
+    let refund = format!("/v1/admin/orders/{}/refunds", orders[1]);
+    let body = serde_json::json!({"amount": 100, "reason": "Markerrefund asked"});
+    assert_eq!(app.admin(reqwest::Method::POST, &refund, Some(body)).await.0, 200);
+
+    let dump = app.db.dump();
+    for marker in [
+        "marker.shopper",
+        "Markerperson",
+        "Markerline",
+        "Markerflat",
+        "Markerville",
+        "Markernote",
+        "Markerrefund",
+        "90001",
+        "5550101",
+    ] {
+        assert!(!dump.contains(marker), "{marker} stored in clear");
+    }
+    // The class: every stored value of every personal column (staff notes: the staff-written ones).
+    for p in registry::PERSONAL {
+        let sql = match p.category {
+            registry::Category::StaffNote if p.table == "order_events" => {
+                format!("SELECT {} AS v FROM {} WHERE actor = 'staff'", p.column, p.table)
+            }
+            _ => format!("SELECT {} AS v FROM {} WHERE {} IS NOT NULL", p.column, p.table, p.column),
+        };
+        #[derive(QueryableByName)]
+        struct V {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            v: Option<String>,
+        }
+        let values: Vec<V> = app.state.db.run(move |c| Ok(diesel::sql_query(sql).load(c)?)).await.unwrap();
+        for v in values.into_iter().filter_map(|v| v.v) {
+            let fixed = p.table == "refunds" && registry::PROCESSOR_REFUND_REASONS.contains(&v.as_str());
+            assert!(
+                leancart::privacy::sealing::is_sealed(&v) || fixed,
+                "{}.{} holds a value in clear",
+                p.table,
+                p.column
+            );
+        }
+    }
+    // Through the API, each reads its own, opened.
+    let cart = app.get_cart(&open_cart).await;
+    assert_eq!(cart.details.email.as_deref(), Some("marker.shopper3@example.org"));
+    assert_eq!(cart.details.phone.as_deref(), Some("+15550103"));
+    let (_, staff) = app.admin(reqwest::Method::GET, &format!("/v1/admin/orders/{}", orders[0]), None).await;
+    assert_eq!(staff["order"]["shipping_address"]["line2"], "Markerflat 1");
+    assert_eq!(staff["history"][2]["reason"], "Markernote called");
+    // And nothing personal reached a log line.
+    let logs = crate::support::logs::all();
+    assert!(!logs.contains("Markerperson") && !logs.contains("marker.shopper"));
 }

@@ -7,14 +7,20 @@ use crate::support::TestApp;
 use chrono::NaiveDateTime;
 use leancart::billing::model::PaymentRow;
 use leancart::checkout::model::CartRow;
-use leancart::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+use leancart::privacy::sealing::{Field, Sealed};
 use serde_json::{Value, json};
 
 fn at(s: u32) -> NaiveDateTime {
     chrono::NaiveDate::from_ymd_opt(2026, 1, 2).and_then(|d| d.and_hms_micro_opt(3, 4, s, 5)).unwrap()
 }
 
-/// A cart's columns by name, personal data exposed (for comparing, in a test only).
+/// A stored field with a distinct value (the statement binds it as text; no key is needed to tell
+/// whether it landed in its column).
+fn s<T>(text: &str) -> Option<Sealed<T>> {
+    Some(Sealed::from_stored(text.to_owned()))
+}
+
+/// A cart's columns by name, sealed fields as stored (for comparing, in a test only).
 fn cart_columns(c: &CartRow) -> Vec<(&'static str, String)> {
     let o = |v: Option<&str>| v.unwrap_or("NULL").to_owned();
     vec![
@@ -22,46 +28,47 @@ fn cart_columns(c: &CartRow) -> Vec<(&'static str, String)> {
         ("token_hash", c.token_hash.clone()),
         ("status", c.status.clone()),
         ("currency", c.currency.clone()),
-        ("email", o(c.email.as_ref().map(Email::expose))),
-        ("ship_name", o(c.ship_name.as_ref().map(PersonName::expose))),
-        ("ship_line1", o(c.ship_line1.as_ref().map(AddressText::expose))),
-        ("ship_line2", o(c.ship_line2.as_ref().map(AddressText::expose))),
-        ("ship_city", o(c.ship_city.as_ref().map(AddressText::expose))),
-        ("ship_region", o(c.ship_region.as_ref().map(AddressText::expose))),
-        ("ship_postal_code", o(c.ship_postal_code.as_ref().map(PostalCode::expose))),
+        ("email", o(c.email.as_ref().map(Sealed::stored))),
+        ("ship_name", o(c.ship_name.as_ref().map(Sealed::stored))),
+        ("ship_line1", o(c.ship_line1.as_ref().map(Sealed::stored))),
+        ("ship_line2", o(c.ship_line2.as_ref().map(Sealed::stored))),
+        ("ship_city", o(c.ship_city.as_ref().map(Sealed::stored))),
+        ("ship_region", o(c.ship_region.as_deref())),
+        ("ship_postal_code", o(c.ship_postal_code.as_ref().map(Sealed::stored))),
         ("ship_country", o(c.ship_country.as_deref())),
-        ("ship_phone", o(c.ship_phone.as_ref().map(Phone::expose))),
+        ("ship_phone", o(c.ship_phone.as_ref().map(Sealed::stored))),
         ("shipping_method", o(c.shipping_method.as_deref())),
         ("is_gift", c.is_gift.to_string()),
         ("recipient_consent_at", format!("{:?}", c.recipient_consent_at)),
         ("created_at", c.created_at.to_string()),
         ("updated_at", c.updated_at.to_string()),
+        ("subject_id", o(c.subject_id.as_deref())),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cart_row_round_trips_through_insert_and_update() {
     let app = TestApp::spawn().await;
-    let p = |s: &str| AddressText::parse(s).unwrap();
     let mut row = CartRow {
         id: "cart_RoundTrip0000000000000001".into(),
         token_hash: "th-1".into(),
         status: "open".into(),
         currency: "USD".into(),
-        email: Some(Email::parse("e1@example.org").unwrap()),
-        ship_name: Some(PersonName::parse("Name One").unwrap()),
-        ship_line1: Some(p("Line One")),
-        ship_line2: Some(p("Line Two")),
-        ship_city: Some(p("City")),
-        ship_region: Some(p("Region")),
-        ship_postal_code: Some(PostalCode::parse("PC1").unwrap()),
+        email: s("e1@example.org"),
+        ship_name: s("Name One"),
+        ship_line1: s("Line One"),
+        ship_line2: s("Line Two"),
+        ship_city: s("City"),
+        ship_region: Some("Region".into()),
+        ship_postal_code: s("PC1"),
         ship_country: Some("US".into()),
-        ship_phone: Some(Phone::parse("+1 555 0100").unwrap()),
+        ship_phone: s("+1 555 0100"),
         shipping_method: Some("express".into()),
         is_gift: true,
         recipient_consent_at: Some(at(1)),
         created_at: at(2),
         updated_at: at(3),
+        subject_id: Some("sub_one".into()),
     };
     let inserted = row.clone();
     let back = app
@@ -78,15 +85,16 @@ async fn a_cart_row_round_trips_through_insert_and_update() {
 
     // Every changeable column changed, each to a value of its own.
     row.status = "checked_out".into();
-    row.email = Some(Email::parse("e2@example.org").unwrap());
-    row.ship_name = Some(PersonName::parse("Name Two").unwrap());
-    row.ship_line1 = Some(p("Line Three"));
-    row.ship_line2 = Some(p("Line Four"));
-    row.ship_city = Some(p("Town"));
-    row.ship_region = Some(p("State"));
-    row.ship_postal_code = Some(PostalCode::parse("PC2").unwrap());
+    row.email = s("e2@example.org");
+    row.ship_name = s("Name Two");
+    row.ship_line1 = s("Line Three");
+    row.ship_line2 = s("Line Four");
+    row.ship_city = s("Town");
+    row.ship_region = Some("State".into());
+    row.ship_postal_code = s("PC2");
     row.ship_country = Some("CA".into());
-    row.ship_phone = Some(Phone::parse("+1 555 0199").unwrap());
+    row.ship_phone = s("+1 555 0199");
+    row.subject_id = Some("sub_two".into());
     row.shipping_method = Some("standard".into());
     row.is_gift = false;
     row.recipient_consent_at = Some(at(4));
@@ -198,16 +206,18 @@ async fn an_order_row_round_trips_through_placement() {
         })
         .await
         .unwrap();
+    let key = app.state.vault.key_of(order.subject_id.as_deref().unwrap()).await.unwrap().unwrap().key;
+    let d = order.sealed().open(Some(&key));
     let got = vec![
-        ("email", order.email.expose().to_owned()),
-        ("ship_name", order.ship_name.as_ref().unwrap().expose().to_owned()),
-        ("ship_line1", order.ship_line1.as_ref().unwrap().expose().to_owned()),
-        ("ship_line2", order.ship_line2.as_ref().unwrap().expose().to_owned()),
-        ("ship_city", order.ship_city.as_ref().unwrap().expose().to_owned()),
-        ("ship_region", order.ship_region.as_ref().unwrap().expose().to_owned()),
-        ("ship_postal_code", order.ship_postal_code.as_ref().unwrap().expose().to_owned()),
+        ("email", d.email.unwrap().expose().to_owned()),
+        ("ship_name", d.name.unwrap().expose().to_owned()),
+        ("ship_line1", d.line1.unwrap().expose().to_owned()),
+        ("ship_line2", d.line2.unwrap().expose().to_owned()),
+        ("ship_city", d.city.unwrap().expose().to_owned()),
+        ("ship_region", order.ship_region.clone().unwrap()),
+        ("ship_postal_code", d.postal_code.unwrap().expose().to_owned()),
         ("ship_country", order.ship_country.clone().unwrap()),
-        ("ship_phone", order.ship_phone.as_ref().unwrap().expose().to_owned()),
+        ("ship_phone", d.phone.unwrap().expose().to_owned()),
         ("shipping_method", order.shipping_method.clone().unwrap()),
         ("cart_id", order.cart_id.clone()),
         ("currency", order.currency.clone()),
@@ -227,11 +237,14 @@ async fn an_order_row_round_trips_through_placement() {
         ("currency", "USD".into()),
     ];
     assert_eq!(got, want, "INSERT INTO orders (personal and reference columns)");
+    let email = leancart::kernel::pii::Email::parse("order.roundtrip@example.org").unwrap();
+    let subject = app.state.vault.find_subject(&email).await.unwrap();
     assert_eq!(
-        (order.email_index.as_deref(), order.number.starts_with("LC-")),
-        (Some(app.state.keys.index.email("order.roundtrip@example.org").as_str()), true),
-        "INSERT INTO orders (the blind-index entry and the number, both text, in their places)"
+        (order.subject_id.clone(), order.number.starts_with("LC-")),
+        (subject, true),
+        "INSERT INTO orders (the subject and the number, both text, in their places)"
     );
+    assert!(order.ship_line1.as_ref().unwrap().open(&key, Field::ShipLine2).is_none(), "sealed per field");
     let t = &view["totals"];
     let amount = |k: &str| t[k]["amount"].as_i64().unwrap();
     assert_eq!(
@@ -382,11 +395,17 @@ async fn a_placements_other_rows_round_trip() {
     );
     assert!(payment.created_at < payment.updated_at, "created, then settled and refunded");
     assert!((payment.created_at - order.created_at).num_seconds().abs() < 5);
-    // History: placed by the shopper, paid on the processor's word, cancelled by staff.
+    // History: placed by the shopper, paid on the processor's word, cancelled by staff (the staff
+    // note sealed under the customer's key).
+    let customer = app.state.vault.key_of(order.subject_id.as_deref().unwrap()).await.unwrap().unwrap();
+    let opened: Vec<String> =
+        events.iter().map(|e| leancart::orders::service::read_note(&e.reason, Some(&customer.key))).collect();
+    assert!(leancart::privacy::sealing::is_sealed(&events[2].reason));
+    let notes = |r: &str| opened[events.iter().position(|e| e.reason == r).unwrap()].as_str();
     let steps: Vec<(Option<&str>, &str, &str, &str, &str)> = events
         .iter()
         .map(|e| {
-            (e.from_status.as_deref(), e.to_status.as_str(), e.actor.as_str(), e.reason.as_str(), e.order_id.as_str())
+            (e.from_status.as_deref(), e.to_status.as_str(), e.actor.as_str(), notes(&e.reason), e.order_id.as_str())
         })
         .collect();
     assert_eq!(

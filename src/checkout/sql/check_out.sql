@@ -6,6 +6,6 @@ UPDATE carts
 SET status = 'checked_out',
     email = NULL, ship_name = NULL, ship_line1 = NULL, ship_line2 = NULL, ship_city = NULL,
     ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, ship_phone = NULL,
-    recipient_consent_at = NULL,
+    recipient_consent_at = NULL, subject_id = NULL,
     updated_at = ?
 WHERE id = ? AND status = 'open'

@@ -24,7 +24,7 @@ WITH k AS (
     SET status = 'checked_out',
         email = NULL, ship_name = NULL, ship_line1 = NULL, ship_line2 = NULL, ship_city = NULL,
         ship_region = NULL, ship_postal_code = NULL, ship_country = NULL, ship_phone = NULL,
-        recipient_consent_at = NULL,
+        recipient_consent_at = NULL, subject_id = NULL,
         updated_at = ?
     WHERE id = ? AND status = 'open'
     RETURNING id
@@ -33,14 +33,14 @@ WITH k AS (
                         subtotal, shipping_total, tax_total, discount_total, total, prices_include_tax,
                         email, ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code,
                         ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at,
-                        payment_id, reserved_until, stock_released, created_at, updated_at, email_index,
-                        number)
+                        payment_id, reserved_until, stock_released, created_at, updated_at,
+                        subject_id, number)
     VALUES (?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?, ?,
-            'LC-' || nextval('order_number_seq'))
+            ?, ?, ?, ?, ?,
+            ?, 'LC-' || nextval('order_number_seq'))
     RETURNING number
 ), l AS (
     INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded,

@@ -1,0 +1,212 @@
+//! The vault: data subjects and their data keys at run time.
+//!
+//! A data subject is one person, known by a pseudonymous id (`sub_…`); a guest is found by the blind
+//! index of their e-mail. Their data key lives wrapped in the keyring (a database of its own). The vault
+//! makes a subject and its key on first use, finds and unwraps keys, keeps a short-lived cache of them,
+//! and destroys a subject's key on erasure.
+//!
+//! Keys are fetched *before* a unit of work on the shop's database and handed into it: the keyring
+//! is another database, and on SQLite a write to it from inside the shop's unit of work would run on
+//! the wrong writer.
+//!
+//! The cache keeps an unwrapped key for [`KEY_TTL`] at most, so a key destroyed by another process is
+//! forgotten here within that time; this process forgets it at once.
+
+use super::keyring::Keys;
+use super::sealing::{DataKey, KeyError};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::kernel::pii::Email;
+use crate::typed_id;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+typed_id!(
+    /// A data subject (`sub_…`): one person whose personal data is sealed under one key.
+    SubjectId, "sub_"
+);
+
+/// The keyring's name for a subject's data key.
+pub fn key_owner(subject: &str) -> String {
+    format!("subject:{subject}")
+}
+
+/// How long an unwrapped key is kept in memory (and so, at most, how long another process may go on
+/// using a key after erasure destroyed it).
+pub const KEY_TTL: Duration = Duration::from_secs(30);
+/// Most keys (and e-mail look-ups) kept; past it the cache starts over.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A subject and its key, ready to seal and open that person's fields.
+#[derive(Clone, Debug)]
+pub struct SubjectKey {
+    pub subject: String,
+    pub key: Arc<DataKey>,
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, (Arc<DataKey>, Instant)>,
+    by_email: HashMap<String, (String, Instant)>,
+}
+
+impl Cache {
+    fn key(&self, subject: &str, now: Instant) -> Option<Arc<DataKey>> {
+        self.keys.get(subject).filter(|(_, at)| now.duration_since(*at) < KEY_TTL).map(|(k, _)| k.clone())
+    }
+
+    fn keep(&mut self, subject: &str, key: Arc<DataKey>, email_index: Option<&str>, now: Instant) {
+        if self.keys.len() >= CACHE_CAPACITY {
+            self.keys.clear();
+        }
+        if self.by_email.len() >= CACHE_CAPACITY {
+            self.by_email.clear();
+        }
+        self.keys.insert(subject.to_owned(), (key, now));
+        if let Some(index) = email_index {
+            self.by_email.insert(index.to_owned(), (subject.to_owned(), now));
+        }
+    }
+}
+
+pub struct Vault {
+    keys: Arc<Keys>,
+    keyring: Db,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault")
+    }
+}
+
+fn key_failure(e: KeyError) -> ApiError {
+    ApiError::internal(format!("data key: {e}"))
+}
+
+impl Vault {
+    pub fn new(keys: Arc<Keys>, keyring: Db) -> Vault {
+        Vault { keys, keyring, cache: Mutex::new(Cache::default()) }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The blind-index entry of an e-mail address.
+    pub fn email_index(&self, email: &Email) -> String {
+        self.keys.index.email(email.expose())
+    }
+
+    fn cached(&self, subject: &str) -> Option<Arc<DataKey>> {
+        self.cache.lock().ok()?.key(subject, Instant::now())
+    }
+
+    fn remember(&self, subject: &str, key: Arc<DataKey>, email_index: Option<&str>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.keep(subject, key, email_index, Instant::now());
+        }
+    }
+
+    /// The subject an e-mail address belongs to, and its key: made on first use (a new guest).
+    /// Concurrent first uses of one address agree on one subject and one key.
+    pub async fn for_email(&self, email: &Email) -> Result<SubjectKey, ApiError> {
+        let index = self.email_index(email);
+        let now = Instant::now();
+        if let Ok(cache) = self.cache.lock()
+            && let Some((subject, _)) = cache.by_email.get(&index).filter(|(_, at)| now.duration_since(*at) < KEY_TTL)
+            && let Some(key) = cache.key(subject, now)
+        {
+            return Ok(SubjectKey { subject: subject.clone(), key });
+        }
+        let keys = self.keys.clone();
+        let found_index = index.clone();
+        let (subject, key) = self
+            .keyring
+            .run(move |conn| {
+                let at = crate::kernel::time::now();
+                let subject = match super::store::subject_by_email(conn, &found_index)? {
+                    Some(subject) => subject,
+                    None => {
+                        let fresh = SubjectId::generate().into_string();
+                        super::store::insert_subject(conn, &fresh, &found_index, at)?;
+                        // Another request may have made it first: theirs is the one.
+                        super::store::subject_by_email(conn, &found_index)?
+                            .ok_or_else(|| ApiError::internal("the new data subject was not kept"))?
+                    }
+                };
+                let owner = key_owner(&subject);
+                let key = match super::store::find_key(conn, &owner)? {
+                    Some(wrapped) => DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?,
+                    None => {
+                        let (_, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+                        super::store::insert_key(conn, &owner, &wrapped, at)?;
+                        let kept = super::store::find_key(conn, &owner)?
+                            .ok_or_else(|| ApiError::internal("the new data key was not kept"))?;
+                        DataKey::unwrap(&keys.master, &owner, &kept).map_err(key_failure)?
+                    }
+                };
+                Ok((subject, Arc::new(key)))
+            })
+            .await?;
+        self.remember(&subject, key.clone(), Some(&index));
+        Ok(SubjectKey { subject, key })
+    }
+
+    /// The key of `subject`; `None` once the subject was erased (its key destroyed).
+    pub async fn key_of(&self, subject: &str) -> Result<Option<SubjectKey>, ApiError> {
+        if let Some(key) = self.cached(subject) {
+            return Ok(Some(SubjectKey { subject: subject.to_owned(), key }));
+        }
+        let keys = self.keys.clone();
+        let owner = key_owner(subject);
+        let key = self
+            .keyring
+            .run(move |conn| {
+                let Some(wrapped) = super::store::find_key(conn, &owner)? else { return Ok(None) };
+                Ok(Some(Arc::new(DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?)))
+            })
+            .await?;
+        Ok(key.map(|key| {
+            self.remember(subject, key.clone(), None);
+            SubjectKey { subject: subject.to_owned(), key }
+        }))
+    }
+
+    /// The key of an optional subject (rows written before sealing have none; they are sealed at
+    /// start-up, so `None` here means an erased or unsealed row: nothing to open).
+    pub async fn key_of_opt(&self, subject: Option<&str>) -> Result<Option<SubjectKey>, ApiError> {
+        match subject {
+            Some(s) => self.key_of(s).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The subject an e-mail address belongs to, if any (no key made).
+    pub async fn find_subject(&self, email: &Email) -> Result<Option<String>, ApiError> {
+        let index = self.email_index(email);
+        self.keyring.run(move |conn| Ok(super::store::subject_by_email(conn, &index)?)).await
+    }
+
+    /// Destroy `subject`'s key and forget their e-mail's index entry: everything sealed under the key,
+    /// wherever a copy of it is, is unreadable from now on. Idempotent.
+    pub async fn shred(&self, subject: &str) -> Result<(), ApiError> {
+        let id = subject.to_owned();
+        self.keyring
+            .run(move |conn| {
+                crate::db::dialect::write_transaction(conn, |conn| {
+                    super::store::delete_key(conn, &key_owner(&id))?;
+                    super::store::mark_subject_erased(conn, &id, crate::kernel::time::now())?;
+                    Ok::<_, ApiError>(())
+                })
+            })
+            .await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.keys.remove(subject);
+            cache.by_email.retain(|_, (s, _)| s != subject);
+        }
+        Ok(())
+    }
+}
