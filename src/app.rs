@@ -33,7 +33,8 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(catalog::router())
         .merge(crate::checkout::router(limits.carts.as_ref()))
         .merge(crate::orders::router(limits.orders.as_ref()))
-        .merge(crate::billing::router());
+        .merge(crate::billing::router())
+        .merge(crate::privacy::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))
@@ -202,6 +203,9 @@ impl Application {
         billing.on_payment_change(Arc::new(move |conn, change| {
             crate::orders::service::on_payment_change(conn, change, listener_clock.now() + action_hold)
         }));
+        let mailer = Arc::new(crate::mail::transport::Mailer::from_config(&config)?);
+        tracing::info!(to = %mailer.describe(), "mail goes to");
+        let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| base_url.clone()).into();
         let holds = crate::orders::holds::Holds::new(config.max_unpaid_orders_per_client, config.request_timeout);
         let limits = Limits::from_config(&config);
         let state = AppState {
@@ -214,6 +218,8 @@ impl Application {
             limits,
             clock,
             vault,
+            mailer,
+            public_url,
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })
@@ -250,6 +256,7 @@ impl Application {
             on_signal.graceful_shutdown(Some(grace));
         });
         let sweeper = tokio::spawn(background_sweeps(self.state.clone()));
+        let mail_worker = tokio::spawn(crate::mail::worker::run(self.state.clone()));
         // The peer's address is what per-client limits count by (see `http::client`).
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = match self.tls {
@@ -260,6 +267,7 @@ impl Application {
             None => axum_server::from_tcp(self.listener)?.handle(handle).serve(service).await,
         };
         sweeper.abort();
+        mail_worker.abort();
         result
     }
 }
@@ -363,6 +371,11 @@ pub async fn sweep_once(state: &AppState) {
             }
         }
         Err(e) => tracing::warn!(code = e.code(), "retention run failed"),
+    }
+    match crate::privacy::requests::sweep(state, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(erased = n, "privacy: carried out erasures whose holds ended or that were due"),
+        Err(e) => tracing::warn!(code = e.code(), "privacy sweep failed"),
     }
     state.limits.forget_idle();
     state.holds.forget_expired();

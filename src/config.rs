@@ -174,6 +174,23 @@ pub struct Config {
     /// Where the keyring (wrapped data keys) lives: a database of its own, or on PostgreSQL the shop's
     /// database with the keyring in its own schema.
     pub keyring_url: DatabaseUrl,
+    /// A guest's personal data is erased this long after their last order was closed (delivered,
+    /// refunded, cancelled, failed) when nothing of theirs is still open.
+    pub guest_data_retention: Duration,
+    /// The SMTP server messages are sent through; `None`: `.eml` files in `mail_dir`.
+    pub smtp_url: Option<SecretString>,
+    pub mail_dir: PathBuf,
+    /// The sender of every message.
+    pub mail_from: String,
+    /// How often the mail worker looks for due messages.
+    pub mail_poll: Duration,
+    /// Attempts before a message is given up (`failed`).
+    pub mail_max_attempts: u32,
+    /// The shop's address as shoppers reach it (links in messages); `None`: the address it listens on.
+    pub public_url: Option<String>,
+    /// Where the storefront's pages are (the e-mail proof link opens its privacy page); `None`:
+    /// `public_url`.
+    pub storefront_url: Option<String>,
 }
 
 /// Where the master key (which wraps every data key) comes from.
@@ -423,6 +440,59 @@ pub const SETTINGS: &[Setting] = &[
                (leancart.keyring.db); on PostgreSQL the shop's database, schema keyring.",
     },
     Setting {
+        env: "LEANCART_GUEST_DATA_RETENTION_SECS",
+        toml: "guest_data_retention_secs",
+        default: Some("63072000"),
+        help: "A guest's personal data is erased this long (default 2 years) after their last order closed, \
+               when nothing of theirs is open.",
+    },
+    Setting {
+        env: "LEANCART_SMTP_URL",
+        toml: "smtp_url",
+        default: None,
+        help: "SMTP server for outgoing mail: smtp://host:port, smtp://user:pass@host:587?tls=required \
+               (STARTTLS) or smtps://user:pass@host:465. Unset: mail is written as .eml files.",
+    },
+    Setting {
+        env: "LEANCART_MAIL_DIR",
+        toml: "mail_dir",
+        default: None,
+        help: "Where mail goes as .eml files without LEANCART_SMTP_URL. Default: mail/ beside the SQLite \
+               database (data/mail), or data/mail.",
+    },
+    Setting {
+        env: "LEANCART_MAIL_FROM",
+        toml: "mail_from",
+        default: Some("leancart <shop@localhost>"),
+        help: "The sender of every message.",
+    },
+    Setting {
+        env: "LEANCART_MAIL_POLL_MS",
+        toml: "mail_poll_ms",
+        default: Some("1000"),
+        help: "How often the mail worker looks for due messages.",
+    },
+    Setting {
+        env: "LEANCART_MAIL_MAX_ATTEMPTS",
+        toml: "mail_max_attempts",
+        default: Some("10"),
+        help: "Attempts (with exponential back-off, 30 s doubling to 1 h) before a message is given up.",
+    },
+    Setting {
+        env: "LEANCART_PUBLIC_URL",
+        toml: "public_url",
+        default: None,
+        help: "The shop's address as shoppers reach it, for links in mail (e.g. https://shop.example.com). \
+               Unset: the address it listens on.",
+    },
+    Setting {
+        env: "LEANCART_STOREFRONT_URL",
+        toml: "storefront_url",
+        default: None,
+        help: "The storefront whose /privacy/verify page takes an e-mail proof link's token to \
+               POST /v1/privacy/sessions. Unset: LEANCART_PUBLIC_URL.",
+    },
+    Setting {
         env: "LEANCART_IDEMPOTENCY_TTL_SECS",
         toml: "idempotency_ttl_secs",
         default: Some("86400"),
@@ -440,7 +510,7 @@ impl RawSettings {
         self
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
@@ -535,6 +605,7 @@ impl Config {
             }
             (None, None) => MasterKeySource::Development(beside_database("master.key")),
         };
+        let mail_dir = value("LEANCART_MAIL_DIR").map(PathBuf::from).unwrap_or_else(|| beside_database("mail"));
         let keyring_url = match value("LEANCART_KEYRING_URL") {
             Some(url) => DatabaseUrl::parse(url).map_err(|e| ConfigError::new("LEANCART_KEYRING_URL", e.problem))?,
             None => match &database_url {
@@ -661,6 +732,18 @@ impl Config {
             production,
             master_key,
             keyring_url,
+            guest_data_retention: Duration::from_secs(parse_u64(
+                "LEANCART_GUEST_DATA_RETENTION_SECS",
+                86_400,
+                3650 * 86_400,
+            )?),
+            smtp_url: secret("LEANCART_SMTP_URL"),
+            mail_dir,
+            mail_from: required("LEANCART_MAIL_FROM")?.to_owned(),
+            mail_poll: Duration::from_millis(parse_u64("LEANCART_MAIL_POLL_MS", 50, 3_600_000)?),
+            mail_max_attempts: u32::try_from(parse_u64("LEANCART_MAIL_MAX_ATTEMPTS", 1, 100)?).unwrap_or(10),
+            public_url: value("LEANCART_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            storefront_url: value("LEANCART_STOREFRONT_URL").map(|u| u.trim_end_matches('/').to_owned()),
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod kernel;
+pub mod mail;
 pub mod orders;
 pub mod privacy;
 pub mod sandbox;

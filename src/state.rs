@@ -27,4 +27,8 @@ pub struct AppState {
     pub clock: crate::kernel::time::Clock,
     /// Data subjects and their keys (personal data sealed at rest), the blind index.
     pub vault: Arc<crate::privacy::vault::Vault>,
+    /// Where the outbox's messages go (SMTP, or `.eml` files on a developer's machine).
+    pub mailer: Arc<crate::mail::transport::Mailer>,
+    /// The shop's address for links in messages (`LEANCART_PUBLIC_URL`, or the address it listens on).
+    pub public_url: Arc<str>,
 }

@@ -356,6 +356,16 @@ pub fn count_abandoned(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<
     carts::table.filter(carts::status.eq("open")).filter(carts::updated_at.lt(before)).count().get_result(conn)
 }
 
+/// A person's open carts (the subject their details are sealed for).
+pub fn open_carts_of_subject(conn: &mut DbConn, subject: &str) -> QueryResult<Vec<CartRow>> {
+    carts::table
+        .filter(carts::subject_id.eq(subject))
+        .filter(carts::status.eq("open"))
+        .order(carts::created_at.asc())
+        .select(CartRow::as_select())
+        .load(conn)
+}
+
 /// Carts whose checkout details were written before sealing existed (an e-mail, no subject).
 pub fn unsealed(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<CartRow>> {
     carts::table

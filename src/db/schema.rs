@@ -47,6 +47,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     outbox,
     audit_log,
+    privacy_requests,
+    privacy_sessions,
 );
 
 diesel::table! {
@@ -221,10 +223,43 @@ diesel::table! {
     outbox (id) {
         id -> Text,
         kind -> Text,
-        order_id -> Text,
+        order_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
         status -> Text,
         attempts -> Integer,
         created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        lease_token -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    privacy_requests (id) {
+        id -> Text,
+        kind -> Text,
+        subject_id -> Text,
+        status -> Text,
+        raised_by -> Text,
+        contact -> Nullable<Text>,
+        secret -> Nullable<Text>,
+        token_hash -> Nullable<Text>,
+        hold_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        used_at -> Nullable<Timestamp>,
+        done_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    privacy_sessions (token_hash) {
+        token_hash -> Text,
+        subject_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 

@@ -110,6 +110,20 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// `12.50 EUR`, `1000 JPY`: the minor units placed by the currency's exponent, integers only.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exp = u32::from(self.currency.exponent());
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let abs = self.amount.unsigned_abs();
+        if exp == 0 {
+            return write!(f, "{sign}{abs} {}", self.currency);
+        }
+        let unit = 10_u64.pow(exp);
+        write!(f, "{sign}{}.{:0width$} {}", abs / unit, abs % unit, self.currency, width = exp as usize)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MoneyError {
     #[error("currencies differ")]

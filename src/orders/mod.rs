@@ -6,6 +6,7 @@
 
 pub mod holds;
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod placement;
 pub mod service;

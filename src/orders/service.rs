@@ -7,7 +7,6 @@ use super::store;
 use crate::billing::model::{PaymentChange, PaymentRow, PaymentStatus};
 use crate::db::{DbConn, dialect};
 use crate::error::ApiError;
-use crate::kernel::ids::random_base62;
 use crate::kernel::money::Money;
 use crate::kernel::secret::hash_token;
 use crate::kernel::time;
@@ -69,7 +68,7 @@ pub(super) fn event_row(
 }
 
 pub(super) fn outbox_id() -> String {
-    format!("msg_{}", random_base62())
+    crate::mail::store::new_message_id()
 }
 
 /// Queue the order confirmation (once per order; the outbox row refers to the order, nothing more).

@@ -255,6 +255,15 @@ pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> 
     crate::direct!(conn, |c| orders::table.find(id).select(OrderRow::as_select()).get_result(c).optional())
 }
 
+/// A customer's orders (the subject their key belongs to), oldest first.
+pub fn orders_of_subject(conn: &mut DbConn, subject: &str) -> QueryResult<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::subject_id.eq(subject))
+        .order((orders::created_at.asc(), orders::id.asc()))
+        .select(OrderRow::as_select())
+        .load(conn)
+}
+
 pub fn lines_of(conn: &mut DbConn, order_id: &str) -> QueryResult<Vec<OrderLineRow>> {
     crate::direct!(conn, |c| order_lines::table
         .filter(order_lines::order_id.eq(order_id))
@@ -347,6 +356,7 @@ pub fn settle_paid_at_once(conn: &mut DbConn, w: &PaidAtOnce<'_>) -> QueryResult
         .bind::<Text, _>(&e.reason)
         .bind::<Timestamp, _>(e.created_at)
         .bind::<Text, _>(w.outbox_id)
+        .bind::<Timestamp, _>(e.created_at)
         .bind::<Timestamp, _>(e.created_at)
         .bind::<Text, _>(w.key_hash)
         .get_result::<OrderRow>(c)
@@ -544,6 +554,7 @@ pub fn enqueue_outbox(
         .bind::<Text, _>(id)
         .bind::<Text, _>(kind)
         .bind::<Text, _>(order_id)
+        .bind::<Timestamp, _>(now)
         .bind::<Timestamp, _>(now)
         .execute_direct(conn)?;
     Ok(n == 1)

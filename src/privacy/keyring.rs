@@ -2,7 +2,7 @@
 //! wrapped keys it guards — one per data subject, and the blind-index key. See `sealing` for what the
 //! keys do; this module finds, makes, checks and rotates them.
 
-use super::sealing::{BlindIndex, INDEX_KEY_OWNER, KeyError, MasterKey};
+use super::sealing::{BlindIndex, INDEX_KEY_OWNER, KeyError, LINK_KEY_OWNER, LinkSigner, MasterKey};
 use super::store;
 use crate::config::{Config, DatabaseUrl, MasterKeySource};
 use crate::kernel::time;
@@ -34,11 +34,27 @@ impl From<diesel::result::Error> for KeyringError {
     }
 }
 
-/// What sealing needs at hand: the master key and the blind index.
+/// What sealing needs at hand: the master key, the blind index, the link signer.
 #[derive(Debug)]
 pub struct Keys {
     pub master: MasterKey,
     pub index: BlindIndex,
+    pub links: LinkSigner,
+}
+
+/// The wrapped key of `owner`, made with `make` on first start (another process starting at the same
+/// moment may make it first: theirs is the one).
+fn find_or_make(
+    conn: &mut crate::db::DbConn,
+    owner: &str,
+    make: impl FnOnce() -> Result<String, KeyError>,
+) -> Result<String, KeyringError> {
+    if let Some(wrapped) = store::find_key(conn, owner)? {
+        return Ok(wrapped);
+    }
+    let wrapped = make().map_err(|e| KeyringError::MasterKey(e.to_string()))?;
+    store::insert_key(conn, owner, &wrapped, time::now())?;
+    store::find_key(conn, owner)?.ok_or_else(|| KeyringError::Store(format!("the key of {owner} was not kept")))
 }
 
 /// Read a key file: it must be readable by its owner only (Unix mode 0600 or stricter).
@@ -131,16 +147,8 @@ pub fn master_key(source: &MasterKeySource) -> Result<MasterKey, KeyringError> {
 pub fn open(config: &Config) -> Result<Keys, KeyringError> {
     let master = master_key(&config.master_key)?;
     let mut conn = store::connect_keyring(&config.keyring_url)?;
-    let index = match store::find_key(&mut conn, INDEX_KEY_OWNER)? {
-        Some(wrapped) => Some(wrapped),
-        None => {
-            let (_, wrapped) = BlindIndex::generate(&master).map_err(|e| KeyringError::MasterKey(e.to_string()))?;
-            store::insert_key(&mut conn, INDEX_KEY_OWNER, &wrapped, time::now())?;
-            // Another process may have made it first: theirs is the one.
-            store::find_key(&mut conn, INDEX_KEY_OWNER)?
-        }
-    };
-    let wrapped = index.ok_or_else(|| KeyringError::Store("the blind-index key was not kept".into()))?;
+    let wrapped = find_or_make(&mut conn, INDEX_KEY_OWNER, || BlindIndex::generate(&master).map(|(_, w)| w))?;
+    let wrapped_links = find_or_make(&mut conn, LINK_KEY_OWNER, || LinkSigner::generate(&master).map(|(_, w)| w))?;
     let ours = MasterKey::wrapped_prefix(master.id());
     if let Some((other, count)) = store::keys_not_starting_with(&mut conn, &ours)? {
         let other = MasterKey::wrapped_by(&other).unwrap_or("?").to_owned();
@@ -149,7 +157,9 @@ pub fn open(config: &Config) -> Result<Keys, KeyringError> {
     }
     let index = BlindIndex::unwrap(&master, &wrapped)
         .map_err(|_| KeyringError::MasterKey("the blind-index key does not open with this master key".into()))?;
-    Ok(Keys { master, index })
+    let links = LinkSigner::unwrap(&master, &wrapped_links)
+        .map_err(|_| KeyringError::MasterKey("the link-signing key does not open with this master key".into()))?;
+    Ok(Keys { master, index, links })
 }
 
 /// Every (owner, wrapped key) of the keyring, a page at a time.

@@ -31,6 +31,8 @@ pub enum Retention {
     OrderFulfilment,
     /// As long as the record it annotates (accounting records: the legal retention period).
     WithItsRecord,
+    /// Until the message about a privacy request is sent (its key is then destroyed).
+    UntilMessageSent,
 }
 
 /// What erasing the person does to the datum.
@@ -123,6 +125,15 @@ pub const PERSONAL: &[Personal] = &[
     personal("orders", "ship_phone", ShipPhone, CarrierPhone, CARRIER, OrderFulfilment, Shred),
     personal("order_events", "reason", StaffNote, Category::StaffNote, NOTE, WithItsRecord, Shred),
     personal("refunds", "reason", StaffNote, Category::StaffNote, NOTE, WithItsRecord, Shred),
+    personal(
+        "privacy_requests",
+        "contact",
+        Email,
+        Contact,
+        "write to the person about their privacy request (sealed under the request's own key)",
+        UntilMessageSent,
+        Shred,
+    ),
 ];
 
 /// Staff notes share their columns with fixed wording that names no one, kept in clear: the history's
@@ -142,6 +153,8 @@ const REGION: &str = "the tax jurisdiction (tax rates differ by state or provinc
 pub const IN_CLEAR: &[InClear] = &[
     InClear { table: "carts", column: "subject_id", why: SUBJECT },
     InClear { table: "orders", column: "subject_id", why: SUBJECT },
+    InClear { table: "privacy_requests", column: "subject_id", why: SUBJECT },
+    InClear { table: "privacy_sessions", column: "subject_id", why: SUBJECT },
     InClear { table: "carts", column: "ship_region", why: REGION },
     InClear { table: "orders", column: "ship_region", why: REGION },
     InClear {
@@ -316,8 +329,45 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
     },
     NotPersonal {
         table: "outbox",
-        columns: &["id", "kind", "order_id", "status", "attempts", "created_at"],
-        why: "a reference to the order a message is about, never a copy of its contents",
+        columns: &[
+            "id",
+            "kind",
+            "order_id",
+            "request_id",
+            "status",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "lease_until",
+            "lease_token",
+            "sent_at",
+            "last_error",
+        ],
+        why: "a reference to the order or privacy request a message is about, never a copy of its contents; \
+              delivery state (the last error is a kind, never a server's reply)",
+    },
+    NotPersonal {
+        table: "privacy_requests",
+        columns: &[
+            "id",
+            "kind",
+            "status",
+            "raised_by",
+            "secret",
+            "token_hash",
+            "hold_reason",
+            "created_at",
+            "expires_at",
+            "used_at",
+            "done_at",
+        ],
+        why: "what was asked and its progress; a proof link's token only sealed (under the request's key) and \
+              hashed; a hold's reason in fixed wording with order numbers",
+    },
+    NotPersonal {
+        table: "privacy_sessions",
+        columns: &["token_hash", "created_at", "expires_at"],
+        why: "a session token's hash and lifetime",
     },
     NotPersonal {
         table: "audit_log",

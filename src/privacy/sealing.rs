@@ -195,6 +195,8 @@ pub enum Field {
     ShipPostalCode,
     ShipPhone,
     StaffNote,
+    /// A link's secret token, kept sealed until the message carrying it is sent.
+    LinkToken,
 }
 
 impl Field {
@@ -208,6 +210,7 @@ impl Field {
             Field::ShipPostalCode => "ship.postal_code",
             Field::ShipPhone => "ship.phone",
             Field::StaffNote => "staff.note",
+            Field::LinkToken => "link.token",
         }
     }
 }
@@ -309,6 +312,40 @@ impl BlindIndex {
     /// from one without the key.
     pub fn email(&self, normalised: &str) -> String {
         hex::encode(hmac::sign(&self.0, format!("email\0{normalised}").as_bytes()).as_ref())
+    }
+}
+
+/// Signs links sent by mail (an access export's download link): HMAC-SHA256 under a key of its own,
+/// wrapped by the master key like the others.
+pub struct LinkSigner(hmac::Key);
+
+/// The keyring's name for the link-signing key's owner.
+pub const LINK_KEY_OWNER: &str = "leancart:link-signing";
+
+impl LinkSigner {
+    pub fn generate(master: &MasterKey) -> Result<(LinkSigner, String), KeyError> {
+        let bytes = random_bytes::<32>()?;
+        Ok((LinkSigner(hmac::Key::new(hmac::HMAC_SHA256, &bytes)), master.wrap(LINK_KEY_OWNER, &bytes)?))
+    }
+
+    pub fn unwrap(master: &MasterKey, wrapped: &str) -> Result<LinkSigner, KeyError> {
+        Ok(LinkSigner(hmac::Key::new(hmac::HMAC_SHA256, &master.unwrap(LINK_KEY_OWNER, wrapped)?)))
+    }
+
+    /// The signature of `message` (hex).
+    pub fn sign(&self, message: &str) -> String {
+        hex::encode(hmac::sign(&self.0, message.as_bytes()).as_ref())
+    }
+
+    /// Whether `signature` (hex) signs `message`, compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|sig| hmac::verify(&self.0, message.as_bytes(), &sig).is_ok())
+    }
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSigner([redacted])")
     }
 }
 

@@ -190,6 +190,38 @@ impl Vault {
         self.keyring.run(move |conn| Ok(super::store::subject_by_email(conn, &index)?)).await
     }
 
+    /// A new key of its own for `owner` (a privacy request's contact: `request:<id>`), kept wrapped in
+    /// the keyring until [`Vault::destroy_key`].
+    pub async fn new_key(&self, owner: &str) -> Result<Arc<DataKey>, ApiError> {
+        let (keys, owner) = (self.keys.clone(), owner.to_owned());
+        self.keyring
+            .run(move |conn| {
+                let (key, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+                if !super::store::insert_key(conn, &owner, &wrapped, crate::kernel::time::now())? {
+                    return Err(ApiError::internal("a key of that owner exists already"));
+                }
+                Ok(Arc::new(key))
+            })
+            .await
+    }
+
+    /// The key of `owner`, if it still exists (not cached: these keys are short-lived).
+    pub async fn find_key(&self, owner: &str) -> Result<Option<Arc<DataKey>>, ApiError> {
+        let (keys, owner) = (self.keys.clone(), owner.to_owned());
+        self.keyring
+            .run(move |conn| {
+                let Some(wrapped) = super::store::find_key(conn, &owner)? else { return Ok(None) };
+                Ok(Some(Arc::new(DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?)))
+            })
+            .await
+    }
+
+    /// Destroy the key of `owner` (idempotent).
+    pub async fn destroy_key(&self, owner: &str) -> Result<(), ApiError> {
+        let owner = owner.to_owned();
+        self.keyring.run(move |conn| Ok(super::store::delete_key(conn, &owner).map(|_| ())?)).await
+    }
+
     /// Destroy `subject`'s key and forget their e-mail's index entry: everything sealed under the key,
     /// wherever a copy of it is, is unreadable from now on. Idempotent.
     pub async fn shred(&self, subject: &str) -> Result<(), ApiError> {

@@ -13,6 +13,7 @@ mod cli;
 mod errors;
 mod guard;
 mod layout;
+mod mail;
 mod migrations;
 mod openapi;
 mod operations;

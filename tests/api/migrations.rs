@@ -19,6 +19,13 @@ fn objects(sql: &str) -> BTreeSet<String> {
             _ => {}
         }
     }
+    // A SQLite table rebuild (create `x_next`, copy, drop `x`, rename `x_next` to `x`) changes a table
+    // PostgreSQL alters in place: the temporary name is not a table of its own.
+    for w in words.windows(6) {
+        if let ["alter", "table", from, "rename", "to", _] = w {
+            out.remove(*from);
+        }
+    }
     out
 }
 

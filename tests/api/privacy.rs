@@ -165,8 +165,8 @@ async fn the_keyring_rotates_without_touching_rows() {
     let status = tokio::task::spawn_blocking(move || keyring::status_of(&url).unwrap()).await.unwrap();
     assert_eq!(
         status,
-        [(configured.clone(), 2)],
-        "the blind-index key and the shopper's, wrapped by the configured master key"
+        [(configured.clone(), 3)],
+        "the blind-index and link-signing keys and the shopper's, wrapped by the configured master key"
     );
     let dir = tempfile::tempdir().unwrap();
     let new_key = dir.path().join("next.key");
@@ -181,9 +181,9 @@ async fn the_keyring_rotates_without_touching_rows() {
     })
     .await
     .unwrap();
-    assert_eq!(rewrapped, 2);
+    assert_eq!(rewrapped, 3);
     assert!(
-        matches!(&refused, Some(KeyringError::OtherMasterKey { other, configured: c, count: 2 }) if *other == new_id && *c == configured),
+        matches!(&refused, Some(KeyringError::OtherMasterKey { other, configured: c, count: 3 }) if *other == new_id && *c == configured),
         "{refused:?}"
     );
     assert_eq!(reopened.master.id(), new_id);

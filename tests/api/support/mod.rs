@@ -6,6 +6,7 @@ pub mod db;
 pub mod logs;
 pub mod resources;
 pub mod shop;
+pub mod smtp;
 pub mod stripe;
 
 use leancart::app::{AppState, Application};
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub db: db::TestDb,
+    /// Where mail goes as `.eml` files when the test set no SMTP server.
+    pub mail_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -38,6 +41,16 @@ impl Spawn {
 
     pub async fn start(self) -> TestApp {
         TestApp::start_with(self.raw, |_| async {}).await
+    }
+
+    /// Send mail through this SMTP server, looking for due messages every 100 ms.
+    pub fn smtp(self, sink: &smtp::SmtpSink) -> Self {
+        self.set("LEANCART_SMTP_URL", sink.url()).set("LEANCART_MAIL_POLL_MS", "100")
+    }
+
+    /// No background mail worker to speak of (an hour between rounds): the test runs rounds itself.
+    pub fn manual_mail(self) -> Self {
+        self.set("LEANCART_MAIL_POLL_MS", "3600000")
     }
 }
 
@@ -72,6 +85,10 @@ impl TestApp {
         leancart::http::tls::install_crypto_provider();
         let db = db::TestDb::create().await;
         raw.set("DATABASE_URL", db.url());
+        let mail_dir = tempfile::tempdir().expect("tempdir");
+        if raw.get("LEANCART_MAIL_DIR").is_none() {
+            raw.set("LEANCART_MAIL_DIR", mail_dir.path().to_string_lossy());
+        }
         let config = Config::from_raw(&raw).expect("test configuration is valid");
         before(&config).await;
         let https = config.tls_cert.is_some();
@@ -91,6 +108,7 @@ impl TestApp {
             client: reqwest::Client::builder().build().expect("client"),
             state,
             db,
+            mail_dir,
             shutdown: Some(tx),
             server: Some(server),
         }

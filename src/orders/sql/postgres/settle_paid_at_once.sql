@@ -7,7 +7,8 @@
 -- writes: payments, orders, order_events, outbox, idempotency_keys
 -- binds, in order: order_id, payment_id; the payment's changeable columns (payment_intent_id through
 -- updated_at, then id) and the status and updated_at it must still have; the order's updated_at; the
--- history entry's id, reason and created_at; the outbox row's id and created_at; the key's hash
+-- history entry's id, reason and created_at; the outbox row's id, created_at and next_attempt_at (the
+-- same time); the key's hash
 WITH k AS (
     SELECT id FROM orders
     WHERE id = ? AND payment_id = ? AND status = 'pending_payment'
@@ -28,8 +29,8 @@ WITH k AS (
     INSERT INTO order_events (id, order_id, from_status, to_status, actor, reason, created_at)
     SELECT ?, o.id, 'pending_payment', 'paid', 'processor', ?, ? FROM o
 ), m AS (
-    INSERT INTO outbox (id, kind, order_id, status, attempts, created_at)
-    SELECT ?, 'order_confirmation', o.id, 'pending', 0, ? FROM o
+    INSERT INTO outbox (id, kind, order_id, status, attempts, created_at, next_attempt_at)
+    SELECT ?, 'order_confirmation', o.id, 'pending', 0, ?, ? FROM o
     ON CONFLICT (kind, order_id) DO NOTHING
 ), i AS (
     UPDATE idempotency_keys
