@@ -273,6 +273,11 @@ fn retention(config: &Config, dry_run: bool) -> ExitCode {
     } else {
         retention::run(&mut conn, &schedule, now, usize::MAX)
             .map(|d| d.into_iter().map(|(c, n)| (c.as_str(), i64::try_from(n).unwrap_or(i64::MAX))).collect())
+            .and_then(|mut counts: Vec<(&str, i64)>| {
+                let erased = erase_guest_data(config)?;
+                counts.push((retention::Category::GuestData.as_str(), i64::try_from(erased).unwrap_or(i64::MAX)));
+                Ok(counts)
+            })
     };
     match counts {
         Ok(counts) => {
@@ -284,6 +289,31 @@ fn retention(config: &Config, dry_run: bool) -> ExitCode {
         }
         Err(e) => fail(1, format!("retention run failed: {}", e.code())),
     }
+}
+
+/// Guest-data retention needs the keyring and the shop's services: an instance of the shop (not
+/// serving; on a port of its own) runs the server sweep's erasure of what is due.
+fn erase_guest_data(config: &Config) -> Result<usize, crate::error::ApiError> {
+    let mut config = config.clone();
+    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::ApiError::internal(format!("runtime: {e}")))?;
+    runtime.block_on(async move {
+        let app = crate::app::Application::build(config)
+            .await
+            .map_err(|e| crate::error::ApiError::internal(format!("start: {e}")))?;
+        let state = app.state().clone();
+        let mut erased = 0;
+        loop {
+            let n = crate::privacy::requests::erase_due(&state, state.clock.now(), 100).await?;
+            erased += n;
+            if n == 0 {
+                return Ok(erased);
+            }
+        }
+    })
 }
 
 fn check_config(config: &Config) -> ExitCode {

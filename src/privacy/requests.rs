@@ -226,9 +226,11 @@ pub async fn raise(
     if let Some(request) = state.db.run(move |c| Ok(store::in_flight(c, &sub, kind.as_str(), now)?)).await? {
         return Ok(Raised { request, existing: true });
     }
-    let contact = match contact {
-        Some(c) => Some(c),
-        None => contact_of(state, subject).await?,
+    let contact = match (contact, raised_by) {
+        (Some(c), _) => Some(c),
+        // Retention erases quietly: nobody asked.
+        (None, RaisedBy::Retention) => None,
+        (None, _) => contact_of(state, subject).await?,
     };
     let id = PrivacyRequestId::generate().into_string();
     let mut row = new_row(&id, kind.as_str(), subject, raised_by, now);
@@ -361,8 +363,16 @@ pub async fn sweep(state: &AppState, now: NaiveDateTime) -> Result<usize, ApiErr
             erased += 1;
         }
     }
+    Ok(erased + erase_due(state, now, 100).await?)
+}
+
+/// Guest-data retention: erase (up to `limit`) people whose every order closed longer ago than
+/// `LEANCART_GUEST_DATA_RETENTION_SECS` and who have nothing open. No message is sent. Returns how
+/// many were erased.
+pub async fn erase_due(state: &AppState, now: NaiveDateTime, limit: i64) -> Result<usize, ApiError> {
     let before = now - Duration::from_std(state.config.guest_data_retention).unwrap_or(Duration::days(730));
-    let due = state.db.run(move |conn| Ok(store::subjects_due(conn, before, 100)?)).await?;
+    let due = state.db.run(move |conn| Ok(store::subjects_due(conn, before, limit)?)).await?;
+    let mut erased = 0;
     for subject in due {
         let raised = raise(state, &subject, Kind::Erasure, RaisedBy::Retention, None).await?;
         if raised.request.status == "done" {

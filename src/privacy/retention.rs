@@ -8,9 +8,11 @@
 //! | Idempotency-Key records | their lifetime, ≥ 24 h | `LEANCART_IDEMPOTENCY_TTL_SECS` |
 //! | webhook records | 90 days | `LEANCART_WEBHOOK_RETENTION_SECS` |
 //! | audit entries | 2 years | `LEANCART_AUDIT_RETENTION_SECS` |
+//! | guest personal data | 2 years after their last order closed, nothing open | `LEANCART_GUEST_DATA_RETENTION_SECS` |
 //!
-//! (Guest personal data after delivery joins this table with per-person sealing: it is erased by
-//! destroying the person's data key.)
+//! Guest personal data is erased like an erasure request (its key destroyed, `privacy::requests`),
+//! which needs the keyring: [`run`] counts it out and `privacy::requests::erase_due` does it (the
+//! sweep, and `leancart retention run`).
 
 use crate::config::Config;
 use crate::db::{DbConn, dialect};
@@ -24,11 +26,17 @@ pub enum Category {
     IdempotencyKeys,
     WebhookEvents,
     AuditEntries,
+    GuestData,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] =
-        [Category::AbandonedCarts, Category::IdempotencyKeys, Category::WebhookEvents, Category::AuditEntries];
+    pub const ALL: [Category; 5] = [
+        Category::AbandonedCarts,
+        Category::IdempotencyKeys,
+        Category::WebhookEvents,
+        Category::AuditEntries,
+        Category::GuestData,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +44,7 @@ impl Category {
             Category::IdempotencyKeys => "idempotency keys",
             Category::WebhookEvents => "webhook records",
             Category::AuditEntries => "audit entries",
+            Category::GuestData => "guest personal data (people)",
         }
     }
 }
@@ -46,6 +55,7 @@ pub struct Schedule {
     pub carts: Duration,
     pub webhooks: Duration,
     pub audit: Duration,
+    pub guest_data: Duration,
 }
 
 impl Schedule {
@@ -55,6 +65,7 @@ impl Schedule {
             carts: days(config.cart_retention, 14),
             webhooks: days(config.webhook_retention, 90),
             audit: days(config.audit_retention, 730),
+            guest_data: days(config.guest_data_retention, 730),
         }
     }
 }
@@ -69,7 +80,12 @@ pub fn due(conn: &mut DbConn, schedule: &Schedule, now: NaiveDateTime) -> Result
         (Category::IdempotencyKeys, crate::idempotency::store::count_expired(conn, now)?),
         (Category::WebhookEvents, super::store::count_webhook_events(conn, now - schedule.webhooks)?),
         (Category::AuditEntries, super::store::count_audit_entries(conn, now - schedule.audit)?),
+        (Category::GuestData, count(super::store::subjects_due(conn, now - schedule.guest_data, i64::MAX)?.len())),
     ])
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Delete what is due at `now`: up to `batches` batches per category, each in its own write
@@ -81,7 +97,8 @@ pub fn run(
     batches: usize,
 ) -> Result<Vec<(Category, usize)>, ApiError> {
     let mut removed = Vec::new();
-    for category in Category::ALL {
+    // Guest personal data is erased by destroying keys: `privacy::requests::erase_due`.
+    for category in Category::ALL.into_iter().filter(|c| *c != Category::GuestData) {
         let mut total = 0;
         for _ in 0..batches {
             let n = dialect::write_transaction(conn, |conn| -> Result<usize, ApiError> {
@@ -92,6 +109,7 @@ pub fn run(
                         super::store::purge_webhook_events(conn, now - schedule.webhooks, BATCH)?
                     }
                     Category::AuditEntries => super::store::purge_audit_entries(conn, now - schedule.audit, BATCH)?,
+                    Category::GuestData => 0,
                 })
             })?;
             total += n;

@@ -210,8 +210,8 @@ pub fn find_request(conn: &mut DbConn, id: &str) -> QueryResult<Option<RequestRo
     privacy_requests::table.find(id).select(RequestRow::as_select()).first(conn).optional()
 }
 
-/// The subject's request of `kind` still in flight (`pending` or `deferred`; an access export whose
-/// link is still valid), if any.
+/// The subject's request of `kind` still in flight (`pending` or `deferred` and not expired; an access
+/// export or proof whose link is still valid), if any.
 pub fn in_flight(conn: &mut DbConn, subject: &str, kind: &str, now: NaiveDateTime) -> QueryResult<Option<RequestRow>> {
     privacy_requests::table
         .filter(privacy_requests::subject_id.eq(subject))
@@ -219,6 +219,7 @@ pub fn in_flight(conn: &mut DbConn, subject: &str, kind: &str, now: NaiveDateTim
         .filter(
             privacy_requests::status
                 .eq_any(["pending", "deferred"])
+                .and(privacy_requests::expires_at.is_null().or(privacy_requests::expires_at.gt(now)))
                 .or(privacy_requests::status.eq("done").and(privacy_requests::expires_at.gt(now))),
         )
         .order(privacy_requests::created_at.desc())

@@ -79,12 +79,13 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.contains("would delete"), "{stdout}");
-    for category in ["abandoned carts", "idempotency keys", "webhook records", "audit entries"] {
+    for category in ["abandoned carts", "idempotency keys", "webhook records", "audit entries", "guest personal data"] {
         assert!(stdout.lines().any(|l| l.contains(category) && l.trim_end().ends_with(" 0")), "{stdout}");
     }
     let out = leancart(&["retention", "run"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("retention: deleted"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("retention: deleted") && stdout.contains("guest personal data"), "{stdout}");
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));

@@ -19,6 +19,7 @@ mod openapi;
 mod operations;
 mod orders;
 mod privacy;
+mod privacy_requests;
 mod privacy_types;
 mod roundtrip;
 mod tls;

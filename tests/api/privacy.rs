@@ -109,7 +109,8 @@ async fn retention_removes_exactly_what_is_due() {
             (Category::AbandonedCarts, 0),
             (Category::IdempotencyKeys, 0),
             (Category::WebhookEvents, 2),
-            (Category::AuditEntries, 1)
+            (Category::AuditEntries, 1),
+            (Category::GuestData, 0)
         ]
     );
     let webhooks_before = count(&app, "SELECT COUNT(*) AS n FROM webhook_events").await;

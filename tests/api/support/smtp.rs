@@ -122,3 +122,29 @@ impl Drop for SmtpSink {
         let _ = self.child.wait();
     }
 }
+
+impl SmtpSink {
+    /// Wait (up to 15 s) for the `nth` (0-based) message to `to` whose subject starts with `subject`.
+    pub async fn wait_for_mail(&self, to: &str, subject: &str, nth: usize) -> Received {
+        for _ in 0..300 {
+            let found: Vec<Received> = self
+                .messages()
+                .into_iter()
+                .filter(|m| m.to == to && m.header("Subject").is_some_and(|s| s.starts_with(subject)))
+                .collect();
+            if let Some(m) = found.into_iter().nth(nth) {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no message {nth} \"{subject}…\" to {to} arrived");
+    }
+
+    /// How many messages went to `to` with a subject starting with `subject`.
+    pub fn count(&self, to: &str, subject: &str) -> usize {
+        self.messages()
+            .iter()
+            .filter(|m| m.to == to && m.header("Subject").is_some_and(|s| s.starts_with(subject)))
+            .count()
+    }
+}
