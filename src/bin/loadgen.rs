@@ -9,7 +9,12 @@
 //! cargo build --release
 //! target/release/loadgen --db sqlite   --checkouts 3000 --concurrency 32
 //! target/release/loadgen --db postgres --checkouts 3000 --concurrency 32 [--postgres-url URL]
+//! target/release/loadgen --db postgres --privacy 100     # then: one person with 100 orders
 //! ```
+//!
+//! `--privacy N` adds, after the run, one shopper placing N orders (closed by staff), and times
+//! their access export (download of the mailed link) and their erasure (the staff request, which
+//! carries it out before answering).
 //!
 //! PostgreSQL on the same machine is reached through its Unix socket when there is one (as a
 //! same-host deployment would: `postgres://postgres@%2Fvar%2Frun%2Fpostgresql`), else over TCP;
@@ -33,6 +38,7 @@ struct Args {
     port: u16,
     pool: usize,
     keep_db: bool,
+    privacy: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,11 +57,13 @@ fn parse_args() -> Result<Args, String> {
         port: 18080,
         pool: 0,
         keep_db: false,
+        privacy: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--privacy" => a.privacy = val()?.parse().map_err(|_| "--privacy needs a number")?,
             "--db" => a.db = val()?,
             "--postgres-url" => a.postgres_url = val()?,
             "--checkouts" => a.checkouts = val()?.parse().map_err(|_| "--checkouts: a number")?,
@@ -190,6 +198,17 @@ async fn checkout(
     variants: &[String],
     n: usize,
 ) -> Result<[Duration; 5], String> {
+    checkout_as(client, base, variants, n, &format!("buyer{n}@example.com")).await.map(|(t, _)| t)
+}
+
+/// A checkout by `email`: the steps' durations and the order's id.
+async fn checkout_as(
+    client: &reqwest::Client,
+    base: &str,
+    variants: &[String],
+    n: usize,
+    email: &str,
+) -> Result<([Duration; 5], String), String> {
     let mut t = [Duration::ZERO; 5];
     let mut step = |i: usize, started: Instant| t[i] = started.elapsed();
     let s = Instant::now();
@@ -227,7 +246,7 @@ async fn checkout(
         .put(format!("{base}/v1/carts/{id}/details"))
         .bearer_auth(&token)
         .json(&json!({
-            "email": format!("buyer{n}@example.com"),
+            "email": email,
             "shipping_address": {"name": "Bench Buyer", "line1": "1 Load Street", "city": "Berlin", "postal_code": "10115", "country": "DE"},
             "shipping_method": "standard"
         }))
@@ -254,7 +273,86 @@ async fn checkout(
         return Err(format!("place order: {status} {}", body["code"]));
     }
     step(4, s);
-    Ok(t)
+    Ok((t, body["order"]["id"].as_str().unwrap_or_default().to_owned()))
+}
+
+const ADMIN: &str = "loadgen-admin-token-0123456789abcdef";
+
+/// One shopper with `orders` orders, closed by staff; then their access export and their erasure,
+/// timed.
+async fn privacy_scenario(
+    client: &reqwest::Client,
+    base: &str,
+    variants: &[String],
+    orders: usize,
+    mail_dir: &std::path::Path,
+) -> Result<(), String> {
+    let email = "privacy.subject@example.com";
+    let mut ids = Vec::new();
+    for n in 0..orders {
+        ids.push(checkout_as(client, base, variants, 1_000_000 + n, email).await?.1);
+    }
+    for id in &ids {
+        let res = client
+            .post(format!("{base}/v1/admin/orders/{id}/cancel"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"reason": "benchmark"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("cancel: {}", res.status()));
+        }
+    }
+    let staff = |kind: &str| {
+        client
+            .post(format!("{base}/v1/admin/privacy/requests"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"kind": kind, "email": email}))
+    };
+    let res = staff("access").send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("access request: {}", res.status()));
+    }
+    // The link, as the mailer wrote it (.eml files: no SMTP server configured).
+    let mut link = None;
+    for _ in 0..100 {
+        link = std::fs::read_dir(mail_dir).into_iter().flatten().flatten().find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let start = text.find(&format!("{base}/v1/privacy/exports/"))?;
+            let end = text[start..].find(char::is_whitespace).map_or(text.len(), |x| start + x);
+            Some(text[start..end].to_owned())
+        });
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let link = link.ok_or("no export link was mailed")?;
+    let mut export_times = Vec::new();
+    let mut size = 0;
+    for _ in 0..5 {
+        let s = Instant::now();
+        let body =
+            client.get(&link).send().await.map_err(|e| e.to_string())?.bytes().await.map_err(|e| e.to_string())?;
+        export_times.push(s.elapsed());
+        size = body.len();
+    }
+    export_times.sort();
+    let s = Instant::now();
+    let res = staff("erasure").send().await.map_err(|e| e.to_string())?;
+    let erase = s.elapsed();
+    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    if body["status"] != "done" {
+        return Err(format!("erasure: {body}"));
+    }
+    println!(
+        "privacy: one person with {orders} orders — access export {:.1} ms (median of 5, {} KiB JSON), erasure {:.1} ms",
+        export_times[2].as_secs_f64() * 1000.0,
+        size / 1024,
+        erase.as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 async fn run(
@@ -337,6 +435,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let mail_dir = dir.join("mail").display().to_string();
     // Units of database work at once (the server's LEANCART_DB_POOL_SIZE). On 2 cores a few keep both
     // cores busy; more only add contention: on PostgreSQL a backend process per unit, on SQLite a
     // blocking thread per unit doing the database's work in process. Measured side by side on this
@@ -361,6 +460,8 @@ async fn main() {
         ("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000000"),
         // A throwaway key for a throwaway database (the keyring goes with it).
         ("LEANCART_MASTER_KEY", "6c65616e636172742d62656e63686d61726b2d6f6e6c792d6e6f742d73656372"),
+        ("LEANCART_ADMIN_TOKEN", ADMIN),
+        ("LEANCART_MAIL_DIR", mail_dir.as_str()),
     ];
     let seed = Command::new(&args.server)
         .args(["seed", "--fixtures", &dir.join("fixtures").display().to_string()])
@@ -449,6 +550,7 @@ async fn main() {
     let cpu_before = cpu_ms(pid);
     let own_before = cpu_ms(std::process::id());
     let pg_before = if args.db == "postgres" { postgres_cpu_ms() } else { None };
+    let variants_for_privacy = variants.clone();
     let (samples, errors, elapsed) = run(&client, &base, variants, args.checkouts, args.concurrency, args.warmup).await;
     let cpu = cpu_ms(pid) - cpu_before;
     let own = cpu_ms(std::process::id()) - own_before;
@@ -483,6 +585,11 @@ async fn main() {
         pct(&overall, 0.95),
         pct(&overall, 0.99)
     );
+    if args.privacy > 0
+        && let Err(e) = privacy_scenario(&client, &base, &variants_for_privacy, args.privacy, &dir.join("mail")).await
+    {
+        eprintln!("privacy scenario failed: {e}");
+    }
     drop(server);
     if args.keep_db {
         println!("kept the benchmark database: {database_url}");

@@ -17,7 +17,7 @@ fn at(s: u32) -> NaiveDateTime {
 /// A stored field with a distinct value (the statement binds it as text; no key is needed to tell
 /// whether it landed in its column).
 fn s<T>(text: &str) -> Option<Sealed<T>> {
-    Some(Sealed::from_stored(text.to_owned()))
+    Some(Sealed::from_stored(format!("s1.{text}")))
 }
 
 /// A cart's columns by name, sealed fields as stored (for comparing, in a test only).

@@ -200,6 +200,11 @@ pub mod consistency {
             "SELECT COUNT(*) AS n FROM order_lines WHERE quantity_refunded > quantity OR quantity_refunded < 0",
         ),
         (
+            "a personal field stored in clear (an order's or a cart's e-mail not sealed)",
+            "SELECT (SELECT COUNT(*) FROM orders WHERE email NOT LIKE 's1.%') + \
+             (SELECT COUNT(*) FROM carts WHERE email IS NOT NULL AND email NOT LIKE 's1.%') AS n",
+        ),
+        (
             "refunds beyond what a payment captured",
             "SELECT COUNT(*) AS n FROM payments WHERE amount_refunded > amount_captured",
         ),
