@@ -412,22 +412,12 @@ pub fn view(cart: CartRow, lines: Vec<PricedLine>, policy: &ShopPolicy) -> Resul
     Ok(CartView { cart, lines, totals, requires_shipping, missing })
 }
 
-/// Seal the checkout details of carts written before sealing existed, under their shopper's key (made
-/// now); start-up, safe in several processes. Returns how many were sealed.
+/// Seal the checkout details of carts written before sealing existed (start-up).
 pub async fn seal_earlier_carts(db: &crate::db::Db, vault: &crate::privacy::vault::Vault) -> Result<usize, ApiError> {
-    let mut done = 0;
-    loop {
-        let batch = db.run(|conn| Ok(store::unsealed(conn, 200)?)).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for cart in batch {
-            let details = Details::in_clear(&cart.sealed());
-            let Some(email) = &details.email else { continue };
-            let key = vault.for_email(email).await?;
-            let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
-            db.run(move |conn| Ok(store::seal_in_place(conn, &cart.id, &key.subject, &sealed)?)).await?;
-            done += 1;
-        }
-    }
+    let rows = crate::privacy::personal::Unsealed {
+        list: store::unsealed,
+        parts: |cart: &CartRow| (cart.id.clone(), cart.sealed()),
+        seal: store::seal_in_place,
+    };
+    crate::privacy::personal::seal_earlier(db, vault, rows).await
 }

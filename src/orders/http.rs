@@ -113,12 +113,19 @@ pub struct Opened {
     pub erased: bool,
 }
 
+impl Opened {
+    /// `order`'s fields opened with its customer's key; `None`: the key was destroyed.
+    pub fn of(order: &OrderRow, key: Option<&crate::privacy::vault::SubjectKey>) -> Opened {
+        match key {
+            Some(key) => Opened { details: order.sealed().open(Some(&key.key)), erased: false },
+            None => Opened { details: Details::default(), erased: true },
+        }
+    }
+}
+
 /// Open an order's personal fields (the key fetched from the keyring, or the vault's cache).
 pub async fn open(state: &AppState, order: &OrderRow) -> Result<Opened, ApiError> {
-    match state.vault.key_of_opt(order.subject_id.as_deref()).await? {
-        Some(key) => Ok(Opened { details: order.sealed().open(Some(&key.key)), erased: false }),
-        None => Ok(Opened { details: Details::default(), erased: true }),
-    }
+    Ok(Opened::of(order, state.vault.key_of_opt(order.subject_id.as_deref()).await?.as_ref()))
 }
 
 pub fn order_dto(
@@ -438,10 +445,7 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
         })
         .await?;
     let key = state.vault.key_of_opt(order.subject_id.as_deref()).await?;
-    let opened = match &key {
-        Some(k) => Opened { details: order.sealed().open(Some(&k.key)), erased: false },
-        None => Opened { details: Details::default(), erased: true },
-    };
+    let opened = Opened::of(&order, key.as_ref());
     let history = history.into_iter().map(|e| event_dto(e, key.as_ref().map(|k| &*k.key))).collect();
     Ok(StaffOrderDto {
         order: order_dto(&order, &opened, &lines, payment.as_ref())?,

@@ -240,25 +240,14 @@ pub fn authorize(conn: &mut DbConn, order_id: &str, token: &str) -> Result<Order
     Ok(order)
 }
 
-/// Seal the personal fields of orders written before sealing existed, under their customer's key (made
-/// now), a batch at a time (start-up; safe in several processes: each row is sealed only while it is
-/// still unsealed). Returns how many were sealed.
+/// Seal the personal fields of orders written before sealing existed (start-up).
 pub async fn seal_earlier_orders(db: &crate::db::Db, vault: &crate::privacy::vault::Vault) -> Result<usize, ApiError> {
-    let mut done = 0;
-    loop {
-        let batch = db.run(|conn| Ok(store::unsealed(conn, 200)?)).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        for order in batch {
-            let details = crate::privacy::personal::Details::in_clear(&order.sealed());
-            let Some(email) = &details.email else { continue };
-            let key = vault.for_email(email).await?;
-            let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
-            db.run(move |conn| Ok(store::seal_in_place(conn, &order.id, &key.subject, &sealed)?)).await?;
-            done += 1;
-        }
-    }
+    let rows = crate::privacy::personal::Unsealed {
+        list: store::unsealed,
+        parts: |order: &OrderRow| (order.id.clone(), order.sealed()),
+        seal: store::seal_in_place,
+    };
+    crate::privacy::personal::seal_earlier(db, vault, rows).await
 }
 
 /// Release the stock of unpaid orders whose reservation ran out: ask the processor first (the

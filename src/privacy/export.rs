@@ -38,7 +38,7 @@ pub async fn document(state: &AppState, subject: &str) -> Result<Value, ApiError
         .await?;
     let mut order_docs = Vec::new();
     for (order, lines, payment, events) in orders {
-        let opened = crate::orders::http::Opened { details: order.sealed().open(Some(&key.key)), erased: false };
+        let opened = crate::orders::http::Opened::of(&order, Some(&key));
         let dto = crate::orders::http::order_dto(&order, &opened, &lines, payment.as_ref())?;
         let history: Vec<Value> = events
             .iter()

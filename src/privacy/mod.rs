@@ -1,7 +1,9 @@
-//! Privacy: the personal-data registry (every column of the schema, declared), and — as the personal-data
-//! issue lands — per-person sealing at rest, access exports, erasure and retention.
+//! Privacy: the personal-data registry (every column of the schema, declared), per-person sealing at
+//! rest (data subjects and their keys in the keyring), access and erasure requests, retention
+//! schedules. See docs/privacy.md.
 //!
-//! Personal data held: none of its own; it describes what every other module holds.
+//! Personal data held: where to write about a privacy request (sealed under the request's own key
+//! until its message is sent); the export it builds on download is not stored.
 
 pub mod export;
 pub mod http;

@@ -89,3 +89,44 @@ impl SealedDetails {
         }
     }
 }
+
+/// How a store lists the rows written before sealing existed, and seals one in place.
+pub struct Unsealed<R> {
+    /// Up to `limit` rows still in clear.
+    pub list: fn(&mut crate::db::DbConn, i64) -> diesel::QueryResult<Vec<R>>,
+    /// A row's id and its fields as stored (in clear).
+    pub parts: fn(&R) -> (String, SealedDetails),
+    /// Write the sealed fields and the subject, if the row is still unsealed.
+    pub seal: fn(&mut crate::db::DbConn, &str, &str, &SealedDetails) -> diesel::QueryResult<usize>,
+}
+
+/// Seal rows written before sealing existed under their person's key (made now), a batch at a time
+/// (start-up; safe in several processes: a row is sealed only while it is still unsealed). Returns how
+/// many were sealed.
+pub async fn seal_earlier<R: Send + 'static>(
+    db: &crate::db::Db,
+    vault: &super::vault::Vault,
+    rows: Unsealed<R>,
+) -> Result<usize, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let mut done = 0;
+    loop {
+        let list = rows.list;
+        let batch = db.run(move |conn| Ok(list(conn, 200)?)).await?;
+        let mut progressed = false;
+        for row in &batch {
+            let (id, stored) = (rows.parts)(row);
+            let details = Details::in_clear(&stored);
+            let Some(email) = &details.email else { continue };
+            let key = vault.for_email(email).await?;
+            let sealed = details.seal(&key.key).map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+            let seal = rows.seal;
+            done += db.run(move |conn| Ok(seal(conn, &id, &key.subject, &sealed)?)).await?;
+            progressed = true;
+        }
+        // A batch with nothing to seal (no e-mail to find a person by) would come back forever.
+        if !progressed {
+            return Ok(done);
+        }
+    }
+}
