@@ -331,6 +331,10 @@ fn check_config(config: &Config) -> ExitCode {
     };
     println!("  master key: {master_key}");
     println!("  keyring:  {}", config.keyring_url);
+    match &config.smtp_url {
+        Some(_) => println!("  mail:       SMTP (LEANCART_SMTP_URL)"),
+        None => println!("  mail:       .eml files in {}", config.mail_dir.display()),
+    }
     match Manager::new(config.database_url.clone()).connect().and_then(|mut c| db::pending_migrations(&mut c)) {
         Ok(pending) => {
             println!("  database reachable; {pending} migration(s) pending");

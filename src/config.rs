@@ -605,6 +605,14 @@ impl Config {
             }
             (None, None) => MasterKeySource::Development(beside_database("master.key")),
         };
+        // Messages written as files hold personal data in clear: a developer's default, an explicit
+        // choice in production (a pickup directory), never an accident.
+        if production && value("LEANCART_SMTP_URL").is_none() && value("LEANCART_MAIL_DIR").is_none() {
+            return Err(ConfigError::new(
+                "LEANCART_SMTP_URL",
+                "is required in production (or LEANCART_MAIL_DIR, for a pickup directory you protect)",
+            ));
+        }
         let mail_dir = value("LEANCART_MAIL_DIR").map(PathBuf::from).unwrap_or_else(|| beside_database("mail"));
         let keyring_url = match value("LEANCART_KEYRING_URL") {
             Some(url) => DatabaseUrl::parse(url).map_err(|e| ConfigError::new("LEANCART_KEYRING_URL", e.problem))?,

@@ -24,12 +24,14 @@ pub fn export_message(id: &str, expires: i64) -> String {
 }
 
 fn letter(to: crate::kernel::pii::Email, subject: &str, paragraphs: &[String], link: Option<&str>) -> Letter {
-    let mut text = paragraphs.join("\n\n");
+    let mut lines: Vec<String> = paragraphs.to_vec();
     let mut body: Vec<String> = paragraphs.iter().map(|p| format!("<p>{}</p>", escape(p))).collect();
     if let Some(link) = link {
-        text.push_str(&format!("\n\n{link}\n"));
+        // After the first paragraph, which says what it is for.
+        lines.insert(1, link.to_owned());
         body.insert(1, format!("<p><a href=\"{0}\">{0}</a></p>", escape(link)));
     }
+    let text = format!("{}\n", lines.join("\n\n"));
     Letter { to, subject: subject.to_owned(), text, html: html_page(subject, &body.join("\n")) }
 }
 
@@ -63,6 +65,8 @@ pub async fn compose(state: &AppState, kind: &str, request_id: &str) -> Result<C
                     "Someone, hopefully you, asked to see or erase the personal data this shop holds for this \
                      address. To confirm it is you, open this link within 15 minutes (it works once):"
                         .to_owned(),
+                    // On a line of its own, short enough to stay whole in any transfer encoding.
+                    format!("If the link does not open, the code is:\n{token}"),
                     "If it was not you, ignore this message: nothing happens without the link.".to_owned(),
                 ],
                 Some(&link),

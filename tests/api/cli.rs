@@ -115,13 +115,25 @@ fn master_keys_are_made_kept_private_and_rotated() {
     let out = leancart(&["check-config"], &[("DATABASE_URL", url.as_str()), ("LEANCART_ENV", "production")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("LEANCART_MASTER_KEY"), "{}", stderr(&out));
-    // With a key configured, production starts its checks; the key itself is never printed.
+    // With a key configured, production still wants a way to send mail (files of messages would hold
+    // personal data in clear by accident).
     let key = "5f".repeat(32);
     let env = [("DATABASE_URL", url.as_str()), ("LEANCART_ENV", "production"), ("LEANCART_MASTER_KEY", key.as_str())];
+    let out = leancart(&["check-config"], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("LEANCART_SMTP_URL"), "{}", stderr(&out));
+    // With both, production starts its checks; the key itself is never printed.
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("LEANCART_ENV", "production"),
+        ("LEANCART_MASTER_KEY", key.as_str()),
+        ("LEANCART_SMTP_URL", "smtp://127.0.0.1:2525"),
+    ];
     let out = leancart(&["check-config"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(printed.contains("master key: LEANCART_MASTER_KEY") && !printed.contains(&key), "{printed}");
+    assert!(printed.contains("mail:       SMTP"), "{printed}");
     let env = [("DATABASE_URL", url.as_str())];
     let out = leancart(&["keys", "status"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
