@@ -86,6 +86,20 @@ fn key_failure(e: KeyError) -> ApiError {
     ApiError::internal(format!("data key: {e}"))
 }
 
+/// A known person's subject and key, read without a write transaction (the common case: a returning
+/// shopper, or a second request of the same checkout in another process).
+fn existing(
+    conn: &mut crate::db::DbConn,
+    keys: &Keys,
+    email_index: &str,
+) -> Result<Option<(String, Arc<DataKey>)>, ApiError> {
+    let Some(subject) = super::store::subject_by_email(conn, email_index)? else { return Ok(None) };
+    let owner = key_owner(&subject);
+    let Some(wrapped) = super::store::find_key(conn, &owner)? else { return Ok(None) };
+    let key = DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?;
+    Ok(Some((subject, Arc::new(key))))
+}
+
 impl Vault {
     pub fn new(keys: Arc<Keys>, keyring: Db) -> Vault {
         Vault { keys, keyring, cache: Mutex::new(Cache::default()) }
@@ -127,28 +141,35 @@ impl Vault {
             .keyring
             .run(move |conn| {
                 let at = crate::kernel::time::now();
-                let subject = match super::store::subject_by_email(conn, &found_index)? {
-                    Some(subject) => subject,
-                    None => {
-                        let fresh = SubjectId::generate().into_string();
-                        super::store::insert_subject(conn, &fresh, &found_index, at)?;
-                        // Another request may have made it first: theirs is the one.
-                        super::store::subject_by_email(conn, &found_index)?
-                            .ok_or_else(|| ApiError::internal("the new data subject was not kept"))?
-                    }
-                };
-                let owner = key_owner(&subject);
-                let key = match super::store::find_key(conn, &owner)? {
-                    Some(wrapped) => DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?,
-                    None => {
-                        let (_, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+                if let Some(found) = existing(conn, &keys, &found_index)? {
+                    return Ok(found);
+                }
+                // A new person: subject and key in one transaction (one commit).
+                crate::db::dialect::write_transaction(conn, |conn| {
+                    let fresh = SubjectId::generate().into_string();
+                    if super::store::insert_subject(conn, &fresh, &found_index, at)? {
+                        let owner = key_owner(&fresh);
+                        let (key, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
                         super::store::insert_key(conn, &owner, &wrapped, at)?;
-                        let kept = super::store::find_key(conn, &owner)?
-                            .ok_or_else(|| ApiError::internal("the new data key was not kept"))?;
-                        DataKey::unwrap(&keys.master, &owner, &kept).map_err(key_failure)?
+                        return Ok((fresh, Arc::new(key)));
                     }
-                };
-                Ok((subject, Arc::new(key)))
+                    // Another request made the subject first: theirs is the one (and its key, made in
+                    // the same transaction, or made here if that one was lost).
+                    let subject = super::store::subject_by_email(conn, &found_index)?
+                        .ok_or_else(|| ApiError::internal("the data subject was not kept"))?;
+                    let owner = key_owner(&subject);
+                    let key = match super::store::find_key(conn, &owner)? {
+                        Some(wrapped) => DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?,
+                        None => {
+                            let (_, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+                            super::store::insert_key(conn, &owner, &wrapped, at)?;
+                            let kept = super::store::find_key(conn, &owner)?
+                                .ok_or_else(|| ApiError::internal("the new data key was not kept"))?;
+                            DataKey::unwrap(&keys.master, &owner, &kept).map_err(key_failure)?
+                        }
+                    };
+                    Ok((subject, Arc::new(key)))
+                })
             })
             .await?;
         self.remember(&subject, key.clone(), Some(&index));
