@@ -370,3 +370,45 @@ async fn personal_data_is_sealed_at_rest() {
     let logs = crate::support::logs::all();
     assert!(!logs.contains("Markerperson") && !logs.contains("marker.shopper"));
 }
+
+/// One person, many requests at once (several carts of the same new shopper, filled in together):
+/// one data subject and one key between them, and every cart sealed under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_uses_of_an_email_make_one_subject() {
+    let app = TestApp::spawn().await;
+    let mut carts = Vec::new();
+    for _ in 0..8 {
+        let cart = app.new_cart().await;
+        assert_eq!(app.add(&cart, "TEE-BLK-M", 1).await.0, 200);
+        carts.push(cart);
+    }
+    let mut details = crate::support::shop::german_details();
+    details["email"] = serde_json::json!("first.time@example.org");
+    let answers: Vec<u16> = futures_util::future::join_all(carts.iter().map(|c| {
+        let details = details.clone();
+        let app = &app;
+        async move { app.details(c, details).await.0 }
+    }))
+    .await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+    let ids: Vec<String> = carts.iter().map(|c| c.id.clone()).collect();
+    let subjects: std::collections::BTreeSet<Option<String>> = app
+        .state
+        .db
+        .run(move |c| {
+            let mut out = std::collections::BTreeSet::new();
+            for id in &ids {
+                out.insert(leancart::checkout::store::find_cart(c, id)?.and_then(|cart| cart.subject_id));
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap();
+    assert_eq!(subjects.len(), 1, "one subject: {subjects:?}");
+    let email = leancart::kernel::pii::Email::parse("first.time@example.org").unwrap();
+    let found = app.state.vault.find_subject(&email).await.unwrap();
+    assert_eq!(subjects.into_iter().next().flatten(), found);
+    for cart in &carts {
+        assert_eq!(app.get_cart(cart).await.details.email.as_deref(), Some("first.time@example.org"));
+    }
+}
