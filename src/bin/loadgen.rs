@@ -12,7 +12,8 @@
 //! target/release/loadgen --db postgres --privacy 100     # then: one person with 100 orders
 //! ```
 //!
-//! `--privacy N` adds, after the run, one shopper placing N orders (closed by staff), and times
+//! `--one-shopper` makes every checkout one returning shopper's (sealing without a new data subject
+//! per checkout). `--privacy N` adds, after the run, one shopper placing N orders (closed by staff), and times
 //! their access export (download of the mailed link) and their erasure (the staff request, which
 //! carries it out before answering).
 //!
@@ -39,6 +40,8 @@ struct Args {
     pool: usize,
     keep_db: bool,
     privacy: usize,
+    /// Every checkout by one returning shopper (no new data subject per checkout).
+    one_shopper: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -58,11 +61,13 @@ fn parse_args() -> Result<Args, String> {
         pool: 0,
         keep_db: false,
         privacy: 0,
+        one_shopper: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--one-shopper" => a.one_shopper = true,
             "--privacy" => a.privacy = val()?.parse().map_err(|_| "--privacy needs a number")?,
             "--db" => a.db = val()?,
             "--postgres-url" => a.postgres_url = val()?,
@@ -198,7 +203,12 @@ async fn checkout(
     variants: &[String],
     n: usize,
 ) -> Result<[Duration; 5], String> {
-    checkout_as(client, base, variants, n, &format!("buyer{n}@example.com")).await.map(|(t, _)| t)
+    let email = if ONE_SHOPPER.load(Ordering::Relaxed) {
+        "returning@example.com".to_owned()
+    } else {
+        format!("buyer{n}@example.com")
+    };
+    checkout_as(client, base, variants, n, &email).await.map(|(t, _)| t)
 }
 
 /// A checkout by `email`: the steps' durations and the order's id.
@@ -277,6 +287,8 @@ async fn checkout_as(
 }
 
 const ADMIN: &str = "loadgen-admin-token-0123456789abcdef";
+/// `--one-shopper`: every checkout by the same e-mail.
+static ONE_SHOPPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// One shopper with `orders` orders, closed by staff; then their access export and their erasure,
 /// timed.
@@ -318,7 +330,8 @@ async fn privacy_scenario(
     let mut link = None;
     for _ in 0..100 {
         link = std::fs::read_dir(mail_dir).into_iter().flatten().flatten().find_map(|e| {
-            let text = std::fs::read_to_string(e.path()).ok()?;
+            // Quoted-printable: soft line breaks out, `=3D` back to `=`.
+            let text = std::fs::read_to_string(e.path()).ok()?.replace("=\r\n", "").replace("=3D", "=");
             let start = text.find(&format!("{base}/v1/privacy/exports/"))?;
             let end = text[start..].find(char::is_whitespace).map_or(text.len(), |x| start + x);
             Some(text[start..end].to_owned())
@@ -333,8 +346,11 @@ async fn privacy_scenario(
     let mut size = 0;
     for _ in 0..5 {
         let s = Instant::now();
-        let body =
-            client.get(&link).send().await.map_err(|e| e.to_string())?.bytes().await.map_err(|e| e.to_string())?;
+        let res = client.get(&link).send().await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("export download: {}", res.status()));
+        }
+        let body = res.bytes().await.map_err(|e| e.to_string())?;
         export_times.push(s.elapsed());
         size = body.len();
     }
@@ -417,6 +433,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    ONE_SHOPPER.store(args.one_shopper, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("leancart-bench-{}", std::process::id()));
     if let Err(e) = write_fixtures(&dir.join("fixtures"), args.variants) {
         eprintln!("loadgen: cannot write fixtures: {e}");

@@ -50,11 +50,17 @@ async fn after_sent(state: &AppState, row: &Leased) -> Result<(), ApiError> {
 
 /// One round: lease what is due and deliver it. Returns how many rows were sent.
 pub async fn run_once(state: &AppState) -> Result<usize, ApiError> {
+    Ok(round(state).await?.1)
+}
+
+/// One round: (rows leased, rows sent).
+async fn round(state: &AppState) -> Result<(usize, usize), ApiError> {
     let now = state.clock.now();
     let token = crate::kernel::ids::random_base62();
     let lease_token = token.clone();
     let leased = state.db.run(move |conn| Ok(store::claim(conn, now, now + LEASE, &lease_token, BATCH)?)).await?;
     let mut sent = 0;
+    let count = leased.len();
     for row in leased {
         let outcome = match compose(state, &row).await {
             Ok(Composed::Send(letter)) => state.mailer.send(&row.id, &letter).await,
@@ -91,18 +97,19 @@ pub async fn run_once(state: &AppState) -> Result<usize, ApiError> {
             }
         }
     }
-    Ok(sent)
+    Ok((count, sent))
 }
 
-/// The worker of one process: a round every `LEANCART_MAIL_POLL_MS`.
+/// The worker of one process: rounds back to back while they find a full batch (a backlog drains at
+/// the speed of the transport), else one every `LEANCART_MAIL_POLL_MS`.
 pub async fn run(state: AppState) {
-    let mut tick = tokio::time::interval(state.config.mail_poll);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        if let Err(e) = run_once(&state).await {
-            tracing::warn!(code = e.code(), "mail round failed");
+        match round(&state).await {
+            Ok((leased, _)) if leased as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(code = e.code(), "mail round failed"),
         }
+        tokio::time::sleep(state.config.mail_poll).await;
     }
 }
 

@@ -74,6 +74,95 @@ pub struct Vault {
     keys: Arc<Keys>,
     keyring: Db,
     cache: Mutex<Cache>,
+    /// To the task that makes new people's subjects and keys (see [`make_subjects`]).
+    creations: tokio::sync::mpsc::Sender<Creation>,
+}
+
+/// A person to find or make, and where the answer goes.
+struct Creation {
+    email_index: String,
+    reply: tokio::sync::oneshot::Sender<Result<(String, Arc<DataKey>), ApiError>>,
+}
+
+/// Most people made in one keyring transaction.
+const CREATION_BATCH: usize = 64;
+
+/// Find or make the subjects of e-mail entries, many to a keyring transaction: whatever requests
+/// queued while the previous transaction ran go in the next. Measured reason: made one at a time, a
+/// new person's keyring transaction (its hop to a blocking thread, the SQLite file locks or the
+/// PostgreSQL commit) cost 0.2 ms of server CPU per checkout, 15–20 % of all.
+async fn make_subjects(keys: Arc<Keys>, keyring: Db, mut queue: tokio::sync::mpsc::Receiver<Creation>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < CREATION_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let indexes: Vec<String> = batch.iter().map(|c| c.email_index.clone()).collect();
+        let keys = keys.clone();
+        let made = keyring
+            .run(move |conn| {
+                crate::db::dialect::write_transaction(conn, |conn| {
+                    let at = crate::kernel::time::now();
+                    indexes
+                        .iter()
+                        .map(|index| find_or_make(conn, &keys, index, at))
+                        .collect::<Result<Vec<_>, ApiError>>()
+                })
+            })
+            .await;
+        match made {
+            Ok(made) => {
+                for (creation, subject) in batch.into_iter().zip(made) {
+                    let _ = creation.reply.send(Ok(subject));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(code = e.code(), people = batch.len(), "could not make data subjects");
+                for creation in batch {
+                    let _ = creation
+                        .reply
+                        .send(Err(ApiError::Unavailable("the keyring cannot be written right now".into())));
+                }
+            }
+        }
+    }
+}
+
+/// The subject of an e-mail entry and its key, made if new (in the caller's write transaction; a
+/// concurrent maker in another process is settled by the unique index: theirs is the one).
+fn find_or_make(
+    conn: &mut crate::db::DbConn,
+    keys: &Keys,
+    email_index: &str,
+    at: chrono::NaiveDateTime,
+) -> Result<(String, Arc<DataKey>), ApiError> {
+    let fresh = SubjectId::generate().into_string();
+    if super::store::insert_subject(conn, &fresh, email_index, at)? {
+        let owner = key_owner(&fresh);
+        let (key, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+        super::store::insert_key(conn, &owner, &wrapped, at)?;
+        return Ok((fresh, Arc::new(key)));
+    }
+    let subject = super::store::subject_by_email(conn, email_index)?
+        .ok_or_else(|| ApiError::internal("the data subject was not kept"))?;
+    let owner = key_owner(&subject);
+    let key = match super::store::find_key(conn, &owner)? {
+        Some(wrapped) => DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?,
+        None => {
+            let (key, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
+            if super::store::insert_key(conn, &owner, &wrapped, at)? {
+                key
+            } else {
+                let kept = super::store::find_key(conn, &owner)?
+                    .ok_or_else(|| ApiError::internal("the data key was not kept"))?;
+                DataKey::unwrap(&keys.master, &owner, &kept).map_err(key_failure)?
+            }
+        }
+    };
+    Ok((subject, Arc::new(key)))
 }
 
 impl std::fmt::Debug for Vault {
@@ -86,23 +175,12 @@ fn key_failure(e: KeyError) -> ApiError {
     ApiError::internal(format!("data key: {e}"))
 }
 
-/// A known person's subject and key, read without a write transaction (the common case: a returning
-/// shopper, or a second request of the same checkout in another process).
-fn existing(
-    conn: &mut crate::db::DbConn,
-    keys: &Keys,
-    email_index: &str,
-) -> Result<Option<(String, Arc<DataKey>)>, ApiError> {
-    let Some(subject) = super::store::subject_by_email(conn, email_index)? else { return Ok(None) };
-    let owner = key_owner(&subject);
-    let Some(wrapped) = super::store::find_key(conn, &owner)? else { return Ok(None) };
-    let key = DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?;
-    Ok(Some((subject, Arc::new(key))))
-}
-
 impl Vault {
+    /// The vault of a running shop (it starts its subject-making task on the current runtime).
     pub fn new(keys: Arc<Keys>, keyring: Db) -> Vault {
-        Vault { keys, keyring, cache: Mutex::new(Cache::default()) }
+        let (creations, queue) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(make_subjects(keys.clone(), keyring.clone(), queue));
+        Vault { keys, keyring, cache: Mutex::new(Cache::default()), creations }
     }
 
     pub fn keys(&self) -> &Keys {
@@ -135,43 +213,12 @@ impl Vault {
         {
             return Ok(SubjectKey { subject: subject.clone(), key });
         }
-        let keys = self.keys.clone();
-        let found_index = index.clone();
-        let (subject, key) = self
-            .keyring
-            .run(move |conn| {
-                let at = crate::kernel::time::now();
-                if let Some(found) = existing(conn, &keys, &found_index)? {
-                    return Ok(found);
-                }
-                // A new person: subject and key in one transaction (one commit).
-                crate::db::dialect::write_transaction(conn, |conn| {
-                    let fresh = SubjectId::generate().into_string();
-                    if super::store::insert_subject(conn, &fresh, &found_index, at)? {
-                        let owner = key_owner(&fresh);
-                        let (key, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
-                        super::store::insert_key(conn, &owner, &wrapped, at)?;
-                        return Ok((fresh, Arc::new(key)));
-                    }
-                    // Another request made the subject first: theirs is the one (and its key, made in
-                    // the same transaction, or made here if that one was lost).
-                    let subject = super::store::subject_by_email(conn, &found_index)?
-                        .ok_or_else(|| ApiError::internal("the data subject was not kept"))?;
-                    let owner = key_owner(&subject);
-                    let key = match super::store::find_key(conn, &owner)? {
-                        Some(wrapped) => DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?,
-                        None => {
-                            let (_, wrapped) = DataKey::generate(&keys.master, &owner).map_err(key_failure)?;
-                            super::store::insert_key(conn, &owner, &wrapped, at)?;
-                            let kept = super::store::find_key(conn, &owner)?
-                                .ok_or_else(|| ApiError::internal("the new data key was not kept"))?;
-                            DataKey::unwrap(&keys.master, &owner, &kept).map_err(key_failure)?
-                        }
-                    };
-                    Ok((subject, Arc::new(key)))
-                })
-            })
-            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.creations
+            .send(Creation { email_index: index.clone(), reply })
+            .await
+            .map_err(|_| ApiError::internal("the keyring's writer stopped"))?;
+        let (subject, key) = answer.await.map_err(|_| ApiError::internal("the keyring's writer stopped"))??;
         self.remember(&subject, key.clone(), Some(&index));
         Ok(SubjectKey { subject, key })
     }
