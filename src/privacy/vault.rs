@@ -74,6 +74,8 @@ pub struct Vault {
     keys: Arc<Keys>,
     keyring: Db,
     cache: Mutex<Cache>,
+    /// When this process last ran guest-data retention (see `requests::sweep`).
+    last_retention: Mutex<Option<chrono::NaiveDateTime>>,
     /// To the task that makes new people's subjects and keys (see [`make_subjects`]).
     creations: tokio::sync::mpsc::Sender<Creation>,
 }
@@ -180,7 +182,18 @@ impl Vault {
     pub fn new(keys: Arc<Keys>, keyring: Db) -> Vault {
         let (creations, queue) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(make_subjects(keys.clone(), keyring.clone(), queue));
-        Vault { keys, keyring, cache: Mutex::new(Cache::default()), creations }
+        Vault { keys, keyring, cache: Mutex::new(Cache::default()), last_retention: Mutex::new(None), creations }
+    }
+
+    /// Whether guest-data retention is due in this process (at most once per `every`); if so, it is
+    /// recorded as run at `now`.
+    pub fn retention_due(&self, now: chrono::NaiveDateTime, every: chrono::Duration) -> bool {
+        let Ok(mut last) = self.last_retention.lock() else { return true };
+        if last.is_some_and(|at| now - at < every && now >= at) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     pub fn keys(&self) -> &Keys {
