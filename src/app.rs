@@ -34,7 +34,7 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::checkout::router(limits.carts.as_ref()))
         .merge(crate::orders::router(limits.orders.as_ref()))
         .merge(crate::billing::router())
-        .merge(crate::privacy::router());
+        .merge(crate::privacy::router(limits.privacy.as_ref()));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))

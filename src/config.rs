@@ -158,6 +158,8 @@ pub struct Config {
     pub carts_per_minute: u32,
     /// Order placements per client address per minute (0: no limit).
     pub orders_per_minute: u32,
+    /// E-mail proofs and privacy sessions per client address per minute (0: no limit).
+    pub privacy_per_minute: u32,
     /// Where the client's address comes from behind a reverse proxy: `x-forwarded-for` (its last
     /// entry, the one the proxy added) or `x-real-ip`; `None`: the TCP peer.
     pub client_ip_header: Option<String>,
@@ -388,6 +390,12 @@ pub const SETTINGS: &[Setting] = &[
         toml: "rate_limit_orders_per_minute",
         default: Some("10"),
         help: "Order placements one client address may make per minute (429 rate_limited beyond); 0 turns it off.",
+    },
+    Setting {
+        env: "LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE",
+        toml: "rate_limit_privacy_per_minute",
+        default: Some("10"),
+        help: "E-mail proofs and privacy sessions one client address may ask for per minute; 0 turns it off.",
     },
     Setting {
         env: "LEANCART_CLIENT_IP_HEADER",
@@ -723,6 +731,7 @@ impl Config {
             max_unpaid_orders_per_client: parse_u64("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", 1, 1_000_000)? as u32,
             carts_per_minute: parse_u64("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", 0, 1_000_000)? as u32,
             orders_per_minute: parse_u64("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", 0, 1_000_000)? as u32,
+            privacy_per_minute: parse_u64("LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE", 0, 1_000_000)? as u32,
             client_ip_header: match value("LEANCART_CLIENT_IP_HEADER").map(|v| v.trim().to_ascii_lowercase()) {
                 None => None,
                 Some(h) if h == "x-forwarded-for" || h == "x-real-ip" => Some(h),

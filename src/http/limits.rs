@@ -45,13 +45,15 @@ impl RateLimit {
     }
 }
 
-/// The limits of the routes that could be used to hoard stock.
+/// The limits of the routes that could be used to hoard stock, or to send mail and guess links.
 #[derive(Clone, Default)]
 pub struct Limits {
     /// `POST /v1/carts`.
     pub carts: Option<RateLimit>,
     /// `POST /v1/orders`.
     pub orders: Option<RateLimit>,
+    /// `POST /v1/privacy/proofs` and `POST /v1/privacy/sessions`.
+    pub privacy: Option<RateLimit>,
 }
 
 impl Limits {
@@ -59,10 +61,11 @@ impl Limits {
         Limits {
             carts: RateLimit::per_minute(config.carts_per_minute),
             orders: RateLimit::per_minute(config.orders_per_minute),
+            privacy: RateLimit::per_minute(config.privacy_per_minute),
         }
     }
 
     pub fn forget_idle(&self) {
-        self.carts.iter().chain(self.orders.iter()).for_each(RateLimit::forget_idle);
+        self.carts.iter().chain(self.orders.iter()).chain(self.privacy.iter()).for_each(RateLimit::forget_idle);
     }
 }

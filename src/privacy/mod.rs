@@ -21,11 +21,15 @@ use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The privacy routes.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The privacy routes; `limit` guards the two that send mail or try a link's token.
+pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<AppState> {
+    let guarded = OpenApiRouter::new().routes(routes!(http::request_proof)).routes(routes!(http::open_session));
+    let guarded = match limit {
+        Some(l) => guarded.layer(l.layer()),
+        None => guarded,
+    };
     OpenApiRouter::new()
-        .routes(routes!(http::request_proof))
-        .routes(routes!(http::open_session))
+        .merge(guarded)
         .routes(routes!(http::raise_request))
         .routes(routes!(http::get_request))
         .routes(routes!(http::download_export))

@@ -164,6 +164,29 @@ async fn carts_and_placements_are_rate_limited_per_client() {
     assert_eq!(app.stock("MUG-SAND").await, stock);
 }
 
+/// E-mail proofs and privacy sessions are limited per client address (mail sent on a stranger's
+/// behalf, links guessed): the answer to the eleventh in a minute is a 429 before any work.
+#[tokio::test(flavor = "multi_thread")]
+async fn privacy_proofs_and_sessions_are_rate_limited_per_client() {
+    let app = TestApp::builder().set("LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE", "3").start().await;
+    for _ in 0..2 {
+        let (s, _) = app.post_json("/v1/privacy/proofs", &serde_json::json!({"email": "someone@example.org"})).await;
+        assert_eq!(s, 202);
+    }
+    let (s, _) = app.post_json("/v1/privacy/sessions", &serde_json::json!({"token": "pp_guess"})).await;
+    assert_eq!(s, 422);
+    let res = app
+        .client
+        .post(app.url("/v1/privacy/sessions"))
+        .json(&serde_json::json!({"token": "pp_guess"}))
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_problem(res, 429, "rate_limited").await;
+    // The rest of the shop is not limited by it.
+    assert_eq!(app.post_json("/v1/carts", &serde_json::json!({})).await.0, 201);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn abandoned_carts_are_purged() {
     let app = TestApp::spawn().await;

@@ -71,6 +71,7 @@ impl TestApp {
             // the per-client limits are off unless a test is about them (tests/api/abuse.rs).
             .set("LEANCART_RATE_LIMIT_CARTS_PER_MINUTE", "0")
             .set("LEANCART_RATE_LIMIT_ORDERS_PER_MINUTE", "0")
+            .set("LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE", "0")
             .set("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000")
             .set("LEANCART_MASTER_KEY", TEST_MASTER_KEY);
         Spawn { raw }
