@@ -34,7 +34,8 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::checkout::router(limits.carts.as_ref()))
         .merge(crate::orders::router(limits.orders.as_ref()))
         .merge(crate::billing::router())
-        .merge(crate::privacy::router(limits.privacy.as_ref()));
+        .merge(crate::privacy::router(limits.privacy.as_ref()))
+        .merge(crate::accounts::router(limits.privacy.as_ref()));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))
@@ -206,6 +207,7 @@ impl Application {
         let mailer = Arc::new(crate::mail::transport::Mailer::from_config(&config)?);
         tracing::info!(to = %mailer.describe(), "mail goes to");
         let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| base_url.clone()).into();
+        let state_hashers = config.password_hashers;
         let holds = crate::orders::holds::Holds::new(config.max_unpaid_orders_per_client, config.request_timeout);
         let limits = Limits::from_config(&config);
         let state = AppState {
@@ -220,6 +222,7 @@ impl Application {
             vault,
             mailer,
             public_url,
+            hashers: crate::accounts::password::Hashers::new(state_hashers),
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })

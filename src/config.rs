@@ -190,6 +190,12 @@ pub struct Config {
     pub mail_max_attempts: u32,
     /// The shop's address as shoppers reach it (links in messages); `None`: the address it listens on.
     pub public_url: Option<String>,
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after it began, however used.
+    pub session_absolute: Duration,
+    /// Password hashes computed at once (each takes one core for ~20 ms).
+    pub password_hashers: usize,
     /// Where the storefront's pages are (the e-mail proof link opens its privacy page); `None`:
     /// `public_url`.
     pub storefront_url: Option<String>,
@@ -395,7 +401,8 @@ pub const SETTINGS: &[Setting] = &[
         env: "LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE",
         toml: "rate_limit_privacy_per_minute",
         default: Some("10"),
-        help: "E-mail proofs and privacy sessions one client address may ask for per minute; 0 turns it off.",
+        help: "E-mail proofs, privacy sessions, registrations and logins one client address may ask for per \
+               minute (one budget); 0 turns it off.",
     },
     Setting {
         env: "LEANCART_CLIENT_IP_HEADER",
@@ -485,6 +492,25 @@ pub const SETTINGS: &[Setting] = &[
         toml: "mail_max_attempts",
         default: Some("10"),
         help: "Attempts (with exponential back-off, 30 s doubling to 1 h) before a message is given up.",
+    },
+    Setting {
+        env: "LEANCART_SESSION_IDLE_SECS",
+        toml: "session_idle_secs",
+        default: Some("1800"),
+        help: "A shopper's session unused this long (default 30 minutes) ends.",
+    },
+    Setting {
+        env: "LEANCART_SESSION_ABSOLUTE_SECS",
+        toml: "session_absolute_secs",
+        default: Some("604800"),
+        help: "A shopper's session ends this long (default 7 days) after it began, however used.",
+    },
+    Setting {
+        env: "LEANCART_PASSWORD_HASHERS",
+        toml: "password_hashers",
+        default: Some("1"),
+        help: "Password hashes computed at once (argon2id, ~20 ms of one core each); the rest wait, so a \
+               login flood cannot take the cores checkout needs.",
     },
     Setting {
         env: "LEANCART_PUBLIC_URL",
@@ -761,6 +787,9 @@ impl Config {
             mail_max_attempts: u32::try_from(parse_u64("LEANCART_MAIL_MAX_ATTEMPTS", 1, 100)?).unwrap_or(10),
             public_url: value("LEANCART_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             storefront_url: value("LEANCART_STOREFRONT_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            session_idle: Duration::from_secs(parse_u64("LEANCART_SESSION_IDLE_SECS", 60, 30 * 86_400)?),
+            session_absolute: Duration::from_secs(parse_u64("LEANCART_SESSION_ABSOLUTE_SECS", 300, 365 * 86_400)?),
+            password_hashers: usize::try_from(parse_u64("LEANCART_PASSWORD_HASHERS", 1, 64)?).unwrap_or(1),
         })
     }
 }

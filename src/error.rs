@@ -69,6 +69,9 @@ pub enum ApiError {
     CardDataNotAccepted,
     #[error("unauthorized")]
     Unauthorized,
+    /// A login that failed: the same for an unknown e-mail and a wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -136,7 +139,7 @@ impl ApiError {
             | ApiError::Validation(_)
             | ApiError::CardDataNotAccepted
             | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -162,6 +165,7 @@ impl ApiError {
             | ApiError::Payment { code, .. } => code,
             ApiError::CardDataNotAccepted => "card_data_not_accepted",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -184,6 +188,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => "Bad request",
             ApiError::CardDataNotAccepted => "Card data is not accepted here",
             ApiError::Unauthorized => "Authentication required",
+            ApiError::InvalidCredentials => "Invalid credentials",
             ApiError::Forbidden => "Not allowed",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
@@ -226,6 +231,7 @@ impl ApiError {
                     .to_owned(),
             ),
             ApiError::UnsupportedMediaType => Some("Send the body as application/json".to_owned()),
+            ApiError::InvalidCredentials => Some("The e-mail or the password is not right.".to_owned()),
             ApiError::TooManyRequests { retry_after_secs } => {
                 Some(format!("Too many requests from this address; try again in {retry_after_secs} s."))
             }

@@ -3,6 +3,7 @@
 //! Plumbing lives in `http`, `db` and `kernel`; each business domain has its own module with the same
 //! few files (`mod.rs`, `http.rs`, `service.rs`, `store.rs`, `model.rs`).
 
+pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod billing;

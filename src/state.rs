@@ -29,6 +29,8 @@ pub struct AppState {
     pub vault: Arc<crate::privacy::vault::Vault>,
     /// Where the outbox's messages go (SMTP, or `.eml` files on a developer's machine).
     pub mailer: Arc<crate::mail::transport::Mailer>,
+    /// The bounded pool password hashing runs on.
+    pub hashers: crate::accounts::password::Hashers,
     /// The shop's address for links in messages (`LEANCART_PUBLIC_URL`, or the address it listens on).
     pub public_url: Arc<str>,
 }

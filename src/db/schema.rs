@@ -49,6 +49,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     privacy_requests,
     privacy_sessions,
+    accounts,
+    account_sessions,
 );
 
 diesel::table! {
@@ -253,6 +255,31 @@ diesel::table! {
         done_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        subject_id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        password_changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_sessions (token_hash) {
+        token_hash -> Text,
+        account_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(account_sessions -> accounts (account_id));
 
 diesel::table! {
     privacy_sessions (token_hash) {

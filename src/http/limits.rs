@@ -52,7 +52,8 @@ pub struct Limits {
     pub carts: Option<RateLimit>,
     /// `POST /v1/orders`.
     pub orders: Option<RateLimit>,
-    /// `POST /v1/privacy/proofs` and `POST /v1/privacy/sessions`.
+    /// `POST /v1/privacy/proofs`, `POST /v1/privacy/sessions`, `POST /v1/accounts`, `POST /v1/sessions`:
+    /// one budget for what sends mail or checks a secret.
     pub privacy: Option<RateLimit>,
 }
 

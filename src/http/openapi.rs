@@ -50,6 +50,7 @@ impl utoipa::Modify for AdminToken {
             ("cart_token", "The cart token (ct_…) from POST /v1/carts"),
             ("order_token", "The order access token (ot_…) from POST /v1/orders"),
             ("privacy_session", "The privacy session token (ps_…) from POST /v1/privacy/sessions"),
+            ("account_session", "A shopper's account session token (sa_…) from POST /v1/sessions"),
         ] {
             components.add_security_scheme(
                 name,

@@ -33,6 +33,8 @@ pub enum Retention {
     WithItsRecord,
     /// Until the message about a privacy request is sent (its key is then destroyed).
     UntilMessageSent,
+    /// As long as the account exists (its holder erases it, or it is closed).
+    WhileTheAccountExists,
 }
 
 /// What erasing the person does to the datum.
@@ -97,6 +99,7 @@ const RECEIPT: &str = "send the receipt and the order's messages";
 const DELIVERY: &str = "deliver the parcel";
 const CARRIER: &str = "the carrier's contact for delivery (only when the shipping method needs it)";
 const NOTE: &str = "record why staff acted on an order or refund";
+const ACCOUNT: &str = "sign the account holder in and write to them";
 
 /// Every column holding personal data. Each is stored sealed under its person's data key (the field
 /// named here is the associated data it is sealed with); a test checks every stored value is.
@@ -125,6 +128,8 @@ pub const PERSONAL: &[Personal] = &[
     personal("orders", "ship_phone", ShipPhone, CarrierPhone, CARRIER, OrderFulfilment, Shred),
     personal("order_events", "reason", StaffNote, Category::StaffNote, NOTE, WithItsRecord, Shred),
     personal("refunds", "reason", StaffNote, Category::StaffNote, NOTE, WithItsRecord, Shred),
+    personal("accounts", "email", Email, Contact, ACCOUNT, WhileTheAccountExists, Shred),
+    personal("accounts", "name", Name, Contact, ACCOUNT, WhileTheAccountExists, Shred),
     personal(
         "privacy_requests",
         "contact",
@@ -155,6 +160,7 @@ pub const IN_CLEAR: &[InClear] = &[
     InClear { table: "orders", column: "subject_id", why: SUBJECT },
     InClear { table: "privacy_requests", column: "subject_id", why: SUBJECT },
     InClear { table: "privacy_sessions", column: "subject_id", why: SUBJECT },
+    InClear { table: "accounts", column: "subject_id", why: SUBJECT },
     InClear { table: "carts", column: "ship_region", why: REGION },
     InClear { table: "orders", column: "ship_region", why: REGION },
     InClear {
@@ -363,6 +369,17 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
         ],
         why: "what was asked and its progress; a proof link's token only sealed (under the request's key) and \
               hashed; a hold's reason in fixed wording with order numbers",
+    },
+    NotPersonal {
+        table: "accounts",
+        columns: &["id", "password_hash", "created_at", "updated_at", "password_changed_at"],
+        why: "the account's id and times; the password only as an argon2id hash, which verifies it and \
+              cannot be turned back into it",
+    },
+    NotPersonal {
+        table: "account_sessions",
+        columns: &["token_hash", "account_id", "created_at", "last_seen_at", "expires_at"],
+        why: "a session token's hash and lifetimes",
     },
     NotPersonal {
         table: "privacy_sessions",

@@ -313,6 +313,7 @@ async fn carry_out_erasure(state: &AppState, mut row: RequestRow) -> Result<Requ
                 let orders: Vec<String> = store::orders_of(conn, &sub)?.into_iter().map(|o| o.id).collect();
                 crate::mail::store::drop_unsent_for_orders(conn, &orders)?;
                 store::drop_sessions(conn, now, Some(&sub))?;
+                crate::accounts::store::delete_sessions_of_subject(conn, &sub)?;
                 store::expire_proofs_of(conn, &sub)?;
                 Ok::<_, ApiError>(())
             })

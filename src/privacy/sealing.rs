@@ -197,6 +197,8 @@ pub enum Field {
     StaffNote,
     /// A link's secret token, kept sealed until the message carrying it is sent.
     LinkToken,
+    /// An account holder's name.
+    Name,
 }
 
 impl Field {
@@ -211,6 +213,7 @@ impl Field {
             Field::ShipPhone => "ship.phone",
             Field::StaffNote => "staff.note",
             Field::LinkToken => "link.token",
+            Field::Name => "name",
         }
     }
 }

@@ -293,6 +293,24 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
         },
         Op {
             method: "POST",
+            template: "/v1/accounts",
+            path: "/v1/accounts".into(),
+            body: Some(
+                json!({"email": "guard.account@example.org", "password": "a long enough passphrase", "name": "Guard"}),
+            ),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/sessions",
+            path: "/v1/sessions".into(),
+            body: Some(json!({"email": "guard.account@example.org", "password": "a long enough passphrase"})),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
             template: "/v1/privacy/proofs",
             path: "/v1/privacy/proofs".into(),
             body: Some(json!({"email": "ada.lovelace@example.org"})),

@@ -6,6 +6,7 @@
 mod support;
 
 mod abuse;
+mod accounts;
 mod billing;
 mod catalog;
 mod checkout;

@@ -1,0 +1,132 @@
+//! Shopper accounts over HTTP: register, log in, the account, log out here or everywhere. Sessions are
+//! bearer tokens (`Authorization: Bearer sa_…`).
+
+use super::password::Password;
+use super::service::{self, Holder, NewSession};
+use crate::error::{ApiError, Problem};
+use crate::http::auth::BearerToken;
+use crate::http::extract::ApiJson;
+use crate::kernel::pii::{Email, PersonName};
+use crate::kernel::time::UtcTime;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    pub email: Email,
+    /// 12 to 128 characters; no other rule (a passphrase of a few words works well).
+    pub password: Password,
+    /// How to address you in messages.
+    pub name: Option<PersonName>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: Email,
+    pub password: Password,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountDto {
+    /// `acct_…`
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: UtcTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDto {
+    /// `Authorization: Bearer` for the account's routes (`sa_…`); shown once.
+    pub session_token: String,
+    /// When the session ends at the latest (it ends sooner when unused for a while).
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: UtcTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredDto {
+    pub account: AccountDto,
+    pub session: SessionDto,
+}
+
+fn account_dto(h: Holder) -> AccountDto {
+    AccountDto {
+        id: h.id,
+        email: h.email.map(|e| e.expose().to_owned()),
+        name: h.name.map(|n| n.expose().to_owned()),
+        created_at: h.created_at.into(),
+    }
+}
+
+fn session_dto(s: NewSession) -> SessionDto {
+    SessionDto { session_token: s.token.expose().to_owned(), expires_at: s.expires_at.into() }
+}
+
+/// Register an account (optional: guest checkout needs none). Signed in at once.
+#[utoipa::path(
+    post, path = "/accounts", tag = "accounts", request_body = Register,
+    responses((status = 201, body = RegisteredDto),
+              (status = 409, description = "`account_exists`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Register>,
+) -> Result<(StatusCode, Json<RegisteredDto>), ApiError> {
+    let (holder, session) = service::register(&state, body.email, body.password, body.name).await?;
+    Ok((StatusCode::CREATED, Json(RegisteredDto { account: account_dto(holder), session: session_dto(session) })))
+}
+
+/// Log in. An unknown e-mail and a wrong password get the same answer.
+#[utoipa::path(
+    post, path = "/sessions", tag = "accounts", request_body = Login,
+    responses((status = 201, body = SessionDto),
+              (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    let session = service::login(&state, body.email, body.password).await?;
+    Ok((StatusCode::CREATED, Json(session_dto(session))))
+}
+
+/// Your account.
+#[utoipa::path(
+    get, path = "/account", tag = "accounts", security(("account_session" = [])),
+    responses((status = 200, body = AccountDto))
+)]
+pub async fn me(State(state): State<AppState>, token: BearerToken) -> Result<Json<AccountDto>, ApiError> {
+    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    Ok(Json(account_dto(service::holder(&state, &account).await?)))
+}
+
+/// Log out this session.
+#[utoipa::path(
+    delete, path = "/sessions/current", tag = "accounts", security(("account_session" = [])),
+    responses((status = 204, description = "Logged out"))
+)]
+pub async fn logout(State(state): State<AppState>, token: BearerToken) -> Result<StatusCode, ApiError> {
+    let (_, hash) = service::authenticate(&state, token.0.expose()).await?;
+    service::logout(&state, hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Log out everywhere: every session of the account ends.
+#[utoipa::path(
+    delete, path = "/sessions", tag = "accounts", security(("account_session" = [])),
+    responses((status = 204, description = "Every session ended"))
+)]
+pub async fn logout_everywhere(State(state): State<AppState>, token: BearerToken) -> Result<StatusCode, ApiError> {
+    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    service::logout_everywhere(&state, account).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,157 @@
+//! Account rules: registration, login (the same answer, in the same time, for an unknown e-mail and a
+//! wrong password), sessions with idle and absolute lifetimes, logging out here or everywhere.
+
+use super::model::{AccountId, AccountRow, SESSION_PREFIX, SessionRow};
+use super::password::{self, Password};
+use super::store;
+use crate::error::{ApiError, FieldError};
+use crate::kernel::pii::{Email, PersonName};
+use crate::kernel::secret::{hash_token, issue_token};
+use crate::privacy::sealing::{Field, Sealed};
+use crate::state::AppState;
+use chrono::{Duration, NaiveDateTime};
+
+/// How often a session's last use is written (not on every request).
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// A new session: its token (shown once) and when it ends at the latest.
+pub struct NewSession {
+    pub token: crate::kernel::secret::SecretString,
+    pub expires_at: NaiveDateTime,
+}
+
+/// An account, opened for its holder.
+pub struct Holder {
+    pub id: String,
+    pub email: Option<Email>,
+    pub name: Option<PersonName>,
+    pub created_at: NaiveDateTime,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::InvalidCredentials
+}
+
+fn lifetimes(state: &AppState) -> (Duration, Duration) {
+    let idle = Duration::from_std(state.config.session_idle).unwrap_or(Duration::minutes(30));
+    let absolute = Duration::from_std(state.config.session_absolute).unwrap_or(Duration::days(7));
+    (idle, absolute)
+}
+
+async fn new_session(state: &AppState, account_id: &str) -> Result<NewSession, ApiError> {
+    let token = issue_token(SESSION_PREFIX);
+    let now = state.clock.now();
+    let (_, absolute) = lifetimes(state);
+    let row = SessionRow {
+        token_hash: token.hash.clone(),
+        account_id: account_id.to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + absolute,
+    };
+    state.db.run(move |conn| Ok(store::insert_session(conn, &row)?)).await?;
+    Ok(NewSession { token: token.plaintext, expires_at: now + absolute })
+}
+
+/// Register: a new account for `email`, signed in. 409 when the person has an account already.
+pub async fn register(
+    state: &AppState,
+    email: Email,
+    password: Password,
+    name: Option<PersonName>,
+) -> Result<(Holder, NewSession), ApiError> {
+    if let Err(weak) = password::check(&password) {
+        return Err(ApiError::Validation(vec![FieldError::new("password", weak.code()).with_message(weak.message())]));
+    }
+    let key = state.vault.for_email(&email).await?;
+    let subject = key.subject.clone();
+    if state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await?.is_some() {
+        return Err(ApiError::conflict("account_exists", "an account with this e-mail exists: sign in instead"));
+    }
+    let hash = state.hashers.run(move || password::hash(&password)).await?.map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let sealing = |e| ApiError::internal(format!("sealing: {e}"));
+    let row = AccountRow {
+        id: AccountId::generate().into_string(),
+        subject_id: key.subject.clone(),
+        email: Sealed::seal(&key.key, Field::Email, &email).map_err(sealing)?,
+        name: name.as_ref().map(|n| Sealed::seal(&key.key, Field::Name, n)).transpose().map_err(sealing)?,
+        password_hash: hash,
+        created_at: now,
+        updated_at: now,
+        password_changed_at: now,
+    };
+    let inserted = row.clone();
+    if !state.db.run(move |conn| Ok(store::insert_account(conn, &inserted)?)).await? {
+        return Err(ApiError::conflict("account_exists", "an account with this e-mail exists: sign in instead"));
+    }
+    let session = new_session(state, &row.id).await?;
+    Ok((Holder { id: row.id, email: Some(email), name, created_at: now }, session))
+}
+
+/// Log in. An unknown e-mail and a wrong password answer alike, after the same work (a decoy hash is
+/// checked when there is no account).
+pub async fn login(state: &AppState, email: Email, password: Password) -> Result<NewSession, ApiError> {
+    let account = match state.vault.find_subject(&email).await? {
+        Some(subject) => state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await?,
+        None => None,
+    };
+    let stored = account.as_ref().map_or_else(|| password::decoy().to_owned(), |a| a.password_hash.clone());
+    let checked = password.clone();
+    let matches = state.hashers.run(move || password::verify(&checked, &stored)).await?;
+    let Some(account) = account.filter(|_| matches) else { return Err(invalid_credentials()) };
+    if password::needs_rehash(&account.password_hash) {
+        // Stored with weaker parameters than today's: replaced now that the password is at hand.
+        if let Ok(hash) = state.hashers.run(move || password::hash(&password)).await? {
+            let (id, now) = (account.id.clone(), state.clock.now());
+            state.db.run(move |conn| Ok(store::set_password_hash(conn, &id, &hash, now)?)).await?;
+        }
+    }
+    new_session(state, &account.id).await
+}
+
+/// The account a session token opens: 401 for an unknown, idle or expired session.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<(String, String), ApiError> {
+    if !token.starts_with(SESSION_PREFIX) {
+        return Err(ApiError::Unauthorized);
+    }
+    let (hash, now) = (hash_token(token), state.clock.now());
+    let (idle, _) = lifetimes(state);
+    let found = state.db.run({
+        let hash = hash.clone();
+        move |conn| Ok(store::find_session(conn, &hash)?)
+    });
+    let session = found.await?.ok_or(ApiError::Unauthorized)?;
+    if now >= session.expires_at || now - session.last_seen_at >= idle {
+        let gone = hash.clone();
+        state.db.run(move |conn| Ok(store::delete_session(conn, &gone)?)).await?;
+        return Err(ApiError::Unauthorized);
+    }
+    if now - session.last_seen_at >= TOUCH_EVERY {
+        let touched = hash.clone();
+        state.db.run(move |conn| Ok(store::touch_session(conn, &touched, now)?)).await?;
+    }
+    Ok((session.account_id, hash))
+}
+
+/// The account, opened for its holder.
+pub async fn holder(state: &AppState, account_id: &str) -> Result<Holder, ApiError> {
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let key = state.vault.key_of(&account.subject_id).await?;
+    let open = |k: &crate::privacy::vault::SubjectKey| {
+        (account.email.open(&k.key, Field::Email), account.name.as_ref().and_then(|n| n.open(&k.key, Field::Name)))
+    };
+    let (email, name) = key.as_ref().map(open).unwrap_or((None, None));
+    Ok(Holder { id: account.id, email, name, created_at: account.created_at })
+}
+
+/// Log out this session.
+pub async fn logout(state: &AppState, token_hash: String) -> Result<(), ApiError> {
+    state.db.run(move |conn| Ok(store::delete_session(conn, &token_hash).map(|_| ())?)).await
+}
+
+/// Log out every session of the account.
+pub async fn logout_everywhere(state: &AppState, account_id: String) -> Result<(), ApiError> {
+    state.db.run(move |conn| Ok(store::delete_sessions_of(conn, &account_id).map(|_| ())?)).await
+}

@@ -1,0 +1,156 @@
+//! Shopper accounts: register, log in, the account, log out here and everywhere; the same answer for
+//! an unknown e-mail and a wrong password; session lifetimes; argon2id parameters and rehashing; the
+//! account's e-mail and name sealed at rest.
+
+use crate::support::TestApp;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+async fn call(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(app: &TestApp, email: &str) -> (u16, Value) {
+    let body = json!({"email": email, "password": PASSPHRASE, "name": "Hedy Lamarr"});
+    call(app, Method::POST, "/v1/accounts", None, Some(body)).await
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value) {
+    call(app, Method::POST, "/v1/sessions", None, Some(json!({"email": email, "password": password}))).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_log_in_read_and_log_out() {
+    let app = TestApp::spawn().await;
+    let (s, body) = register(&app, "hedy@example.org").await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        (body["account"]["email"].as_str(), body["account"]["name"].as_str()),
+        (Some("hedy@example.org"), Some("Hedy Lamarr"))
+    );
+    let first = body["session"]["session_token"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("sa_"));
+    let (s, again) = register(&app, "hedy@example.org").await;
+    assert_eq!((s, again["code"].as_str()), (409, Some("account_exists")));
+    let (s, session) = login(&app, "hedy@example.org", PASSPHRASE).await;
+    assert_eq!(s, 201);
+    let second = session["session_token"].as_str().unwrap().to_owned();
+    let (s, me) = call(&app, Method::GET, "/v1/account", Some(&second), None).await;
+    assert_eq!((s, me["email"].as_str()), (200, Some("hedy@example.org")));
+    // Log out here: that session ends, the other goes on.
+    assert_eq!(call(&app, Method::DELETE, "/v1/sessions/current", Some(&second), None).await.0, 204);
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&second), None).await.0, 401);
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&first), None).await.0, 200);
+    // Log out everywhere.
+    let (_, third) = login(&app, "hedy@example.org", PASSPHRASE).await;
+    let third = third["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(call(&app, Method::DELETE, "/v1/sessions", Some(&first), None).await.0, 204);
+    for token in [&first, &third] {
+        assert_eq!(call(&app, Method::GET, "/v1/account", Some(token), None).await.0, 401);
+    }
+    // Stored: the password as an argon2id hash with OWASP's parameters; the e-mail and name sealed.
+    let hash: String = app
+        .state
+        .db
+        .run(|c| {
+            use diesel::prelude::*;
+            use leancart::db::schema::accounts;
+            Ok(accounts::table.select(accounts::password_hash).first(c)?)
+        })
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    let dump = app.db.dump();
+    assert!(!dump.contains("hedy@example.org") && !dump.contains("Lamarr") && !dump.contains(PASSPHRASE));
+    assert!(!crate::support::logs::all().contains(PASSPHRASE));
+}
+
+/// The same status and body for an unknown e-mail and a wrong password; a short password refused
+/// without composition rules.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_does_not_tell_unknown_accounts_from_wrong_passwords() {
+    let app = TestApp::spawn().await;
+    assert_eq!(register(&app, "hedy@example.org").await.0, 201);
+    let wrong = login(&app, "hedy@example.org", "not the passphrase at all").await;
+    let unknown = login(&app, "nobody@example.org", PASSPHRASE).await;
+    assert_eq!(wrong, unknown);
+    assert_eq!((wrong.0, wrong.1["code"].as_str()), (401, Some("invalid_credentials")));
+    let short =
+        call(&app, Method::POST, "/v1/accounts", None, Some(json!({"email": "x@example.org", "password": "short1!A"})))
+            .await;
+    assert_eq!((short.0, short.1["errors"][0]["code"].as_str()), (422, Some("too_short")));
+    let plain = json!({"email": "y@example.org", "password": "alllowercaseletters"});
+    assert_eq!(call(&app, Method::POST, "/v1/accounts", None, Some(plain)).await.0, 201, "no composition rules");
+}
+
+/// A session unused for the idle lifetime ends; a used one ends at its absolute lifetime anyway.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_end_when_idle_and_at_their_absolute_lifetime() {
+    let app = TestApp::builder()
+        .set("LEANCART_SESSION_IDLE_SECS", "600")
+        .set("LEANCART_SESSION_ABSOLUTE_SECS", "3600")
+        .start()
+        .await;
+    let (_, body) = register(&app, "hedy@example.org").await;
+    let token = body["session"]["session_token"].as_str().unwrap().to_owned();
+    app.state.clock.advance(chrono::Duration::seconds(601));
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&token), None).await.0, 401, "idle");
+    let (_, body) = login(&app, "hedy@example.org", PASSPHRASE).await;
+    let token = body["session_token"].as_str().unwrap().to_owned();
+    for _ in 0..7 {
+        app.state.clock.advance(chrono::Duration::seconds(500));
+        assert_eq!(call(&app, Method::GET, "/v1/account", Some(&token), None).await.0, 200, "kept alive by use");
+    }
+    app.state.clock.advance(chrono::Duration::seconds(200));
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&token), None).await.0, 401, "absolute");
+}
+
+/// A hash stored with weaker parameters is replaced by one with today's on the next login.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weaker_hash_is_replaced_at_login() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    let app = TestApp::spawn().await;
+    assert_eq!(register(&app, "hedy@example.org").await.0, 201);
+    let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(4096, 1, 1, None).unwrap())
+        .hash_password(PASSPHRASE.as_bytes())
+        .unwrap()
+        .to_string();
+    let stored = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            db.run(|c| {
+                use diesel::prelude::*;
+                use leancart::db::schema::accounts;
+                Ok(accounts::table.select(accounts::password_hash).first::<String>(c)?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let w = weak.clone();
+    app.state
+        .db
+        .run(move |c| {
+            use diesel::prelude::*;
+            use leancart::db::schema::accounts;
+            Ok(diesel::update(accounts::table).set(accounts::password_hash.eq(w)).execute(c)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored(&app).await, weak);
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201, "the old hash still verifies");
+    let now = stored(&app).await;
+    assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$") && now != weak, "{now}");
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
+}
