@@ -50,6 +50,16 @@ impl utoipa::ToSchema for Password {}
 pub enum Weak {
     TooShort,
     TooLong,
+    /// Among the 10 000 most common passwords (`COMMON_PASSWORDS_LICENSE` says whence the list).
+    TooCommon,
+}
+
+/// The most common passwords (one per line in the file), lower-cased.
+fn common() -> &'static std::collections::HashSet<String> {
+    static COMMON: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    COMMON.get_or_init(|| {
+        include_str!("common-passwords.txt").lines().filter(|l| !l.is_empty()).map(str::to_lowercase).collect()
+    })
 }
 
 impl Weak {
@@ -57,6 +67,7 @@ impl Weak {
         match self {
             Weak::TooShort => "too_short",
             Weak::TooLong => "too_long",
+            Weak::TooCommon => "too_common",
         }
     }
 
@@ -66,11 +77,13 @@ impl Weak {
                 format!("must have at least {MIN_CHARS} characters (a passphrase of a few words works well)")
             }
             Weak::TooLong => format!("must have at most {MAX_CHARS} characters"),
+            Weak::TooCommon => "is one of the most common passwords: choose another".to_owned(),
         }
     }
 }
 
-/// The policy for a new password: its length, counted in characters. No composition rules.
+/// The policy for a new password: its length, counted in characters, and not one of the 10 000 most
+/// common. No composition rules.
 pub fn check(password: &Password) -> Result<(), Weak> {
     let chars = password.0.chars().count();
     if chars < MIN_CHARS {
@@ -78,6 +91,9 @@ pub fn check(password: &Password) -> Result<(), Weak> {
     }
     if chars > MAX_CHARS {
         return Err(Weak::TooLong);
+    }
+    if common().contains(password.0.trim().to_lowercase().as_str()) {
+        return Err(Weak::TooCommon);
     }
     Ok(())
 }
@@ -156,6 +172,11 @@ mod tests {
         assert_eq!(check(&Password::new("a".repeat(128))), Ok(()));
         assert_eq!(check(&Password::new("a".repeat(129))), Err(Weak::TooLong));
         assert!(!format!("{:?}", Password::new("hunter2hunter2")).contains("hunter2"));
+        assert!(common().len() > 9_900, "the list: {}", common().len());
+        let long_common = common().iter().find(|p| p.chars().count() >= MIN_CHARS).cloned().unwrap_or_default();
+        assert_eq!(check(&Password::new(long_common.clone())), Err(Weak::TooCommon));
+        assert_eq!(check(&Password::new(long_common.to_uppercase())), Err(Weak::TooCommon), "any case");
+        assert_eq!(check(&Password::new("1qaz2wsx3edc")), Err(Weak::TooCommon));
     }
 
     #[test]

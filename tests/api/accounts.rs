@@ -90,6 +90,15 @@ async fn login_does_not_tell_unknown_accounts_from_wrong_passwords() {
         call(&app, Method::POST, "/v1/accounts", None, Some(json!({"email": "x@example.org", "password": "short1!A"})))
             .await;
     assert_eq!((short.0, short.1["errors"][0]["code"].as_str()), (422, Some("too_short")));
+    let common = call(
+        &app,
+        Method::POST,
+        "/v1/accounts",
+        None,
+        Some(json!({"email": "z@example.org", "password": "1QAZ2WSX3EDC"})),
+    )
+    .await;
+    assert_eq!((common.0, common.1["errors"][0]["code"].as_str()), (422, Some("too_common")));
     let plain = json!({"email": "y@example.org", "password": "alllowercaseletters"});
     assert_eq!(call(&app, Method::POST, "/v1/accounts", None, Some(plain)).await.0, 201, "no composition rules");
 }
