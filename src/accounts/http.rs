@@ -130,3 +130,87 @@ pub async fn logout_everywhere(State(state): State<AppState>, token: BearerToken
     service::logout_everywhere(&state, account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password now (asked again: a session alone does not change it).
+    pub current_password: Password,
+    pub new_password: Password,
+}
+
+/// Change your password. Every other session of the account ends; this one goes on.
+#[utoipa::path(
+    post, path = "/account/password", tag = "accounts", request_body = ChangePassword, security(("account_session" = [])),
+    responses((status = 204, description = "Changed"))
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    token: BearerToken,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    let (account, session) = service::authenticate(&state, token.0.expose()).await?;
+    service::change_password(&state, &account, &session, body.current_password, body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub email: Email,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedDto {
+    pub detail: String,
+}
+
+/// Ask for a password-reset link (single use, 15 minutes). The same answer whether or not an account
+/// has the address.
+#[utoipa::path(
+    post, path = "/password-resets", tag = "accounts", request_body = ResetRequest,
+    responses((status = 202, body = AcceptedDto))
+)]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<(StatusCode, Json<AcceptedDto>), ApiError> {
+    // Done after the answer: its timing says nothing of whether the account exists.
+    let worker = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = service::request_reset(&worker, &body.email).await {
+            tracing::warn!(code = e.code(), "a password reset could not be prepared");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AcceptedDto {
+            detail: "If an account has this address, a link to reset its password was sent to it; it works once, \
+                     within 15 minutes."
+                .into(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteReset {
+    /// The token of the mailed link (`pr_…`).
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    pub token: String,
+    pub new_password: Password,
+}
+
+/// Set a new password with a reset link's token (once, within 15 minutes). Every session ends.
+#[utoipa::path(
+    post, path = "/password-resets/complete", tag = "accounts", request_body = CompleteReset,
+    responses((status = 204, description = "Changed"),
+              (status = 422, description = "`link_invalid`, or the new password refused", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn complete_reset(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CompleteReset>,
+) -> Result<StatusCode, ApiError> {
+    service::complete_reset(&state, &body.token, body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

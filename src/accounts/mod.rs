@@ -4,6 +4,7 @@
 //! details; the password only as an argon2id hash.
 
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod password;
 pub mod service;
@@ -13,9 +14,13 @@ use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The account routes; `limit` guards the two that check a password.
+/// The account routes; `limit` guards those that check a password or a link, or send mail.
 pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<AppState> {
-    let guarded = OpenApiRouter::new().routes(routes!(http::register)).routes(routes!(http::login));
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(http::register))
+        .routes(routes!(http::login))
+        .routes(routes!(http::request_reset))
+        .routes(routes!(http::complete_reset));
     let guarded = match limit {
         Some(l) => guarded.layer(l.layer()),
         None => guarded,
@@ -25,4 +30,5 @@ pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<A
         .routes(routes!(http::me))
         .routes(routes!(http::logout))
         .routes(routes!(http::logout_everywhere))
+        .routes(routes!(http::change_password))
 }

@@ -155,3 +155,115 @@ pub async fn logout(state: &AppState, token_hash: String) -> Result<(), ApiError
 pub async fn logout_everywhere(state: &AppState, account_id: String) -> Result<(), ApiError> {
     state.db.run(move |conn| Ok(store::delete_sessions_of(conn, &account_id).map(|_| ())?)).await
 }
+
+/// How long a password-reset link works.
+pub const RESET_LIFETIME: Duration = Duration::minutes(15);
+/// Password-reset token prefix (`pr_…`).
+pub const RESET_PREFIX: &str = "pr_";
+
+fn weak(w: password::Weak, field: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError::new(field, w.code()).with_message(w.message())])
+}
+
+/// Change the password (the current one is asked again). Every other session ends; this one goes on.
+pub async fn change_password(
+    state: &AppState,
+    account_id: &str,
+    session_hash: &str,
+    current: Password,
+    new: Password,
+) -> Result<(), ApiError> {
+    password::check(&new).map_err(|w| weak(w, "new_password"))?;
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let stored = account.password_hash.clone();
+    if !state.hashers.run(move || password::verify(&current, &stored)).await? {
+        return Err(ApiError::Validation(vec![
+            FieldError::new("current_password", "incorrect").with_message("is not the account's password".to_owned()),
+        ]));
+    }
+    let hash = state.hashers.run(move || password::hash(&new)).await?.map_err(ApiError::internal)?;
+    let (id, keep, now) = (account.id.clone(), session_hash.to_owned(), state.clock.now());
+    state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                store::set_new_password(conn, &id, &hash, now)?;
+                store::delete_other_sessions(conn, &id, &keep)?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await
+}
+
+/// Ask for a password-reset link. The same answer whether or not an account has the address; an
+/// account with a link still valid gets no second one.
+pub async fn request_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let Some(subject) = state.vault.find_subject(email).await? else { return Ok(()) };
+    let now = state.clock.now();
+    let Some(account) = state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await? else {
+        return Ok(());
+    };
+    let id = account.id.clone();
+    if state.db.run(move |conn| Ok(store::live_reset_of(conn, &id, now)?)).await?.is_some() {
+        return Ok(());
+    }
+    let Some(key) = state.vault.key_of(&account.subject_id).await? else { return Ok(()) };
+    let token = issue_token(RESET_PREFIX);
+    let secret = Sealed::seal(&key.key, Field::LinkToken, &token.plaintext.expose().to_owned())
+        .map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
+    let row = store::ResetRow {
+        id: format!("pwr_{}", crate::kernel::ids::random_base62()),
+        account_id: account.id,
+        token_hash: token.hash,
+        secret: Some(secret),
+        created_at: now,
+        expires_at: now + RESET_LIFETIME,
+        used_at: None,
+    };
+    state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                store::insert_reset(conn, &row)?;
+                let msg = crate::mail::store::new_message_id();
+                crate::mail::store::enqueue_for_request(conn, &msg, "password_reset", &row.id, now)?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await
+}
+
+/// Set a new password with a reset link's token (once, within 15 minutes). Every session ends.
+pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Result<(), ApiError> {
+    let invalid = || ApiError::Unprocessable {
+        code: "link_invalid",
+        detail: "this link is unknown, was used already or has expired: ask for a new one".into(),
+        extra: None,
+    };
+    password::check(&new).map_err(|w| weak(w, "new_password"))?;
+    if !token.starts_with(RESET_PREFIX) {
+        return Err(invalid());
+    }
+    let (hash_of_token, now) = (hash_token(token), state.clock.now());
+    let reset =
+        state.db.run(move |conn| Ok(store::reset_by_token(conn, &hash_of_token)?)).await?.ok_or_else(invalid)?;
+    if reset.used_at.is_some() || reset.expires_at <= now {
+        return Err(invalid());
+    }
+    let hash = state.hashers.run(move || password::hash(&new)).await?.map_err(ApiError::internal)?;
+    let used = state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                if !store::use_reset(conn, &reset.id, now)? {
+                    return Ok(false);
+                }
+                store::set_new_password(conn, &reset.account_id, &hash, now)?;
+                store::delete_sessions_of(conn, &reset.account_id)?;
+                Ok::<_, ApiError>(true)
+            })
+        })
+        .await?;
+    if used { Ok(()) } else { Err(invalid()) }
+}

@@ -56,3 +56,81 @@ pub fn delete_sessions_of_subject(conn: &mut DbConn, subject: &str) -> QueryResu
     let ids: Vec<String> = accounts::table.filter(accounts::subject_id.eq(subject)).select(accounts::id).load(conn)?;
     diesel::delete(account_sessions::table.filter(account_sessions::account_id.eq_any(ids))).execute(conn)
 }
+
+// --- Password resets ---
+
+use crate::db::schema::password_resets;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = password_resets)]
+pub struct ResetRow {
+    pub id: String,
+    pub account_id: String,
+    pub token_hash: String,
+    pub secret: Option<crate::privacy::sealing::Sealed<String>>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_reset(conn: &mut DbConn, row: &ResetRow) -> QueryResult<usize> {
+    diesel::insert_into(password_resets::table).values(row).execute(conn)
+}
+
+pub fn find_reset(conn: &mut DbConn, id: &str) -> QueryResult<Option<ResetRow>> {
+    password_resets::table.find(id).select(ResetRow::as_select()).first(conn).optional()
+}
+
+pub fn reset_by_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<ResetRow>> {
+    password_resets::table
+        .filter(password_resets::token_hash.eq(token_hash))
+        .select(ResetRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A reset of the account still valid at `now` (no second link while one is).
+pub fn live_reset_of(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<Option<ResetRow>> {
+    password_resets::table
+        .filter(password_resets::account_id.eq(account_id))
+        .filter(password_resets::used_at.is_null())
+        .filter(password_resets::expires_at.gt(now))
+        .select(ResetRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Use a reset once: `true` only for the caller that used it, while it was valid.
+pub fn use_reset(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        password_resets::table
+            .find(id)
+            .filter(password_resets::used_at.is_null())
+            .filter(password_resets::expires_at.gt(now)),
+    )
+    .set((password_resets::used_at.eq(Some(now)), password_resets::secret.eq(None::<String>)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The reset's link was mailed (or given up): its sealed token goes.
+pub fn clear_reset_secret(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(password_resets::table.find(id)).set(password_resets::secret.eq(None::<String>)).execute(conn)
+}
+
+/// A new password: the hash, when it changed.
+pub fn set_new_password(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((accounts::password_hash.eq(hash), accounts::updated_at.eq(now), accounts::password_changed_at.eq(now)))
+        .execute(conn)
+}
+
+/// End every session of an account but one (a password change keeps the session that made it).
+pub fn delete_other_sessions(conn: &mut DbConn, account_id: &str, keep: &str) -> QueryResult<usize> {
+    diesel::delete(
+        account_sessions::table
+            .filter(account_sessions::account_id.eq(account_id))
+            .filter(account_sessions::token_hash.ne(keep)),
+    )
+    .execute(conn)
+}

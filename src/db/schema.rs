@@ -51,6 +51,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     privacy_sessions,
     accounts,
     account_sessions,
+    password_resets,
 );
 
 diesel::table! {
@@ -280,6 +281,18 @@ diesel::table! {
 }
 
 diesel::joinable!(account_sessions -> accounts (account_id));
+
+diesel::table! {
+    password_resets (id) {
+        id -> Text,
+        account_id -> Text,
+        token_hash -> Text,
+        secret -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
 
 diesel::table! {
     privacy_sessions (token_hash) {

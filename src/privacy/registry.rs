@@ -377,6 +377,11 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
               cannot be turned back into it",
     },
     NotPersonal {
+        table: "password_resets",
+        columns: &["id", "account_id", "token_hash", "secret", "created_at", "expires_at", "used_at"],
+        why: "a reset link's hash and lifetime; its token sealed under the holder's key only until it is mailed",
+    },
+    NotPersonal {
         table: "account_sessions",
         columns: &["token_hash", "account_id", "created_at", "last_seen_at", "expires_at"],
         why: "a session token's hash and lifetimes",

@@ -163,3 +163,63 @@ async fn a_weaker_hash_is_replaced_at_login() {
     assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$") && now != weak, "{now}");
     assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
 }
+
+/// Changing the password asks for the current one, keeps this session and ends every other.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_reauthenticates_and_ends_other_sessions() {
+    let app = TestApp::spawn().await;
+    let (_, body) = register(&app, "hedy@example.org").await;
+    let here = body["session"]["session_token"].as_str().unwrap().to_owned();
+    let (_, other) = login(&app, "hedy@example.org", PASSPHRASE).await;
+    let other = other["session_token"].as_str().unwrap().to_owned();
+    let change =
+        |current: &str| json!({"current_password": current, "new_password": "frequency hopping spread spectrum"});
+    let (s, body) =
+        call(&app, Method::POST, "/v1/account/password", Some(&here), Some(change("a wrong current password"))).await;
+    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("incorrect")));
+    assert_eq!(call(&app, Method::POST, "/v1/account/password", Some(&here), Some(change(PASSPHRASE))).await.0, 204);
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&here), None).await.0, 200, "this session goes on");
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&other), None).await.0, 401, "every other ends");
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 401);
+    assert_eq!(login(&app, "hedy@example.org", "frequency hopping spread spectrum").await.0, 201);
+}
+
+/// A forgotten password: the same answer for an unknown address; a single-use link valid for 15
+/// minutes, mailed; using it ends every session; a second use, or one too late, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_password_is_reset_through_a_mailed_single_use_link() {
+    let sink = crate::support::smtp::SmtpSink::start(0);
+    let app = TestApp::builder().smtp(&sink).start().await;
+    let (_, body) = register(&app, "hedy@example.org").await;
+    let session = body["session"]["session_token"].as_str().unwrap().to_owned();
+    let ask = |email: &str| call(&app, Method::POST, "/v1/password-resets", None, Some(json!({"email": email})));
+    let known = ask("hedy@example.org").await;
+    assert_eq!(known, ask("nobody@example.org").await, "no enumeration");
+    assert_eq!(known.0, 202);
+    let mail = sink.wait_for_mail("hedy@example.org", "Reset your password", 0).await;
+    let text = mail.text();
+    let token = text.split_whitespace().find(|w| w.starts_with("pr_")).expect("the code in the mail").to_owned();
+    let complete = |token: &str, new: &str| {
+        call(
+            &app,
+            Method::POST,
+            "/v1/password-resets/complete",
+            None,
+            Some(json!({"token": token, "new_password": new})),
+        )
+    };
+    let (s, body) = complete(&token, "short").await;
+    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("too_short")));
+    assert_eq!(complete(&token, "a brand new passphrase").await.0, 204);
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&session), None).await.0, 401, "every session ended");
+    assert_eq!(login(&app, "hedy@example.org", "a brand new passphrase").await.0, 201);
+    let (s, body) = complete(&token, "yet another passphrase").await;
+    assert_eq!((s, body["code"].as_str()), (422, Some("link_invalid")), "single use");
+    // 15 minutes.
+    assert_eq!(ask("hedy@example.org").await.0, 202);
+    let late = sink.wait_for_mail("hedy@example.org", "Reset your password", 1).await.text();
+    let late = late.split_whitespace().find(|w| w.starts_with("pr_")).unwrap().to_owned();
+    app.state.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(complete(&late, "yet another passphrase").await.1["code"], "link_invalid");
+    assert!(!app.db.dump().contains(&late), "the token is not kept in clear");
+}

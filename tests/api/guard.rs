@@ -311,6 +311,32 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
         },
         Op {
             method: "POST",
+            template: "/v1/account/password",
+            path: "/v1/account/password".into(),
+            body: Some(
+                json!({"current_password": "a long enough passphrase", "new_password": "another long passphrase"}),
+            ),
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/password-resets",
+            path: "/v1/password-resets".into(),
+            body: Some(json!({"email": "guard.account@example.org"})),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/password-resets/complete",
+            path: "/v1/password-resets/complete".into(),
+            body: Some(json!({"token": "pr_0123", "new_password": "another long passphrase"})),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
             template: "/v1/privacy/proofs",
             path: "/v1/privacy/proofs".into(),
             body: Some(json!({"email": "ada.lovelace@example.org"})),

@@ -1,0 +1,2 @@
+DROP INDEX password_resets_account;
+DROP TABLE password_resets;

@@ -1,0 +1,59 @@
+//! The account's messages, rendered when sent: the password-reset link.
+
+use super::store;
+use crate::error::ApiError;
+use crate::mail::letter::{Letter, escape, html_page};
+use crate::mail::worker::Composed;
+use crate::privacy::sealing::Field;
+use crate::state::AppState;
+
+/// The reset link of reset `id`, to the account's address.
+pub async fn reset_link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
+    let rid = id.to_owned();
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(reset) = store::find_reset(conn, &rid)? else { return Ok(None) };
+            let account = store::find_account(conn, &reset.account_id)?;
+            Ok(account.map(|a| (reset, a)))
+        })
+        .await?;
+    let Some((reset, account)) = found else { return Ok(Composed::Nothing("reset_gone")) };
+    if reset.used_at.is_some() || reset.expires_at <= state.clock.now() {
+        return Ok(Composed::Nothing("reset_no_longer_valid"));
+    }
+    let Some(key) = state.vault.key_of(&account.subject_id).await? else {
+        return Ok(Composed::Nothing("recipient_erased"));
+    };
+    let (Some(to), Some(token)) = (
+        account.email.open(&key.key, Field::Email),
+        reset.secret.as_ref().and_then(|s| s.open(&key.key, Field::LinkToken)),
+    ) else {
+        return Ok(Composed::Nothing("no_token"));
+    };
+    let base = state.config.storefront_url.as_deref().unwrap_or(&state.public_url);
+    let link = format!("{base}/account/reset?token={token}");
+    let subject = "Reset your password";
+    let lead = "Someone, hopefully you, asked to reset this account's password. Open this link within 15 minutes \
+                (it works once) to choose a new one:";
+    let code = format!("If the link does not open, the code is:\n{token}");
+    let ignore = "If it was not you, ignore this message: your password stays as it is.";
+    let text = format!("{lead}\n\n{link}\n\n{code}\n\n{ignore}\n");
+    let html = html_page(
+        subject,
+        &format!(
+            "<p>{0}</p>\n<p><a href=\"{1}\">{1}</a></p>\n<p>{2}</p>\n<p>{3}</p>",
+            escape(lead),
+            escape(&link),
+            escape(&code),
+            escape(ignore)
+        ),
+    );
+    Ok(Composed::Send(Letter { to, subject: subject.to_owned(), text, html }))
+}
+
+/// The reset's link was mailed (or given up): its sealed token goes.
+pub async fn sent(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let rid = id.to_owned();
+    state.db.run(move |conn| Ok(store::clear_reset_secret(conn, &rid).map(|_| ())?)).await
+}
