@@ -381,5 +381,6 @@ pub async fn sweep_once(state: &AppState) {
         Err(e) => tracing::warn!(code = e.code(), "privacy sweep failed"),
     }
     state.limits.forget_idle();
+    state.hashers.throttle().forget_idle(now);
     state.holds.forget_expired();
 }

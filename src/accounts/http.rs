@@ -89,13 +89,16 @@ pub async fn register(
 #[utoipa::path(
     post, path = "/sessions", tag = "accounts", request_body = Login,
     responses((status = 201, body = SessionDto),
-              (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"))
+              (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "Too many failed logins for this e-mail or from this address (`rate_limited`); see `Retry-After`",
+               body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))))
 )]
 pub async fn login(
     State(state): State<AppState>,
+    client: crate::http::client::ClientAddr,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
-    let session = service::login(&state, body.email, body.password).await?;
+    let session = service::login(&state, client.0, body.email, body.password).await?;
     Ok((StatusCode::CREATED, Json(session_dto(session))))
 }
 

@@ -9,6 +9,7 @@ pub mod model;
 pub mod password;
 pub mod service;
 pub mod store;
+pub mod throttle;
 
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;

@@ -139,13 +139,18 @@ pub fn decoy() -> &'static str {
     })
 }
 
-/// The pool password work runs on: at most `size` hashes at once, each on a blocking thread.
+/// The pool password work runs on: at most `size` hashes at once, each on a blocking thread; and the
+/// login throttle that decides whether a login is checked at all.
 #[derive(Clone)]
-pub struct Hashers(Arc<Semaphore>);
+pub struct Hashers(Arc<Semaphore>, pub Arc<super::throttle::Throttle>);
 
 impl Hashers {
     pub fn new(size: usize) -> Hashers {
-        Hashers(Arc::new(Semaphore::new(size.max(1))))
+        Hashers(Arc::new(Semaphore::new(size.max(1))), Arc::default())
+    }
+
+    pub fn throttle(&self) -> &super::throttle::Throttle {
+        &self.1
     }
 
     /// Run password work `f` once a hasher is free.

@@ -90,8 +90,28 @@ pub async fn register(
 }
 
 /// Log in. An unknown e-mail and a wrong password answer alike, after the same work (a decoy hash is
-/// checked when there is no account).
-pub async fn login(state: &AppState, email: Email, password: Password) -> Result<NewSession, ApiError> {
+/// checked when there is no account). Throttled per e-mail and per client address (`throttle`).
+pub async fn login(
+    state: &AppState,
+    client: std::net::IpAddr,
+    email: Email,
+    password: Password,
+) -> Result<NewSession, ApiError> {
+    let throttle = state.hashers.throttle();
+    let (email_key, client_key) = (format!("e:{}", state.vault.email_index(&email)), format!("c:{client}"));
+    if let Some(retry_after_secs) = throttle.check(&email_key, &client_key, state.clock.now()) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let session = check_credentials(state, email, password).await;
+    match &session {
+        Ok(_) => throttle.succeeded(&email_key),
+        Err(ApiError::InvalidCredentials) => throttle.failed(&email_key, &client_key, state.clock.now()),
+        Err(_) => {}
+    }
+    session
+}
+
+async fn check_credentials(state: &AppState, email: Email, password: Password) -> Result<NewSession, ApiError> {
     let account = match state.vault.find_subject(&email).await? {
         Some(subject) => state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await?,
         None => None,

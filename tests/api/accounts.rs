@@ -223,3 +223,36 @@ async fn a_forgotten_password_is_reset_through_a_mailed_single_use_link() {
     assert_eq!(complete(&late, "yet another passphrase").await.1["code"], "link_invalid");
     assert!(!app.db.dump().contains(&late), "the token is not kept in clear");
 }
+
+/// Failed logins are throttled per e-mail — an unknown one exactly like a known one — and per client
+/// address, with waits that double; a 429 says how long; a success starts the e-mail's count over.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_are_throttled_per_email_and_per_client() {
+    let app = TestApp::spawn().await;
+    assert_eq!(register(&app, "hedy@example.org").await.0, 201);
+    for email in ["hedy@example.org", "nobody@example.org"] {
+        for _ in 0..3 {
+            assert_eq!(login(&app, email, "not the passphrase at all").await.0, 401);
+        }
+        let res = app
+            .client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": email, "password": PASSPHRASE}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429, "{email}: even the right password waits");
+        assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        crate::support::expect_problem(res, 429, "rate_limited").await;
+    }
+    app.state.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201, "after the wait");
+    assert_eq!(login(&app, "hedy@example.org", "wrong again, once").await.0, 401, "the count started over");
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
+    // The client address: ten failures over many e-mails, then it waits whatever the e-mail.
+    app.state.clock.advance(chrono::Duration::minutes(20));
+    for n in 0..10 {
+        let _ = login(&app, &format!("spray{n}@example.org"), "not the passphrase at all").await;
+    }
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 429, "the address is throttled");
+}
