@@ -217,3 +217,91 @@ pub async fn complete_reset(
     service::complete_reset(&state, &body.token, body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Your orders (those placed from carts you started signed in), newest first: at most 100.
+#[utoipa::path(
+    get, path = "/account/orders", tag = "accounts", security(("account_session" = [])),
+    responses((status = 200, body = Vec<crate::orders::http::OrderDto>))
+)]
+pub async fn my_orders(
+    State(state): State<AppState>,
+    token: BearerToken,
+) -> Result<Json<Vec<crate::orders::http::OrderDto>>, ApiError> {
+    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let found = state
+        .db
+        .run(move |conn| {
+            let mut out = Vec::new();
+            for order in crate::orders::store::orders_of_account(conn, &account, 100)? {
+                let (lines, payment) = crate::orders::service::lines_and_payment(conn, &order)?;
+                out.push((order, lines, payment));
+            }
+            Ok(out)
+        })
+        .await?;
+    let mut orders = Vec::with_capacity(found.len());
+    for (order, lines, payment) in found {
+        let opened = crate::orders::http::open(&state, &order).await?;
+        orders.push(crate::orders::http::order_dto(&order, &opened, &lines, payment.as_ref())?);
+    }
+    Ok(Json(orders))
+}
+
+/// One of your orders. Another account's, or a guest's, is not found (an id is never a permission).
+#[utoipa::path(
+    get, path = "/account/orders/{id}", tag = "accounts", params(("id" = crate::orders::model::OrderId, Path)),
+    security(("account_session" = [])),
+    responses((status = 200, body = crate::orders::http::OrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn my_order(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    token: BearerToken,
+) -> Result<Json<crate::orders::http::OrderDto>, ApiError> {
+    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let (order, lines, payment) = state
+        .db
+        .run(move |conn| {
+            let oid = crate::orders::model::OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+            let order = crate::orders::store::find_order(conn, oid.as_str())?
+                .filter(|o| o.account_id.as_deref() == Some(account.as_str()))
+                .ok_or(ApiError::NotFound)?;
+            let (lines, payment) = crate::orders::service::lines_and_payment(conn, &order)?;
+            Ok((order, lines, payment))
+        })
+        .await?;
+    let opened = crate::orders::http::open(&state, &order).await?;
+    Ok(Json(crate::orders::http::order_dto(&order, &opened, &lines, payment.as_ref())?))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MyPrivacyRequest {
+    pub kind: crate::privacy::http::KindDto,
+}
+
+/// Ask for your access export or your erasure: signed in, no e-mail proof is needed. Erasure ends
+/// every session of the account.
+#[utoipa::path(
+    post, path = "/account/privacy-requests", tag = "accounts", request_body = MyPrivacyRequest,
+    security(("account_session" = [])),
+    responses((status = 201, body = crate::privacy::http::RequestDto), (status = 200, description = "Already in flight", body = crate::privacy::http::RequestDto))
+)]
+pub async fn my_privacy_request(
+    State(state): State<AppState>,
+    token: BearerToken,
+    ApiJson(body): ApiJson<MyPrivacyRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    use crate::privacy::requests::{self, RaisedBy};
+    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let id = account.clone();
+    let subject = state
+        .db
+        .run(move |conn| Ok(super::store::find_account(conn, &id)?))
+        .await?
+        .ok_or(ApiError::Unauthorized)?
+        .subject_id;
+    let holder = service::holder(&state, &account).await?;
+    let raised = requests::raise(&state, &subject, body.kind.into(), RaisedBy::Subject, holder.email).await?;
+    Ok(crate::privacy::http::raised_response(raised))
+}

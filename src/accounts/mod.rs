@@ -32,4 +32,7 @@ pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<A
         .routes(routes!(http::logout))
         .routes(routes!(http::logout_everywhere))
         .routes(routes!(http::change_password))
+        .routes(routes!(http::my_orders))
+        .routes(routes!(http::my_order))
+        .routes(routes!(http::my_privacy_request))
 }

@@ -213,13 +213,26 @@ where
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn create_cart(State(state): State<AppState>) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
+pub async fn create_cart(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
     let currency = state.config.store_currency;
     let policy = state.policy.clone();
+    // A signed-in shopper's session (optional: guest checkout needs none) makes it their cart.
+    let session = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let account = match session {
+        Some(token) => Some(crate::accounts::service::authenticate(&state, &token).await?.0),
+        None => None,
+    };
     let (view, token) = state
         .db
         .run_draft(move |conn| {
-            let (cart, token) = dialect::write_unit(conn, |conn| service::create_cart(conn, currency))?;
+            let (cart, token) = dialect::write_unit(conn, |conn| service::create_cart(conn, currency, account))?;
             // A new cart has no lines.
             Ok((service::view(cart, Vec::new(), &policy)?, token))
         })

@@ -44,6 +44,8 @@ pub struct CartRow {
     pub updated_at: NaiveDateTime,
     /// Whose key seals the personal fields (`sub_…`); set with the checkout details.
     pub subject_id: Option<String>,
+    /// The account of the signed-in shopper who started the cart (`acct_…`); `None` for a guest.
+    pub account_id: Option<String>,
 }
 
 impl CartRow {

@@ -17,7 +17,12 @@ use crate::shipping::policy::ShopPolicy;
 /// Token prefix of cart bearer tokens.
 pub const CART_TOKEN_PREFIX: &str = "ct_";
 
-pub fn create_cart(conn: &mut DbConn, currency: Currency) -> Result<(CartRow, IssuedToken), ApiError> {
+/// A new cart; `account`: the signed-in shopper's, whose order history the order will be in.
+pub fn create_cart(
+    conn: &mut DbConn,
+    currency: Currency,
+    account: Option<String>,
+) -> Result<(CartRow, IssuedToken), ApiError> {
     let token = issue_token(CART_TOKEN_PREFIX);
     let now = time::now();
     let row = CartRow {
@@ -40,6 +45,7 @@ pub fn create_cart(conn: &mut DbConn, currency: Currency) -> Result<(CartRow, Is
         created_at: now,
         updated_at: now,
         subject_id: None,
+        account_id: account,
     };
     store::insert_cart(conn, &row)?;
     Ok((row, token))

@@ -40,6 +40,7 @@ pub fn insert_cart(conn: &mut DbConn, row: &CartRow) -> QueryResult<usize> {
         .bind::<Timestamp, _>(row.created_at)
         .bind::<Timestamp, _>(row.updated_at)
         .bind::<Nullable<Text>, _>(&row.subject_id)
+        .bind::<Nullable<Text>, _>(&row.account_id)
         .execute_direct(conn)
 }
 

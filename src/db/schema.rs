@@ -126,6 +126,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         subject_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
     }
 }
 
@@ -170,6 +171,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         subject_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
     }
 }
 

@@ -153,6 +153,8 @@ pub struct OrderRow {
     pub updated_at: NaiveDateTime,
     /// Whose key seals the personal fields (`sub_…`).
     pub subject_id: Option<String>,
+    /// The account whose history it is in (`acct_…`); `None` for a guest's.
+    pub account_id: Option<String>,
 }
 
 impl OrderRow {

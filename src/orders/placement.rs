@@ -333,6 +333,7 @@ fn reserve_and_create(
         created_at: now,
         updated_at: now,
         subject_id: cart.subject_id.clone(),
+        account_id: cart.account_id.clone(),
     };
     let lines: Vec<OrderLineRow> = view
         .lines

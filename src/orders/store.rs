@@ -43,6 +43,7 @@ macro_rules! bind_order {
             .bind::<Timestamp, _>($row.created_at)
             .bind::<Timestamp, _>($row.updated_at)
             .bind::<Nullable<Text>, _>(&$row.subject_id)
+            .bind::<Nullable<Text>, _>(&$row.account_id)
     };
 }
 
@@ -253,6 +254,16 @@ pub fn insert_event(conn: &mut DbConn, row: &OrderEventRow) -> QueryResult<usize
 
 pub fn find_order(conn: &mut DbConn, id: &str) -> QueryResult<Option<OrderRow>> {
     crate::direct!(conn, |c| orders::table.find(id).select(OrderRow::as_select()).get_result(c).optional())
+}
+
+/// An account's orders, newest first (up to `limit`).
+pub fn orders_of_account(conn: &mut DbConn, account: &str, limit: i64) -> QueryResult<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::account_id.eq(account))
+        .order((orders::created_at.desc(), orders::id.desc()))
+        .limit(limit)
+        .select(OrderRow::as_select())
+        .load(conn)
 }
 
 /// A customer's orders (the subject their key belongs to), oldest first.

@@ -143,7 +143,7 @@ fn request_dto(r: &RequestRow) -> RequestDto {
     }
 }
 
-fn raised_response(raised: requests::Raised) -> Response {
+pub fn raised_response(raised: requests::Raised) -> Response {
     let status = if raised.existing { StatusCode::OK } else { StatusCode::CREATED };
     (status, Json(request_dto(&raised.request))).into_response()
 }

@@ -161,6 +161,12 @@ pub const IN_CLEAR: &[InClear] = &[
     InClear { table: "privacy_requests", column: "subject_id", why: SUBJECT },
     InClear { table: "privacy_sessions", column: "subject_id", why: SUBJECT },
     InClear { table: "accounts", column: "subject_id", why: SUBJECT },
+    InClear {
+        table: "carts",
+        column: "account_id",
+        why: "whose account the cart was started in (an id): the order history it leads to",
+    },
+    InClear { table: "orders", column: "account_id", why: "whose order history the order is in (an id)" },
     InClear { table: "carts", column: "ship_region", why: REGION },
     InClear { table: "orders", column: "ship_region", why: REGION },
     InClear {

@@ -256,3 +256,79 @@ async fn failed_logins_are_throttled_per_email_and_per_client() {
     }
     assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 429, "the address is throttled");
 }
+
+/// A cart started signed in puts its order in the account's history; a guest's does not. Another
+/// account never reads it (every shopper route tried with the other account's session: 404), and a
+/// signed-in shopper asks for their export or erasure without an e-mail proof; erasure ends their
+/// sessions.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopper_sees_their_own_orders_and_nobody_elses() {
+    let sink = crate::support::smtp::SmtpSink::start(0);
+    let app = TestApp::builder().smtp(&sink).set("LEANCART_ADMIN_TOKEN", crate::support::shop::ADMIN).start().await;
+    let (_, hedy) = register(&app, "hedy@example.org").await;
+    let hedy = hedy["session"]["session_token"].as_str().unwrap().to_owned();
+    let (_, ada) = call(
+        &app,
+        Method::POST,
+        "/v1/accounts",
+        None,
+        Some(json!({"email": "ada.lovelace@example.org", "password": PASSPHRASE})),
+    )
+    .await;
+    let ada = ada["session"]["session_token"].as_str().unwrap().to_owned();
+    // Ada's cart, started signed in.
+    let res = app.client.post(app.url("/v1/carts")).bearer_auth(&ada).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let cart = crate::support::shop::Cart {
+        id: body["cart"]["id"].as_str().unwrap().to_owned(),
+        token: body["token"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(app.add(&cart, "TEE-BLK-M", 1).await.0, 200);
+    assert_eq!(app.details(&cart, crate::support::shop::german_details()).await.0, 200);
+    let placed: Value = app.place(&cart, "ada-signed-in", "pm_card_visa").await.json().await.unwrap();
+    let order = placed["order"]["id"].as_str().unwrap().to_owned();
+    // And a guest order with the same address: not in her history.
+    let guest = app.ready_cart().await;
+    assert_eq!(app.place(&guest, "ada-guest", "pm_card_visa").await.status(), 201);
+    let (s, mine) = call(&app, Method::GET, "/v1/account/orders", Some(&ada), None).await;
+    let ids: Vec<&str> = mine.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!((s, ids), (200, vec![order.as_str()]));
+    assert_eq!(mine[0]["email"], "ada.lovelace@example.org");
+    assert_eq!(call(&app, Method::GET, &format!("/v1/account/orders/{order}"), Some(&ada), None).await.0, 200);
+    // Hedy: every shopper route with Ada's order id, cart id or nothing of hers.
+    let (s, theirs) = call(&app, Method::GET, "/v1/account/orders", Some(&hedy), None).await;
+    assert_eq!((s, theirs.as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(call(&app, Method::GET, &format!("/v1/account/orders/{order}"), Some(&hedy), None).await.0, 404);
+    assert_eq!(call(&app, Method::GET, &format!("/v1/orders/{order}"), Some(&hedy), None).await.0, 404);
+    assert_eq!(call(&app, Method::GET, &format!("/v1/carts/{}", cart.id), Some(&hedy), None).await.0, 404);
+    let (_, me) = call(&app, Method::GET, "/v1/account", Some(&hedy), None).await;
+    assert_eq!(me["email"], "hedy@example.org");
+    // Ada's export, signed in: no proof needed; then her erasure (held by the paid orders).
+    let (s, access) =
+        call(&app, Method::POST, "/v1/account/privacy-requests", Some(&ada), Some(json!({"kind": "access"}))).await;
+    assert_eq!((s, access["kind"].as_str()), (201, Some("access")));
+    assert!(
+        sink.wait_for_mail("ada.lovelace@example.org", "Your data export is ready", 0).await.link(&app.base).is_some()
+    );
+    let (s, erasure) =
+        call(&app, Method::POST, "/v1/account/privacy-requests", Some(&ada), Some(json!({"kind": "erasure"}))).await;
+    assert_eq!((s, erasure["status"].as_str()), (201, Some("deferred")));
+    for id in [&order, placed["order"]["id"].as_str().unwrap()] {
+        let (s, _) =
+            app.admin(Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "x"}))).await;
+        assert!(s == 200 || s == 409);
+    }
+    let guest_order = app.state.db.run(|c| {
+        use diesel::prelude::*;
+        use leancart::db::schema::orders;
+        Ok(orders::table.filter(orders::account_id.is_null()).select(orders::id).load::<String>(c)?)
+    });
+    for id in guest_order.await.unwrap() {
+        app.admin(Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "x"}))).await;
+    }
+    leancart::app::sweep_once(&app.state).await;
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&ada), None).await.0, 401, "erasure ends her sessions");
+    assert_eq!(login(&app, "ada.lovelace@example.org", PASSPHRASE).await.0, 401, "and her account opens no more");
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&hedy), None).await.0, 200, "Hedy's untouched");
+}

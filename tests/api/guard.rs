@@ -320,6 +320,22 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             auth: "sa_0123".into(),
         },
         Op {
+            method: "GET",
+            template: "/v1/account/orders/{id}",
+            path: "/v1/account/orders/ord_0123".into(),
+            body: None,
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/account/privacy-requests",
+            path: "/v1/account/privacy-requests".into(),
+            body: Some(json!({"kind": "access"})),
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
             method: "POST",
             template: "/v1/password-resets",
             path: "/v1/password-resets".into(),

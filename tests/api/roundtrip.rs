@@ -43,6 +43,7 @@ fn cart_columns(c: &CartRow) -> Vec<(&'static str, String)> {
         ("created_at", c.created_at.to_string()),
         ("updated_at", c.updated_at.to_string()),
         ("subject_id", o(c.subject_id.as_deref())),
+        ("account_id", o(c.account_id.as_deref())),
     ]
 }
 
@@ -69,6 +70,7 @@ async fn a_cart_row_round_trips_through_insert_and_update() {
         created_at: at(2),
         updated_at: at(3),
         subject_id: Some("sub_one".into()),
+        account_id: Some("acct_one".into()),
     };
     let inserted = row.clone();
     let back = app

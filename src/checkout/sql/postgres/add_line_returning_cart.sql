@@ -22,7 +22,7 @@ WITH up AS (
 )
 SELECT c.id, c.token_hash, c.status, c.currency, c.email, c.ship_name, c.ship_line1, c.ship_line2,
        c.ship_city, c.ship_region, c.ship_postal_code, c.ship_country, c.ship_phone, c.shipping_method,
-       c.is_gift, c.recipient_consent_at, c.created_at, c.updated_at, c.subject_id,
+       c.is_gift, c.recipient_consent_at, c.created_at, c.updated_at, c.subject_id, c.account_id,
        l.quantity AS l_quantity,
        v.id AS v_id, v.product_id AS v_product_id, v.sku AS v_sku, v.title AS v_title,
        v.price_amount AS v_price_amount, v.currency AS v_currency, v.stock_on_hand AS v_stock_on_hand,

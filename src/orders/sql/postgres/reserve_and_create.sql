@@ -34,13 +34,13 @@ WITH k AS (
                         email, ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code,
                         ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at,
                         payment_id, reserved_until, stock_released, created_at, updated_at,
-                        subject_id, number)
+                        subject_id, account_id, number)
     VALUES (?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?,
-            ?, 'LC-' || nextval('order_number_seq'))
+            ?, ?, 'LC-' || nextval('order_number_seq'))
     RETURNING number
 ), l AS (
     INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, quantity_refunded,

@@ -1,15 +1,15 @@
 -- An order, with the number the caller took from the counter row (SQLite serialises writers anyway).
 -- writes: orders
--- binds, in order: store::bind_order (id through subject_id, as the column list), then number
+-- binds, in order: store::bind_order (id through account_id, as the column list), then number
 INSERT INTO orders (id, access_token_hash, cart_id, status, currency,
                     subtotal, shipping_total, tax_total, discount_total, total, prices_include_tax,
                     email, ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code,
                     ship_country, ship_phone, shipping_method, is_gift, recipient_consent_at,
                     payment_id, reserved_until, stock_released, created_at, updated_at,
-                    subject_id, number)
+                    subject_id, account_id, number)
 VALUES (?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?,
         ?, ?, ?, ?, ?,
-        ?, ?)
+        ?, ?, ?)
