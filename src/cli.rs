@@ -1,4 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `seed`, `check-config`, `retention run`.
+//! Command line: `serve` (default), `migrate`, `seed`, `check-config`, `retention run`, `keys …`,
+//! `audit verify`.
 //! Exit codes: 0 ok, 2 bad usage or configuration, 1 runtime failure.
 
 use crate::app::{self, Application, StartError};
@@ -38,9 +39,18 @@ pub enum Command {
     /// Retention schedules: delete what is due now (`run`), or only count it (`run --dry-run`).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// The access audit log: check its hash chain (`verify`: exit 1 where it is broken).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the local Stripe-compatible sandbox on its own (serve starts one in-process when no
     /// STRIPE_SECRET_KEY is set). Test mode only: no real money moves.
     StripeSandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every entry's hash and link, from the first entry kept to the chain's head.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Seed(args) => seed(&config, args),
         Command::CheckConfig => check_config(&config),
         Command::Retention(RetentionCommand::Run { dry_run }) => retention(&config, dry_run),
+        Command::Audit(AuditCommand::Verify) => audit_verify(&config),
         Command::Keys(command) => keys(&config, command),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
@@ -314,6 +325,21 @@ fn erase_guest_data(config: &Config) -> Result<usize, crate::error::ApiError> {
             }
         }
     })
+}
+
+fn audit_verify(config: &Config) -> ExitCode {
+    let mut conn = match Manager::new(config.database_url.clone()).connect() {
+        Ok(c) => c,
+        Err(e) => return fail(1, e),
+    };
+    match crate::audit::verify(&mut conn) {
+        Ok(crate::audit::Verdict::Intact(n)) => {
+            println!("audit chain intact: {n} entries checked");
+            ExitCode::SUCCESS
+        }
+        Ok(crate::audit::Verdict::Broken { seq, why }) => fail(1, format!("audit chain broken at entry {seq}: {why}")),
+        Err(e) => fail(1, format!("audit verify failed: {e}")),
+    }
 }
 
 fn check_config(config: &Config) -> ExitCode {

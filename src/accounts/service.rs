@@ -103,15 +103,51 @@ pub async fn login(
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let session = check_credentials(state, email, password).await;
-    match &session {
-        Ok(_) => throttle.succeeded(&email_key),
-        Err(ApiError::InvalidCredentials) => throttle.failed(&email_key, &client_key, state.clock.now()),
-        Err(_) => {}
-    }
-    session
+    let outcome = match &session {
+        Ok(_) => {
+            throttle.succeeded(&email_key);
+            "ok"
+        }
+        Err(ApiError::InvalidCredentials) => {
+            throttle.failed(&email_key, &client_key, state.clock.now());
+            "failed"
+        }
+        Err(_) => return session.map(|(s, _)| s),
+    };
+    let account = session.as_ref().ok().map(|(_, id)| id.clone());
+    audit(state, "login", account, outcome, Some(client)).await?;
+    session.map(|(s, _)| s)
 }
 
-async fn check_credentials(state: &AppState, email: Email, password: Password) -> Result<NewSession, ApiError> {
+/// An access-audit entry for an account event.
+async fn audit(
+    state: &AppState,
+    action: &'static str,
+    account: Option<String>,
+    outcome: &'static str,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), ApiError> {
+    state
+        .db
+        .run(move |conn| {
+            let entry = crate::audit::Entry {
+                actor: "shopper",
+                actor_id: account.as_deref(),
+                action,
+                subject_id: account.as_deref(),
+                outcome,
+                network: client.map(crate::audit::network_of),
+            };
+            Ok(crate::db::dialect::write_transaction(conn, |conn| crate::audit::write(conn, &entry)).map(|_| ())?)
+        })
+        .await
+}
+
+async fn check_credentials(
+    state: &AppState,
+    email: Email,
+    password: Password,
+) -> Result<(NewSession, String), ApiError> {
     let account = match state.vault.find_subject(&email).await? {
         Some(subject) => state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await?,
         None => None,
@@ -127,7 +163,7 @@ async fn check_credentials(state: &AppState, email: Email, password: Password) -
             state.db.run(move |conn| Ok(store::set_password_hash(conn, &id, &hash, now)?)).await?;
         }
     }
-    new_session(state, &account.id).await
+    Ok((new_session(state, &account.id).await?, account.id))
 }
 
 /// The account a session token opens: 401 for an unknown, idle or expired session.
@@ -213,7 +249,8 @@ pub async fn change_password(
                 Ok::<_, ApiError>(())
             })
         })
-        .await
+        .await?;
+    audit(state, "password.change", Some(account.id), "ok", None).await
 }
 
 /// Ask for a password-reset link. The same answer whether or not an account has the address; an
@@ -281,6 +318,15 @@ pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Res
                 }
                 store::set_new_password(conn, &reset.account_id, &hash, now)?;
                 store::delete_sessions_of(conn, &reset.account_id)?;
+                let entry = crate::audit::Entry {
+                    actor: "shopper",
+                    actor_id: Some(&reset.account_id),
+                    action: "password.reset",
+                    subject_id: Some(&reset.account_id),
+                    outcome: "ok",
+                    network: None,
+                };
+                crate::audit::write(conn, &entry)?;
                 Ok::<_, ApiError>(true)
             })
         })

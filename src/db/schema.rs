@@ -52,6 +52,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     account_sessions,
     password_resets,
+    audit_head,
 );
 
 diesel::table! {
@@ -312,6 +313,20 @@ diesel::table! {
         action -> Text,
         subject_id -> Nullable<Text>,
         created_at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        outcome -> Text,
+        network -> Nullable<Text>,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
     }
 }
 

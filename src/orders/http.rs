@@ -382,7 +382,7 @@ pub async fn admin_list_orders(
             )?;
             // One record per order shown (the overfetched row that only says "more" is not shown).
             let shown: Vec<&str> = rows.iter().take(limit as usize).map(|o| o.id.as_str()).collect();
-            dialect::write_unit(conn, |conn| crate::audit::record_each(conn, "staff", "orders.search", &shown))?;
+            dialect::write_transaction(conn, |conn| crate::audit::record_each(conn, "staff", "orders.search", &shown))?;
             Ok(rows)
         })
         .await?;
@@ -440,7 +440,7 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
             let order = store::find_order(conn, oid.as_str())?.ok_or(ApiError::NotFound)?;
             let (lines, payment) = service::lines_and_payment(conn, &order)?;
             let history = store::events_of(conn, &order.id)?;
-            crate::audit::record(conn, "staff", action, Some(&order.id))?;
+            dialect::write_transaction(conn, |conn| crate::audit::record(conn, "staff", action, Some(&order.id)))?;
             Ok((order, lines, payment, history))
         })
         .await?;

@@ -266,7 +266,8 @@ pub async fn admin_raise_request(
     let kind: Kind = body.kind.into();
     let raised = requests::raise(&state, &subject, kind, RaisedBy::Staff, Some(body.email)).await?;
     let (id, action) = (raised.request.id.clone(), format!("privacy.request.{}", kind.as_str()));
-    state.db.run(move |c| Ok(crate::audit::record(c, "staff", &action, Some(&id)).map(|_| ())?)).await?;
+    let audited = move |c: &mut crate::db::DbConn| crate::audit::record(c, "staff", &action, Some(&id));
+    state.db.run(move |c| Ok(crate::db::dialect::write_transaction(c, audited).map(|_| ())?)).await?;
     Ok(raised_response(raised))
 }
 
@@ -284,7 +285,11 @@ pub async fn admin_get_request(
     let rid = row.id.clone();
     state
         .db
-        .run(move |c| Ok(crate::audit::record(c, "staff", "privacy.request.read", Some(&rid)).map(|_| ())?))
+        .run(move |c| {
+            let audited =
+                |c: &mut crate::db::DbConn| crate::audit::record(c, "staff", "privacy.request.read", Some(&rid));
+            Ok(crate::db::dialect::write_transaction(c, audited).map(|_| ())?)
+        })
         .await?;
     Ok(Json(request_dto(&row)))
 }

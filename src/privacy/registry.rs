@@ -162,6 +162,12 @@ pub const IN_CLEAR: &[InClear] = &[
     InClear { table: "privacy_sessions", column: "subject_id", why: SUBJECT },
     InClear { table: "accounts", column: "subject_id", why: SUBJECT },
     InClear {
+        table: "audit_log",
+        column: "network",
+        why: "where an access to personal data or an account came from, for security: the network only \
+              (IPv4 /24, IPv6 /48), never the device's address",
+    },
+    InClear {
         table: "carts",
         column: "account_id",
         why: "whose account the cart was started in (an id): the order history it leads to",
@@ -399,10 +405,26 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
     },
     NotPersonal {
         table: "audit_log",
-        columns: &["id", "actor", "action", "subject_id", "created_at"],
+        columns: &[
+            "id",
+            "actor",
+            "action",
+            "subject_id",
+            "created_at",
+            "actor_id",
+            "outcome",
+            "seq",
+            "prev_hash",
+            "hash",
+        ],
         why: "which staff credential read which record (ids), not the data read",
     },
     NotPersonal { table: "counters", columns: &["name", "value"], why: "the order-number counter (SQLite)" },
+    NotPersonal {
+        table: "audit_head",
+        columns: &["id", "seq", "hash"],
+        why: "the audit chain's end: a number and a hash",
+    },
 ];
 
 /// How a column is declared, if it is.

@@ -7,6 +7,7 @@ mod support;
 
 mod abuse;
 mod accounts;
+mod audit;
 mod billing;
 mod catalog;
 mod checkout;
