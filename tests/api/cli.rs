@@ -86,6 +86,10 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.contains("retention: deleted") && stdout.contains("guest personal data"), "{stdout}");
+    // The audit chain of a fresh shop: intact, empty.
+    let out = leancart(&["audit", "verify"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 0 entries"));
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));
