@@ -35,7 +35,8 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::orders::router(limits.orders.as_ref()))
         .merge(crate::billing::router())
         .merge(crate::privacy::router(limits.privacy.as_ref()))
-        .merge(crate::accounts::router(limits.privacy.as_ref()));
+        .merge(crate::accounts::router(limits.privacy.as_ref()))
+        .merge(crate::partners::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))

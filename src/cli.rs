@@ -39,12 +39,53 @@ pub enum Command {
     /// Retention schedules: delete what is due now (`run`), or only count it (`run --dry-run`).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Fulfillment partners and their API keys.
+    #[command(subcommand)]
+    Partner(PartnerCommand),
     /// The access audit log: check its hash chain (`verify`: exit 1 where it is broken).
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Run the local Stripe-compatible sandbox on its own (serve starts one in-process when no
     /// STRIPE_SECRET_KEY is set). Test mode only: no real money moves.
     StripeSandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnerCommand {
+    /// Add a partner (warehouse, 3PL, carrier); prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// A partner's API keys.
+    #[command(subcommand)]
+    Key(PartnerKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnerKeyCommand {
+    /// Issue a key; the token is printed this once (store it in the partner's secret store), never
+    /// logged. Rotate with overlap: issue the new key, move the partner to it, revoke the old.
+    Issue {
+        #[arg(long, value_name = "PARTNER_ID")]
+        partner: String,
+        /// Comma-separated: orders:read, shipments:write, shipping.phone:read, customs:read.
+        #[arg(long)]
+        scopes: String,
+        /// The key stops working after this many days.
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        #[arg(long, value_name = "KEY_ID")]
+        key: String,
+    },
+    /// A partner's keys: id, prefix, scopes, created, expires, revoked (never the token).
+    List {
+        #[arg(long, value_name = "PARTNER_ID")]
+        partner: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig => check_config(&config),
         Command::Retention(RetentionCommand::Run { dry_run }) => retention(&config, dry_run),
         Command::Audit(AuditCommand::Verify) => audit_verify(&config),
+        Command::Partner(command) => partner(&config, command),
         Command::Keys(command) => keys(&config, command),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
@@ -325,6 +367,80 @@ fn erase_guest_data(config: &Config) -> Result<usize, crate::error::ApiError> {
             }
         }
     })
+}
+
+fn partner(config: &Config, command: PartnerCommand) -> ExitCode {
+    use crate::db::dialect::write_transaction;
+    use crate::partners::{keys, store};
+    let mut conn = match Manager::new(config.database_url.clone()).connect() {
+        Ok(c) => c,
+        Err(e) => return fail(1, e),
+    };
+    let now = crate::kernel::time::now();
+    match command {
+        PartnerCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 200 {
+                return fail(2, "--name must have 1 to 200 characters");
+            }
+            let id = format!("ptn_{}", crate::kernel::ids::random_base62());
+            match store::insert_partner(&mut conn, &id, name, now) {
+                Ok(_) => {
+                    println!("{id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, e),
+            }
+        }
+        PartnerCommand::Key(PartnerKeyCommand::Issue { partner, scopes, expires_in_days }) => {
+            let scopes = match keys::parse_scopes(&scopes) {
+                Ok(s) if !s.is_empty() => s,
+                Ok(_) => return fail(2, "--scopes names no scope"),
+                Err(e) => return fail(2, e),
+            };
+            let expires = expires_in_days.map(|d| now + chrono::Duration::days(i64::from(d)));
+            match write_transaction(&mut conn, |c| keys::issue(c, &partner, &scopes, expires, now)) {
+                Ok(issued) => {
+                    eprintln!("key {} ({}…) issued; the token is shown this once:", issued.key_id, issued.prefix);
+                    println!("{}", issued.token.expose());
+                    ExitCode::SUCCESS
+                }
+                Err(crate::error::ApiError::NotFound) => fail(2, format!("no partner {partner}")),
+                Err(e) => fail(1, e.code()),
+            }
+        }
+        PartnerCommand::Key(PartnerKeyCommand::Revoke { key }) => {
+            match write_transaction(&mut conn, |c| keys::revoke(c, &key, now)) {
+                Ok(true) => {
+                    println!("revoked {key}");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => fail(2, format!("no live key {key}")),
+                Err(e) => fail(1, e.code()),
+            }
+        }
+        PartnerCommand::Key(PartnerKeyCommand::List { partner }) => match store::keys_of(&mut conn, &partner) {
+            Ok(rows) => {
+                println!("{:<26} {:<18} {:<20} {:<10} {:<10} revoked", "key", "prefix", "created", "expires", "scopes");
+                for k in rows {
+                    let day = |t: Option<chrono::NaiveDateTime>| {
+                        t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d").to_string())
+                    };
+                    println!(
+                        "{:<26} {:<18} {:<20} {:<10} {:<10} {}",
+                        k.id,
+                        k.prefix,
+                        k.created_at.format("%Y-%m-%d %H:%M"),
+                        day(k.expires_at),
+                        k.scopes.replace(' ', ","),
+                        day(k.revoked_at)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e),
+        },
+    }
 }
 
 fn audit_verify(config: &Config) -> ExitCode {

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod kernel;
 pub mod mail;
 pub mod orders;
+pub mod partners;
 pub mod privacy;
 pub mod sandbox;
 pub mod shipping;

@@ -53,6 +53,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_sessions,
     password_resets,
     audit_head,
+    partners,
+    partner_keys,
 );
 
 diesel::table! {
@@ -321,6 +323,29 @@ diesel::table! {
         hash -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    partners (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    partner_keys (id) {
+        id -> Text,
+        partner_id -> Text,
+        prefix -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(partner_keys -> partners (partner_id));
 
 diesel::table! {
     audit_head (id) {

@@ -51,6 +51,7 @@ impl utoipa::Modify for AdminToken {
             ("order_token", "The order access token (ot_…) from POST /v1/orders"),
             ("privacy_session", "The privacy session token (ps_…) from POST /v1/privacy/sessions"),
             ("account_session", "A shopper's account session token (sa_…) from POST /v1/sessions"),
+            ("partner_key", "A fulfillment partner's API key (lc_live_…), issued by `leancart partner key issue`"),
         ] {
             components.add_security_scheme(
                 name,

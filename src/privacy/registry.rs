@@ -425,6 +425,12 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
         columns: &["id", "seq", "hash"],
         why: "the audit chain's end: a number and a hash",
     },
+    NotPersonal { table: "partners", columns: &["id", "name", "created_at"], why: "a fulfillment business" },
+    NotPersonal {
+        table: "partner_keys",
+        columns: &["id", "partner_id", "prefix", "token_hash", "scopes", "created_at", "expires_at", "revoked_at"],
+        why: "a partner's API key: its hash, the prefix it is listed under, scopes and lifetime",
+    },
 ];
 
 /// How a column is declared, if it is.

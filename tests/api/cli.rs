@@ -90,6 +90,25 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     let out = leancart(&["audit", "verify"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 0 entries"));
+    // Partners: a key is printed once, listed by its prefix only, revoked; each audited.
+    let out = leancart(&["partner", "create", "--name", "Nordlager GmbH"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let partner = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let out = leancart(&["partner", "key", "issue", "--partner", &partner, "--scopes", "orders:write"], &env);
+    assert_eq!(out.status.code(), Some(2), "an unknown scope");
+    let out =
+        leancart(&["partner", "key", "issue", "--partner", &partner, "--scopes", "orders:read,shipments:write"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("lc_live_") && !stderr(&out).contains(&token));
+    let out = leancart(&["partner", "key", "list", "--partner", &partner], &env);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listed.contains(&token[..16]) && !listed.contains(&token), "{listed}");
+    let key = listed.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap_or_default().to_owned();
+    assert_eq!(leancart(&["partner", "key", "revoke", "--key", &key], &env).status.code(), Some(0));
+    assert_eq!(leancart(&["partner", "key", "revoke", "--key", &key], &env).status.code(), Some(2), "once");
+    let out = leancart(&["audit", "verify"], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 2 entries"), "{}", stderr(&out));
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));

@@ -20,6 +20,7 @@ mod migrations;
 mod openapi;
 mod operations;
 mod orders;
+mod partners;
 mod privacy;
 mod privacy_requests;
 mod privacy_types;
