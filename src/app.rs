@@ -208,7 +208,7 @@ impl Application {
         let mailer = Arc::new(crate::mail::transport::Mailer::from_config(&config)?);
         tracing::info!(to = %mailer.describe(), "mail goes to");
         let public_url: Arc<str> = config.public_url.clone().unwrap_or_else(|| base_url.clone()).into();
-        let state_hashers = config.password_hashers;
+        let state_hashers = (config.password_hashers, config.password_hashes_per_second);
         let holds = crate::orders::holds::Holds::new(config.max_unpaid_orders_per_client, config.request_timeout);
         let limits = Limits::from_config(&config);
         let state = AppState {
@@ -223,7 +223,7 @@ impl Application {
             vault,
             mailer,
             public_url,
-            hashers: crate::accounts::password::Hashers::new(state_hashers),
+            hashers: crate::accounts::password::Hashers::new(state_hashers.0, state_hashers.1),
         };
         let router = router(state.clone(), tls.is_some());
         Ok(Application { listener, addr, router, tls, state, prepared })

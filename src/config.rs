@@ -196,6 +196,8 @@ pub struct Config {
     pub session_absolute: Duration,
     /// Password hashes computed at once (each takes one core for ~20 ms).
     pub password_hashers: usize,
+    /// Password hashes each hasher computes per second at most.
+    pub password_hashes_per_second: u32,
     /// Where the storefront's pages are (the e-mail proof link opens its privacy page); `None`:
     /// `public_url`.
     pub storefront_url: Option<String>,
@@ -513,6 +515,13 @@ pub const SETTINGS: &[Setting] = &[
                login flood cannot take the cores checkout needs.",
     },
     Setting {
+        env: "LEANCART_PASSWORD_HASHES_PER_SECOND",
+        toml: "password_hashes_per_second",
+        default: Some("10"),
+        help: "Password hashes each hasher computes per second at most: a login flood queues instead of taking \
+               the CPU checkout needs.",
+    },
+    Setting {
         env: "LEANCART_PUBLIC_URL",
         toml: "public_url",
         default: None,
@@ -790,6 +799,8 @@ impl Config {
             session_idle: Duration::from_secs(parse_u64("LEANCART_SESSION_IDLE_SECS", 60, 30 * 86_400)?),
             session_absolute: Duration::from_secs(parse_u64("LEANCART_SESSION_ABSOLUTE_SECS", 300, 365 * 86_400)?),
             password_hashers: usize::try_from(parse_u64("LEANCART_PASSWORD_HASHERS", 1, 64)?).unwrap_or(1),
+            password_hashes_per_second: u32::try_from(parse_u64("LEANCART_PASSWORD_HASHES_PER_SECOND", 1, 10_000)?)
+                .unwrap_or(10),
         })
     }
 }

@@ -12,6 +12,8 @@
 //! target/release/loadgen --db postgres --privacy 100     # then: one person with 100 orders
 //! ```
 //!
+//! `--login-flood C` keeps C clients logging in (the right password, back to back: the argon2id work
+//! is all there is) during the measured run and reports logins/s beside the checkout figures.
 //! `--one-shopper` makes every checkout one returning shopper's (sealing without a new data subject
 //! per checkout). `--privacy N` adds, after the run, one shopper placing N orders (closed by staff), and times
 //! their access export (download of the mailed link) and their erasure (the staff request, which
@@ -42,6 +44,8 @@ struct Args {
     privacy: usize,
     /// Every checkout by one returning shopper (no new data subject per checkout).
     one_shopper: bool,
+    /// Clients logging in (correct password, back to back) during the measured run.
+    login_flood: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,11 +66,13 @@ fn parse_args() -> Result<Args, String> {
         keep_db: false,
         privacy: 0,
         one_shopper: false,
+        login_flood: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--login-flood" => a.login_flood = val()?.parse().map_err(|_| "--login-flood needs a number")?,
             "--one-shopper" => a.one_shopper = true,
             "--privacy" => a.privacy = val()?.parse().map_err(|_| "--privacy needs a number")?,
             "--db" => a.db = val()?,
@@ -290,6 +296,40 @@ const ADMIN: &str = "loadgen-admin-token-0123456789abcdef";
 /// `--one-shopper`: every checkout by the same e-mail.
 static ONE_SHOPPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// `clients` tasks logging in back to back until told to stop: (stop, logins done, started).
+async fn login_flood(
+    client: &reqwest::Client,
+    base: &str,
+    clients: usize,
+) -> Option<(Arc<std::sync::atomic::AtomicBool>, Arc<AtomicUsize>, Instant)> {
+    if clients == 0 {
+        return None;
+    }
+    let credentials = json!({"email": "flood@example.com", "password": "a passphrase for the flood"});
+    let registered = client.post(format!("{base}/v1/accounts")).json(&credentials).send().await;
+    if !registered.is_ok_and(|r| r.status().is_success()) {
+        eprintln!("login flood: could not register its account");
+        return None;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logins = Arc::new(AtomicUsize::new(0));
+    for _ in 0..clients {
+        let (client, url, body, stop, logins) =
+            (client.clone(), format!("{base}/v1/sessions"), credentials.clone(), stop.clone(), logins.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(res) = client.post(&url).json(&body).send().await {
+                    if res.status().as_u16() == 201 {
+                        logins.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = res.bytes().await;
+                }
+            }
+        });
+    }
+    Some((stop, logins, Instant::now()))
+}
+
 /// One shopper with `orders` orders, closed by staff; then their access export and their erasure,
 /// timed.
 async fn privacy_scenario(
@@ -478,6 +518,8 @@ async fn main() {
         // A throwaway key for a throwaway database (the keyring goes with it).
         ("LEANCART_MASTER_KEY", "6c65616e636172742d62656e63686d61726b2d6f6e6c792d6e6f742d73656372"),
         ("LEANCART_ADMIN_TOKEN", ADMIN),
+        // The flood comes from one address, like everything the driver sends.
+        ("LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE", "0"),
         ("LEANCART_MAIL_DIR", mail_dir.as_str()),
     ];
     let seed = Command::new(&args.server)
@@ -568,7 +610,17 @@ async fn main() {
     let own_before = cpu_ms(std::process::id());
     let pg_before = if args.db == "postgres" { postgres_cpu_ms() } else { None };
     let variants_for_privacy = variants.clone();
+    let flood = login_flood(&client, &base, args.login_flood).await;
     let (samples, errors, elapsed) = run(&client, &base, variants, args.checkouts, args.concurrency, args.warmup).await;
+    if let Some((stop, logins, started)) = flood {
+        stop.store(true, Ordering::Relaxed);
+        let n = logins.load(Ordering::Relaxed);
+        println!(
+            "login flood: {n} logins in {:.2} s → {:.0} logins/s",
+            started.elapsed().as_secs_f64(),
+            n as f64 / started.elapsed().as_secs_f64()
+        );
+    }
     let cpu = cpu_ms(pid) - cpu_before;
     let own = cpu_ms(std::process::id()) - own_before;
     let pg = match (pg_before, postgres_cpu_ms()) {
