@@ -3,8 +3,8 @@
 
 use super::password::Password;
 use super::service::{self, Holder, NewSession};
+use super::session::AccountSession;
 use crate::error::{ApiError, Problem};
-use crate::http::auth::BearerToken;
 use crate::http::extract::ApiJson;
 use crate::kernel::pii::{Email, PersonName};
 use crate::kernel::time::UtcTime;
@@ -12,6 +12,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -45,8 +47,11 @@ pub struct AccountDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionDto {
-    /// `Authorization: Bearer` for the account's routes (`sa_…`); shown once.
+    /// `Authorization: Bearer` for the account's routes (`sa_…`); shown once. Browsers get it as the
+    /// `lc_session` cookie too (`Secure; HttpOnly; SameSite=Lax`).
     pub session_token: String,
+    /// With the cookie: send as `X-CSRF-Token` on every request that changes something.
+    pub csrf_token: String,
     /// When the session ends at the latest (it ends sooner when unused for a while).
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: UtcTime,
@@ -67,8 +72,18 @@ fn account_dto(h: Holder) -> AccountDto {
     }
 }
 
-fn session_dto(s: NewSession) -> SessionDto {
-    SessionDto { session_token: s.token.expose().to_owned(), expires_at: s.expires_at.into() }
+fn session_dto(s: &NewSession) -> SessionDto {
+    SessionDto {
+        session_token: s.token.expose().to_owned(),
+        csrf_token: super::session::csrf_token(s.token.expose()),
+        expires_at: s.expires_at.into(),
+    }
+}
+
+/// The session's cookie, lasting as long as the session may.
+fn session_cookie(state: &AppState, s: &NewSession) -> [(axum::http::HeaderName, String); 1] {
+    let max_age = (s.expires_at - state.clock.now()).num_seconds().max(0);
+    [(SET_COOKIE, super::session::set_cookie(s.token.expose(), max_age))]
 }
 
 /// Register an account (optional: guest checkout needs none). Signed in at once.
@@ -80,9 +95,14 @@ fn session_dto(s: NewSession) -> SessionDto {
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Register>,
-) -> Result<(StatusCode, Json<RegisteredDto>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let (holder, session) = service::register(&state, body.email, body.password, body.name).await?;
-    Ok((StatusCode::CREATED, Json(RegisteredDto { account: account_dto(holder), session: session_dto(session) })))
+    let cookie = session_cookie(&state, &session);
+    Ok((
+        StatusCode::CREATED,
+        cookie,
+        Json(RegisteredDto { account: account_dto(holder), session: session_dto(&session) }),
+    ))
 }
 
 /// Log in. An unknown e-mail and a wrong password get the same answer.
@@ -97,9 +117,10 @@ pub async fn login(
     State(state): State<AppState>,
     client: crate::http::client::ClientAddr,
     ApiJson(body): ApiJson<Login>,
-) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let session = service::login(&state, client.0, body.email, body.password).await?;
-    Ok((StatusCode::CREATED, Json(session_dto(session))))
+    let cookie = session_cookie(&state, &session);
+    Ok((StatusCode::CREATED, cookie, Json(session_dto(&session))))
 }
 
 /// Your account.
@@ -107,9 +128,8 @@ pub async fn login(
     get, path = "/account", tag = "accounts", security(("account_session" = [])),
     responses((status = 200, body = AccountDto))
 )]
-pub async fn me(State(state): State<AppState>, token: BearerToken) -> Result<Json<AccountDto>, ApiError> {
-    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
-    Ok(Json(account_dto(service::holder(&state, &account).await?)))
+pub async fn me(State(state): State<AppState>, session: AccountSession) -> Result<Json<AccountDto>, ApiError> {
+    Ok(Json(account_dto(service::holder(&state, &session.account_id).await?)))
 }
 
 /// Log out this session.
@@ -117,10 +137,9 @@ pub async fn me(State(state): State<AppState>, token: BearerToken) -> Result<Jso
     delete, path = "/sessions/current", tag = "accounts", security(("account_session" = [])),
     responses((status = 204, description = "Logged out"))
 )]
-pub async fn logout(State(state): State<AppState>, token: BearerToken) -> Result<StatusCode, ApiError> {
-    let (_, hash) = service::authenticate(&state, token.0.expose()).await?;
-    service::logout(&state, hash).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn logout(State(state): State<AppState>, session: AccountSession) -> Result<impl IntoResponse, ApiError> {
+    service::logout(&state, session.session_hash).await?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, super::session::clear_cookie())]))
 }
 
 /// Log out everywhere: every session of the account ends.
@@ -128,10 +147,12 @@ pub async fn logout(State(state): State<AppState>, token: BearerToken) -> Result
     delete, path = "/sessions", tag = "accounts", security(("account_session" = [])),
     responses((status = 204, description = "Every session ended"))
 )]
-pub async fn logout_everywhere(State(state): State<AppState>, token: BearerToken) -> Result<StatusCode, ApiError> {
-    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
-    service::logout_everywhere(&state, account).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<impl IntoResponse, ApiError> {
+    service::logout_everywhere(&state, session.account_id).await?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, super::session::clear_cookie())]))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -149,11 +170,11 @@ pub struct ChangePassword {
 )]
 pub async fn change_password(
     State(state): State<AppState>,
-    token: BearerToken,
+    session: AccountSession,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
-    let (account, session) = service::authenticate(&state, token.0.expose()).await?;
-    service::change_password(&state, &account, &session, body.current_password, body.new_password).await?;
+    let AccountSession { account_id, session_hash } = session;
+    service::change_password(&state, &account_id, &session_hash, body.current_password, body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,9 +246,9 @@ pub async fn complete_reset(
 )]
 pub async fn my_orders(
     State(state): State<AppState>,
-    token: BearerToken,
+    session: AccountSession,
 ) -> Result<Json<Vec<crate::orders::http::OrderDto>>, ApiError> {
-    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let account = session.account_id;
     let found = state
         .db
         .run(move |conn| {
@@ -256,9 +277,9 @@ pub async fn my_orders(
 pub async fn my_order(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    token: BearerToken,
+    session: AccountSession,
 ) -> Result<Json<crate::orders::http::OrderDto>, ApiError> {
-    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let account = session.account_id;
     let (order, lines, payment) = state
         .db
         .run(move |conn| {
@@ -289,11 +310,11 @@ pub struct MyPrivacyRequest {
 )]
 pub async fn my_privacy_request(
     State(state): State<AppState>,
-    token: BearerToken,
+    session: AccountSession,
     ApiJson(body): ApiJson<MyPrivacyRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     use crate::privacy::requests::{self, RaisedBy};
-    let (account, _) = service::authenticate(&state, token.0.expose()).await?;
+    let account = session.account_id;
     let id = account.clone();
     let subject = state
         .db

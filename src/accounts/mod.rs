@@ -8,6 +8,7 @@ pub mod mail;
 pub mod model;
 pub mod password;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod throttle;
 

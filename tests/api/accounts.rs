@@ -332,3 +332,66 @@ async fn a_shopper_sees_their_own_orders_and_nobody_elses() {
     assert_eq!(login(&app, "ada.lovelace@example.org", PASSPHRASE).await.0, 401, "and her account opens no more");
     assert_eq!(call(&app, Method::GET, "/v1/account", Some(&hedy), None).await.0, 200, "Hedy's untouched");
 }
+
+/// A browser's session: the login sets a `Secure; HttpOnly; SameSite=Lax` cookie; reads work with the
+/// cookie alone; a change made with the cookie needs the session's CSRF token (403 without, or with
+/// another's); a bearer token needs none; logging out clears the cookie.
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_sessions_need_the_csrf_token_to_change_anything() {
+    let app = TestApp::spawn().await;
+    assert_eq!(register(&app, "hedy@example.org").await.0, 201);
+    let res = app
+        .client
+        .post(app.url("/v1/sessions"))
+        .json(&json!({"email": "hedy@example.org", "password": PASSPHRASE}))
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.starts_with("lc_session=sa_") && set_cookie.contains("Secure; HttpOnly; SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let body: Value = res.json().await.unwrap();
+    let (token, csrf) =
+        (body["session_token"].as_str().unwrap().to_owned(), body["csrf_token"].as_str().unwrap().to_owned());
+    let cookie = format!("lc_session={token}");
+    let with_cookie =
+        |method: Method, path: &str| app.client.request(method, app.url(path)).header("cookie", cookie.clone());
+    assert_eq!(with_cookie(Method::GET, "/v1/account").send().await.unwrap().status(), 200, "a read");
+    let change = json!({"current_password": PASSPHRASE, "new_password": "a brand new passphrase"});
+    let res = with_cookie(Method::POST, "/v1/account/password").json(&change).send().await.unwrap();
+    crate::support::expect_problem(res, 403, "forbidden").await;
+    let other = crate::support::resources::read::<Value>(
+        app.client
+            .post(app.url("/v1/sessions"))
+            .json(&json!({"email": "hedy@example.org", "password": PASSPHRASE}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let res = with_cookie(Method::POST, "/v1/account/password")
+        .header("x-csrf-token", other["csrf_token"].as_str().unwrap())
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "another session's token");
+    let res = with_cookie(Method::POST, "/v1/account/password")
+        .header("x-csrf-token", &csrf)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // A bearer token needs no CSRF token (no browser sends it on its own).
+    let (_, session) = login(&app, "hedy@example.org", "a brand new passphrase").await;
+    let bearer = session["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(call(&app, Method::DELETE, "/v1/sessions/current", Some(&bearer), None).await.0, 204);
+    // Logging out with the cookie (and its token) clears it.
+    let res = with_cookie(Method::DELETE, "/v1/sessions/current").header("x-csrf-token", &csrf).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(with_cookie(Method::GET, "/v1/account").send().await.unwrap().status(), 401);
+}
