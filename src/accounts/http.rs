@@ -326,3 +326,54 @@ pub async fn my_privacy_request(
     let raised = requests::raise(&state, &subject, body.kind.into(), RaisedBy::Subject, holder.email).await?;
     Ok(crate::privacy::http::raised_response(raised))
 }
+
+/// Ask to add the orders you placed as a guest with this account's address: a single-use link goes
+/// to the address (it proves the address is yours).
+#[utoipa::path(
+    post, path = "/account/claims", tag = "accounts", security(("account_session" = [])),
+    responses((status = 202, body = AcceptedDto))
+)]
+pub async fn request_claim(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<(StatusCode, Json<AcceptedDto>), ApiError> {
+    service::request_claim(&state, &session.account_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AcceptedDto {
+            detail: "A link to add your earlier orders was sent to your account's address; it works once, within 15 \
+                     minutes."
+                .into(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteClaim {
+    /// The token of the mailed link (`pc_…`).
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimedDto {
+    /// Guest orders now in your history.
+    pub claimed: usize,
+}
+
+/// Add your guest orders with the mailed link's token (signed in as the account it was sent for).
+#[utoipa::path(
+    post, path = "/account/claims/complete", tag = "accounts", request_body = CompleteClaim,
+    security(("account_session" = [])),
+    responses((status = 200, body = ClaimedDto),
+              (status = 422, description = "`link_invalid`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn complete_claim(
+    State(state): State<AppState>,
+    session: AccountSession,
+    ApiJson(body): ApiJson<CompleteClaim>,
+) -> Result<Json<ClaimedDto>, ApiError> {
+    let claimed = service::complete_claim(&state, &session.account_id, &body.token).await?;
+    Ok(Json(ClaimedDto { claimed }))
+}

@@ -1,4 +1,4 @@
-//! The account's messages, rendered when sent: the password-reset link.
+//! The account's messages, rendered when sent: the password-reset link, the order-claim link.
 
 use super::store;
 use crate::error::ApiError;
@@ -7,13 +7,13 @@ use crate::mail::worker::Composed;
 use crate::privacy::sealing::Field;
 use crate::state::AppState;
 
-/// The reset link of reset `id`, to the account's address.
-pub async fn reset_link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
+/// The link of account link `id` (a reset or a claim), to the account's address.
+pub async fn link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
     let rid = id.to_owned();
     let found = state
         .db
         .run(move |conn| {
-            let Some(reset) = store::find_reset(conn, &rid)? else { return Ok(None) };
+            let Some(reset) = store::find_link(conn, &rid)? else { return Ok(None) };
             let account = store::find_account(conn, &reset.account_id)?;
             Ok(account.map(|a| (reset, a)))
         })
@@ -32,12 +32,24 @@ pub async fn reset_link(state: &AppState, id: &str) -> Result<Composed, ApiError
         return Ok(Composed::Nothing("no_token"));
     };
     let base = state.config.storefront_url.as_deref().unwrap_or(&state.public_url);
-    let link = format!("{base}/account/reset?token={token}");
-    let subject = "Reset your password";
-    let lead = "Someone, hopefully you, asked to reset this account's password. Open this link within 15 minutes \
-                (it works once) to choose a new one:";
+    let claim = reset.purpose == store::CLAIM;
+    let link = format!("{base}/account/{}?token={token}", if claim { "claim" } else { "reset" });
+    let (subject, lead, ignore) = if claim {
+        (
+            "Add your earlier orders to your account",
+            "You asked to add the orders placed as a guest with this address to your account. Open this link \
+             within 15 minutes (it works once), signed in:",
+            "If it was not you, ignore this message: nothing changes without the link.",
+        )
+    } else {
+        (
+            "Reset your password",
+            "Someone, hopefully you, asked to reset this account's password. Open this link within 15 minutes \
+             (it works once) to choose a new one:",
+            "If it was not you, ignore this message: your password stays as it is.",
+        )
+    };
     let code = format!("If the link does not open, the code is:\n{token}");
-    let ignore = "If it was not you, ignore this message: your password stays as it is.";
     let text = format!("{lead}\n\n{link}\n\n{code}\n\n{ignore}\n");
     let html = html_page(
         subject,
@@ -55,5 +67,5 @@ pub async fn reset_link(state: &AppState, id: &str) -> Result<Composed, ApiError
 /// The reset's link was mailed (or given up): its sealed token goes.
 pub async fn sent(state: &AppState, id: &str) -> Result<(), ApiError> {
     let rid = id.to_owned();
-    state.db.run(move |conn| Ok(store::clear_reset_secret(conn, &rid).map(|_| ())?)).await
+    state.db.run(move |conn| Ok(store::clear_link_secret(conn, &rid).map(|_| ())?)).await
 }

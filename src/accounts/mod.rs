@@ -36,4 +36,6 @@ pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<A
         .routes(routes!(http::my_orders))
         .routes(routes!(http::my_order))
         .routes(routes!(http::my_privacy_request))
+        .routes(routes!(http::request_claim))
+        .routes(routes!(http::complete_claim))
 }

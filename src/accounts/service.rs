@@ -253,76 +253,99 @@ pub async fn change_password(
     audit(state, "password.change", Some(account.id), "ok", None).await
 }
 
-/// Ask for a password-reset link. The same answer whether or not an account has the address; an
-/// account with a link still valid gets no second one.
-pub async fn request_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    let Some(subject) = state.vault.find_subject(email).await? else { return Ok(()) };
+/// Make a single-use link of `purpose` for `account` and queue its message (its token sealed under the
+/// holder's key until the mailer sends it). None while one of that purpose is still valid.
+async fn send_link(state: &AppState, account: AccountRow, purpose: &'static str, prefix: &str) -> Result<(), ApiError> {
     let now = state.clock.now();
-    let Some(account) = state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await? else {
-        return Ok(());
-    };
     let id = account.id.clone();
-    if state.db.run(move |conn| Ok(store::live_reset_of(conn, &id, now)?)).await?.is_some() {
+    if state.db.run(move |conn| Ok(store::live_link_of(conn, &id, purpose, now)?)).await?.is_some() {
         return Ok(());
     }
     let Some(key) = state.vault.key_of(&account.subject_id).await? else { return Ok(()) };
-    let token = issue_token(RESET_PREFIX);
+    let token = issue_token(prefix);
     let secret = Sealed::seal(&key.key, Field::LinkToken, &token.plaintext.expose().to_owned())
         .map_err(|e| ApiError::internal(format!("sealing: {e}")))?;
-    let row = store::ResetRow {
-        id: format!("pwr_{}", crate::kernel::ids::random_base62()),
+    let row = store::LinkRow {
+        id: format!("alk_{}", crate::kernel::ids::random_base62()),
         account_id: account.id,
         token_hash: token.hash,
         secret: Some(secret),
         created_at: now,
         expires_at: now + RESET_LIFETIME,
         used_at: None,
+        purpose: purpose.to_owned(),
     };
     state
         .db
         .run(move |conn| {
             crate::db::dialect::write_transaction(conn, |conn| {
-                store::insert_reset(conn, &row)?;
+                store::insert_link(conn, &row)?;
                 let msg = crate::mail::store::new_message_id();
-                crate::mail::store::enqueue_for_request(conn, &msg, "password_reset", &row.id, now)?;
+                crate::mail::store::enqueue_for_request(conn, &msg, purpose, &row.id, now)?;
                 Ok::<_, ApiError>(())
             })
         })
         .await
 }
 
-/// Set a new password with a reset link's token (once, within 15 minutes). Every session ends.
-pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Result<(), ApiError> {
-    let invalid = || ApiError::Unprocessable {
+fn link_invalid() -> ApiError {
+    ApiError::Unprocessable {
         code: "link_invalid",
         detail: "this link is unknown, was used already or has expired: ask for a new one".into(),
         extra: None,
+    }
+}
+
+/// The valid, unused link of `purpose` a token is (not yet used: the caller uses it in its
+/// transaction).
+async fn valid_link(
+    state: &AppState,
+    token: &str,
+    prefix: &str,
+    purpose: &'static str,
+) -> Result<store::LinkRow, ApiError> {
+    if !token.starts_with(prefix) {
+        return Err(link_invalid());
+    }
+    let (hash, now) = (hash_token(token), state.clock.now());
+    let link =
+        state.db.run(move |conn| Ok(store::link_by_token(conn, &hash, purpose)?)).await?.ok_or_else(link_invalid)?;
+    if link.used_at.is_some() || link.expires_at <= now {
+        return Err(link_invalid());
+    }
+    Ok(link)
+}
+
+/// Ask for a password-reset link. The same answer whether or not an account has the address; an
+/// account with a link still valid gets no second one.
+pub async fn request_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let Some(subject) = state.vault.find_subject(email).await? else { return Ok(()) };
+    let Some(account) = state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await? else {
+        return Ok(());
     };
+    send_link(state, account, store::RESET, RESET_PREFIX).await
+}
+
+/// Set a new password with a reset link's token (once, within 15 minutes). Every session ends.
+pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Result<(), ApiError> {
     password::check(&new).map_err(|w| weak(w, "new_password"))?;
-    if !token.starts_with(RESET_PREFIX) {
-        return Err(invalid());
-    }
-    let (hash_of_token, now) = (hash_token(token), state.clock.now());
-    let reset =
-        state.db.run(move |conn| Ok(store::reset_by_token(conn, &hash_of_token)?)).await?.ok_or_else(invalid)?;
-    if reset.used_at.is_some() || reset.expires_at <= now {
-        return Err(invalid());
-    }
+    let link = valid_link(state, token, RESET_PREFIX, store::RESET).await?;
     let hash = state.hashers.run(move || password::hash(&new)).await?.map_err(ApiError::internal)?;
+    let now = state.clock.now();
     let used = state
         .db
         .run(move |conn| {
             crate::db::dialect::write_transaction(conn, |conn| {
-                if !store::use_reset(conn, &reset.id, now)? {
+                if !store::use_link(conn, &link.id, now)? {
                     return Ok(false);
                 }
-                store::set_new_password(conn, &reset.account_id, &hash, now)?;
-                store::delete_sessions_of(conn, &reset.account_id)?;
+                store::set_new_password(conn, &link.account_id, &hash, now)?;
+                store::delete_sessions_of(conn, &link.account_id)?;
                 let entry = crate::audit::Entry {
                     actor: "shopper",
-                    actor_id: Some(&reset.account_id),
+                    actor_id: Some(&link.account_id),
                     action: "password.reset",
-                    subject_id: Some(&reset.account_id),
+                    subject_id: Some(&link.account_id),
                     outcome: "ok",
                     network: None,
                 };
@@ -331,5 +354,40 @@ pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Res
             })
         })
         .await?;
-    if used { Ok(()) } else { Err(invalid()) }
+    if used { Ok(()) } else { Err(link_invalid()) }
+}
+
+/// Order-claim token prefix (`pc_…`).
+pub const CLAIM_PREFIX: &str = "pc_";
+
+/// Ask to claim the guest orders placed with the account's address: a link goes to that address
+/// (registration does not prove the address is the holder's; the link does).
+pub async fn request_claim(state: &AppState, account_id: &str) -> Result<(), ApiError> {
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    send_link(state, account, store::CLAIM, CLAIM_PREFIX).await
+}
+
+/// Claim with the mailed link's token (once, within 15 minutes, by the account it was sent for): the
+/// guest orders of the address join the account's history. Returns how many.
+pub async fn complete_claim(state: &AppState, account_id: &str, token: &str) -> Result<usize, ApiError> {
+    let link = valid_link(state, token, CLAIM_PREFIX, store::CLAIM).await?;
+    if link.account_id != account_id {
+        return Err(link_invalid());
+    }
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let now = state.clock.now();
+    let claimed = state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                if !store::use_link(conn, &link.id, now)? {
+                    return Ok(None);
+                }
+                Ok::<_, ApiError>(Some(store::claim_orders(conn, &account.id, &account.subject_id)?))
+            })
+        })
+        .await?;
+    claimed.ok_or_else(link_invalid)
 }

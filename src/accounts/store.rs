@@ -57,13 +57,17 @@ pub fn delete_sessions_of_subject(conn: &mut DbConn, subject: &str) -> QueryResu
     diesel::delete(account_sessions::table.filter(account_sessions::account_id.eq_any(ids))).execute(conn)
 }
 
-// --- Password resets ---
+// --- Account links (password resets, order claims) ---
 
-use crate::db::schema::password_resets;
+use crate::db::schema::account_links;
+
+/// What an account link does.
+pub const RESET: &str = "password_reset";
+pub const CLAIM: &str = "order_claim";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = password_resets)]
-pub struct ResetRow {
+#[diesel(table_name = account_links)]
+pub struct LinkRow {
     pub id: String,
     pub account_id: String,
     pub token_hash: String,
@@ -71,51 +75,67 @@ pub struct ResetRow {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
+    pub purpose: String,
 }
 
-pub fn insert_reset(conn: &mut DbConn, row: &ResetRow) -> QueryResult<usize> {
-    diesel::insert_into(password_resets::table).values(row).execute(conn)
+pub fn insert_link(conn: &mut DbConn, row: &LinkRow) -> QueryResult<usize> {
+    diesel::insert_into(account_links::table).values(row).execute(conn)
 }
 
-pub fn find_reset(conn: &mut DbConn, id: &str) -> QueryResult<Option<ResetRow>> {
-    password_resets::table.find(id).select(ResetRow::as_select()).first(conn).optional()
+pub fn find_link(conn: &mut DbConn, id: &str) -> QueryResult<Option<LinkRow>> {
+    account_links::table.find(id).select(LinkRow::as_select()).first(conn).optional()
 }
 
-pub fn reset_by_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<ResetRow>> {
-    password_resets::table
-        .filter(password_resets::token_hash.eq(token_hash))
-        .select(ResetRow::as_select())
+pub fn link_by_token(conn: &mut DbConn, token_hash: &str, purpose: &str) -> QueryResult<Option<LinkRow>> {
+    account_links::table
+        .filter(account_links::token_hash.eq(token_hash))
+        .filter(account_links::purpose.eq(purpose))
+        .select(LinkRow::as_select())
         .first(conn)
         .optional()
 }
 
-/// A reset of the account still valid at `now` (no second link while one is).
-pub fn live_reset_of(conn: &mut DbConn, account_id: &str, now: NaiveDateTime) -> QueryResult<Option<ResetRow>> {
-    password_resets::table
-        .filter(password_resets::account_id.eq(account_id))
-        .filter(password_resets::used_at.is_null())
-        .filter(password_resets::expires_at.gt(now))
-        .select(ResetRow::as_select())
+/// A link of the account for `purpose` still valid at `now` (no second one while one is).
+pub fn live_link_of(
+    conn: &mut DbConn,
+    account_id: &str,
+    purpose: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<LinkRow>> {
+    account_links::table
+        .filter(account_links::account_id.eq(account_id))
+        .filter(account_links::purpose.eq(purpose))
+        .filter(account_links::used_at.is_null())
+        .filter(account_links::expires_at.gt(now))
+        .select(LinkRow::as_select())
         .first(conn)
         .optional()
 }
 
-/// Use a reset once: `true` only for the caller that used it, while it was valid.
-pub fn use_reset(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+/// Use a link once: `true` only for the caller that used it, while it was valid.
+pub fn use_link(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(
-        password_resets::table
+        account_links::table
             .find(id)
-            .filter(password_resets::used_at.is_null())
-            .filter(password_resets::expires_at.gt(now)),
+            .filter(account_links::used_at.is_null())
+            .filter(account_links::expires_at.gt(now)),
     )
-    .set((password_resets::used_at.eq(Some(now)), password_resets::secret.eq(None::<String>)))
+    .set((account_links::used_at.eq(Some(now)), account_links::secret.eq(None::<String>)))
     .execute(conn)?;
     Ok(n == 1)
 }
 
-/// The reset's link was mailed (or given up): its sealed token goes.
-pub fn clear_reset_secret(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
-    diesel::update(password_resets::table.find(id)).set(password_resets::secret.eq(None::<String>)).execute(conn)
+/// The link was mailed (or given up): its sealed token goes.
+pub fn clear_link_secret(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::update(account_links::table.find(id)).set(account_links::secret.eq(None::<String>)).execute(conn)
+}
+
+/// Put the guest orders of a person into their account (a claim). Returns how many.
+pub fn claim_orders(conn: &mut DbConn, account_id: &str, subject: &str) -> QueryResult<usize> {
+    use crate::db::schema::orders;
+    diesel::update(orders::table.filter(orders::subject_id.eq(subject)).filter(orders::account_id.is_null()))
+        .set(orders::account_id.eq(Some(account_id)))
+        .execute(conn)
 }
 
 /// A new password: the hash, when it changed.

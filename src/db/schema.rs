@@ -51,7 +51,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     privacy_sessions,
     accounts,
     account_sessions,
-    password_resets,
+    account_links,
     audit_head,
     partners,
     partner_keys,
@@ -288,7 +288,7 @@ diesel::table! {
 diesel::joinable!(account_sessions -> accounts (account_id));
 
 diesel::table! {
-    password_resets (id) {
+    account_links (id) {
         id -> Text,
         account_id -> Text,
         token_hash -> Text,
@@ -296,6 +296,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        purpose -> Text,
     }
 }
 

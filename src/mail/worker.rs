@@ -35,7 +35,7 @@ pub enum Composed {
 async fn compose(state: &AppState, row: &Leased) -> Result<Composed, ApiError> {
     match (row.kind.as_str(), &row.order_id, &row.request_id) {
         ("order_confirmation", Some(order_id), _) => crate::orders::mail::confirmation(state, order_id).await,
-        ("password_reset", _, Some(reset_id)) => crate::accounts::mail::reset_link(state, reset_id).await,
+        ("password_reset" | "order_claim", _, Some(link_id)) => crate::accounts::mail::link(state, link_id).await,
         (kind, _, Some(request_id)) => crate::privacy::mail::compose(state, kind, request_id).await,
         _ => Ok(Composed::Nothing("unknown_kind")),
     }
@@ -44,7 +44,7 @@ async fn compose(state: &AppState, row: &Leased) -> Result<Composed, ApiError> {
 /// After a row was sent: what its domain does then (a privacy request's contact key is destroyed).
 async fn after_sent(state: &AppState, row: &Leased) -> Result<(), ApiError> {
     match (row.kind.as_str(), &row.request_id) {
-        ("password_reset", Some(reset_id)) => crate::accounts::mail::sent(state, reset_id).await,
+        ("password_reset" | "order_claim", Some(link_id)) => crate::accounts::mail::sent(state, link_id).await,
         (_, Some(request_id)) => crate::privacy::mail::sent(state, request_id).await,
         (_, None) => Ok(()),
     }

@@ -389,9 +389,10 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
               cannot be turned back into it",
     },
     NotPersonal {
-        table: "password_resets",
-        columns: &["id", "account_id", "token_hash", "secret", "created_at", "expires_at", "used_at"],
-        why: "a reset link's hash and lifetime; its token sealed under the holder's key only until it is mailed",
+        table: "account_links",
+        columns: &["id", "account_id", "token_hash", "secret", "created_at", "expires_at", "used_at", "purpose"],
+        why: "a reset or claim link's hash, purpose and lifetime; its token sealed under the holder's key only \
+              until it is mailed",
     },
     NotPersonal {
         table: "account_sessions",

@@ -395,3 +395,41 @@ async fn cookie_sessions_need_the_csrf_token_to_change_anything() {
     assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(with_cookie(Method::GET, "/v1/account").send().await.unwrap().status(), 401);
 }
+
+/// Guest orders placed with the account's address join its history only through a link mailed to the
+/// address (registration does not prove the address); the link is the account's own, single use.
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_orders_are_claimed_through_a_mailed_link() {
+    let sink = crate::support::smtp::SmtpSink::start(0);
+    let app = TestApp::builder().smtp(&sink).start().await;
+    let guest = app.ready_cart().await; // Ada's details
+    assert_eq!(app.place(&guest, "ada-guest", "pm_card_visa").await.status(), 201);
+    let (_, ada) = call(
+        &app,
+        Method::POST,
+        "/v1/accounts",
+        None,
+        Some(json!({"email": "ada.lovelace@example.org", "password": PASSPHRASE})),
+    )
+    .await;
+    let ada = ada["session"]["session_token"].as_str().unwrap().to_owned();
+    let (_, hedy) = register(&app, "hedy@example.org").await;
+    let hedy = hedy["session"]["session_token"].as_str().unwrap().to_owned();
+    let (_, mine) = call(&app, Method::GET, "/v1/account/orders", Some(&ada), None).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(0), "not without the proof");
+    assert_eq!(call(&app, Method::POST, "/v1/account/claims", Some(&ada), None).await.0, 202);
+    let text = sink.wait_for_mail("ada.lovelace@example.org", "Add your earlier orders", 0).await.text();
+    let token = text.split_whitespace().find(|w| w.starts_with("pc_")).expect("the code").to_owned();
+    let complete = |session: String| {
+        let (app, body) = (&app, json!({"token": token.clone()}));
+        async move { call(app, Method::POST, "/v1/account/claims/complete", Some(&session), Some(body)).await }
+    };
+    assert_eq!(complete(hedy.clone()).await.1["code"], "link_invalid", "another account cannot use it");
+    let (s, body) = complete(ada.clone()).await;
+    assert_eq!((s, body["claimed"].as_u64()), (200, Some(1)));
+    let (_, mine) = call(&app, Method::GET, "/v1/account/orders", Some(&ada), None).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    assert_eq!(complete(ada.clone()).await.1["code"], "link_invalid", "single use");
+    let (_, theirs) = call(&app, Method::GET, "/v1/account/orders", Some(&hedy), None).await;
+    assert_eq!(theirs.as_array().map(Vec::len), Some(0));
+}

@@ -337,6 +337,14 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
         },
         Op {
             method: "POST",
+            template: "/v1/account/claims/complete",
+            path: "/v1/account/claims/complete".into(),
+            body: Some(json!({"token": "pc_0123"})),
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
+            method: "POST",
             template: "/v1/password-resets",
             path: "/v1/password-resets".into(),
             body: Some(json!({"email": "guard.account@example.org"})),
