@@ -1,5 +1,6 @@
 //! A real SMTP server for a test: aiosmtpd (PyPI) in a child process, writing what it accepts to a
-//! directory the test reads. `LEANCART_TEST_PYTHON` names the interpreter (default `python3`).
+//! directory the test reads. `LEANCART_TEST_PYTHON` names the interpreter (default: the virtualenv
+//! `.ci/run` makes in `target/smtp-venv` when there is one, else `python3`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -67,7 +68,11 @@ impl SmtpSink {
     pub fn start(fail_first: usize) -> SmtpSink {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let python = std::env::var("LEANCART_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        // LEANCART_TEST_PYTHON, else the virtualenv `.ci/run` makes when python3 lacks aiosmtpd, else python3.
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/smtp-venv/bin/python");
+        let python = std::env::var("LEANCART_TEST_PYTHON").unwrap_or_else(|_| {
+            if std::path::Path::new(venv).exists() { venv.to_owned() } else { "python3".to_owned() }
+        });
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/support/smtp_sink.py");
         let mut child = Command::new(python)
             .arg(script)
