@@ -224,7 +224,7 @@ impl fmt::Debug for MasterKeySource {
     }
 }
 
-/// One documented setting: environment name, TOML key, default, description. The README's table is
+/// One documented setting: environment name, TOML key, default, description. docs/configuration.md's table is
 /// this list.
 pub struct Setting {
     pub env: &'static str,

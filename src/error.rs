@@ -312,7 +312,7 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Contention,
             // PostgreSQL's 40P01, which diesel does not classify (it exposes no SQLSTATE beyond its
             // kinds): recognised by the message, which is PostgreSQL's English text unless the server's
-            // `lc_messages` translates it — then a deadlock stays an internal error (README).
+            // `lc_messages` translates it — then a deadlock stays an internal error (docs/api.md).
             Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if info.message().starts_with("deadlock detected") =>
             {
