@@ -110,6 +110,15 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// A single-use link's token that is unknown, used or expired (all alike).
+    pub fn link_invalid() -> Self {
+        ApiError::Unprocessable {
+            code: "link_invalid",
+            detail: "this link is unknown, was used already or has expired: ask for a new one".into(),
+            extra: None,
+        }
+    }
+
     /// A 409 with a stable code.
     pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
         ApiError::Conflict { code, detail: detail.into(), extra: None }

@@ -184,10 +184,7 @@ pub struct ResetRequest {
     pub email: Email,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AcceptedDto {
-    pub detail: String,
-}
+use crate::privacy::http::AcceptedDto;
 
 /// Ask for a password-reset link (single use, 15 minutes). The same answer whether or not an account
 /// has the address.

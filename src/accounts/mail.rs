@@ -2,7 +2,7 @@
 
 use super::store;
 use crate::error::ApiError;
-use crate::mail::letter::{Letter, escape, html_page};
+use crate::mail::letter::Letter;
 use crate::mail::worker::Composed;
 use crate::privacy::sealing::Field;
 use crate::state::AppState;
@@ -13,13 +13,13 @@ pub async fn link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
     let found = state
         .db
         .run(move |conn| {
-            let Some(reset) = store::find_link(conn, &rid)? else { return Ok(None) };
-            let account = store::find_account(conn, &reset.account_id)?;
-            Ok(account.map(|a| (reset, a)))
+            let Some(link_row) = store::find_link(conn, &rid)? else { return Ok(None) };
+            let account = store::find_account(conn, &link_row.account_id)?;
+            Ok(account.map(|a| (link_row, a)))
         })
         .await?;
-    let Some((reset, account)) = found else { return Ok(Composed::Nothing("reset_gone")) };
-    if reset.used_at.is_some() || reset.expires_at <= state.clock.now() {
+    let Some((link_row, account)) = found else { return Ok(Composed::Nothing("reset_gone")) };
+    if link_row.used_at.is_some() || link_row.expires_at <= state.clock.now() {
         return Ok(Composed::Nothing("reset_no_longer_valid"));
     }
     let Some(key) = state.vault.key_of(&account.subject_id).await? else {
@@ -27,12 +27,12 @@ pub async fn link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
     };
     let (Some(to), Some(token)) = (
         account.email.open(&key.key, Field::Email),
-        reset.secret.as_ref().and_then(|s| s.open(&key.key, Field::LinkToken)),
+        link_row.secret.as_ref().and_then(|s| s.open(&key.key, Field::LinkToken)),
     ) else {
         return Ok(Composed::Nothing("no_token"));
     };
     let base = state.config.storefront_url.as_deref().unwrap_or(&state.public_url);
-    let claim = reset.purpose == store::CLAIM;
+    let claim = link_row.purpose == store::CLAIM;
     let link = format!("{base}/account/{}?token={token}", if claim { "claim" } else { "reset" });
     let (subject, lead, ignore) = if claim {
         (
@@ -49,22 +49,11 @@ pub async fn link(state: &AppState, id: &str) -> Result<Composed, ApiError> {
             "If it was not you, ignore this message: your password stays as it is.",
         )
     };
-    let code = format!("If the link does not open, the code is:\n{token}");
-    let text = format!("{lead}\n\n{link}\n\n{code}\n\n{ignore}\n");
-    let html = html_page(
-        subject,
-        &format!(
-            "<p>{0}</p>\n<p><a href=\"{1}\">{1}</a></p>\n<p>{2}</p>\n<p>{3}</p>",
-            escape(lead),
-            escape(&link),
-            escape(&code),
-            escape(ignore)
-        ),
-    );
-    Ok(Composed::Send(Letter { to, subject: subject.to_owned(), text, html }))
+    let paragraphs = [lead.to_owned(), format!("If the link does not open, the code is:\n{token}"), ignore.to_owned()];
+    Ok(Composed::Send(Letter::paragraphs(to, subject, &paragraphs, Some(&link))))
 }
 
-/// The reset's link was mailed (or given up): its sealed token goes.
+/// The link was mailed (or given up): its sealed token goes.
 pub async fn sent(state: &AppState, id: &str) -> Result<(), ApiError> {
     let rid = id.to_owned();
     state.db.run(move |conn| Ok(store::clear_link_secret(conn, &rid).map(|_| ())?)).await

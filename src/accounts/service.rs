@@ -233,7 +233,12 @@ pub async fn change_password(
     let id = account_id.to_owned();
     let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
     let stored = account.password_hash.clone();
+    let (throttle, key, now) = (state.hashers.throttle(), format!("a:{}", account.id), state.clock.now());
+    if let Some(retry_after_secs) = throttle.check(&key, &key, now) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
     if !state.hashers.run(move || password::verify(&current, &stored)).await? {
+        throttle.failed_reauthentication(&key, now);
         return Err(ApiError::Validation(vec![
             FieldError::new("current_password", "incorrect").with_message("is not the account's password".to_owned()),
         ]));
@@ -288,14 +293,6 @@ async fn send_link(state: &AppState, account: AccountRow, purpose: &'static str,
         .await
 }
 
-fn link_invalid() -> ApiError {
-    ApiError::Unprocessable {
-        code: "link_invalid",
-        detail: "this link is unknown, was used already or has expired: ask for a new one".into(),
-        extra: None,
-    }
-}
-
 /// The valid, unused link of `purpose` a token is (not yet used: the caller uses it in its
 /// transaction).
 async fn valid_link(
@@ -305,13 +302,16 @@ async fn valid_link(
     purpose: &'static str,
 ) -> Result<store::LinkRow, ApiError> {
     if !token.starts_with(prefix) {
-        return Err(link_invalid());
+        return Err(ApiError::link_invalid());
     }
     let (hash, now) = (hash_token(token), state.clock.now());
-    let link =
-        state.db.run(move |conn| Ok(store::link_by_token(conn, &hash, purpose)?)).await?.ok_or_else(link_invalid)?;
+    let link = state
+        .db
+        .run(move |conn| Ok(store::link_by_token(conn, &hash, purpose)?))
+        .await?
+        .ok_or_else(ApiError::link_invalid)?;
     if link.used_at.is_some() || link.expires_at <= now {
-        return Err(link_invalid());
+        return Err(ApiError::link_invalid());
     }
     Ok(link)
 }
@@ -354,7 +354,7 @@ pub async fn complete_reset(state: &AppState, token: &str, new: Password) -> Res
             })
         })
         .await?;
-    if used { Ok(()) } else { Err(link_invalid()) }
+    if used { Ok(()) } else { Err(ApiError::link_invalid()) }
 }
 
 /// Order-claim token prefix (`pc_…`).
@@ -373,7 +373,7 @@ pub async fn request_claim(state: &AppState, account_id: &str) -> Result<(), Api
 pub async fn complete_claim(state: &AppState, account_id: &str, token: &str) -> Result<usize, ApiError> {
     let link = valid_link(state, token, CLAIM_PREFIX, store::CLAIM).await?;
     if link.account_id != account_id {
-        return Err(link_invalid());
+        return Err(ApiError::link_invalid());
     }
     let id = account_id.to_owned();
     let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
@@ -389,5 +389,5 @@ pub async fn complete_claim(state: &AppState, account_id: &str, token: &str) -> 
             })
         })
         .await?;
-    claimed.ok_or_else(link_invalid)
+    claimed.ok_or_else(ApiError::link_invalid)
 }

@@ -48,12 +48,22 @@ impl Throttle {
 
     /// A failed login: both counts go up, and the wait after them.
     pub fn failed(&self, email_key: &str, client_key: &str, now: NaiveDateTime) {
+        self.count(&[(email_key, FREE_PER_EMAIL), (client_key, FREE_PER_CLIENT)], now);
+    }
+
+    /// A wrong current password given to change it (a session in the wrong hands guessing): counted
+    /// per account like a failed login per e-mail.
+    pub fn failed_reauthentication(&self, account_key: &str, now: NaiveDateTime) {
+        self.count(&[(account_key, FREE_PER_EMAIL)], now);
+    }
+
+    fn count(&self, keys: &[(&str, u32)], now: NaiveDateTime) {
         let Ok(mut records) = self.records.lock() else { return };
         if records.len() >= CAPACITY {
             let cutoff = now - MAX_WAIT;
             records.retain(|_, r| r.last > cutoff);
         }
-        for (key, free) in [(email_key, FREE_PER_EMAIL), (client_key, FREE_PER_CLIENT)] {
+        for &(key, free) in keys {
             let r = records.entry(key.to_owned()).or_insert(Record { failures: 0, blocked_until: now, last: now });
             r.failures = r.failures.saturating_add(1);
             r.blocked_until = now + wait_after(r.failures, free);

@@ -34,6 +34,21 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+impl Letter {
+    /// A message of plain paragraphs (escaped in HTML) and, after the first (which says what it is for),
+    /// a link.
+    pub fn paragraphs(to: Email, subject: &str, paragraphs: &[String], link: Option<&str>) -> Letter {
+        let mut lines: Vec<String> = paragraphs.to_vec();
+        let mut body: Vec<String> = paragraphs.iter().map(|p| format!("<p>{}</p>", escape(p))).collect();
+        if let Some(link) = link {
+            lines.insert(1, link.to_owned());
+            body.insert(1, format!("<p><a href=\"{0}\">{0}</a></p>", escape(link)));
+        }
+        let text = format!("{}\n", lines.join("\n\n"));
+        Letter { to, subject: subject.to_owned(), text, html: html_page(subject, &body.join("\n")) }
+    }
+}
+
 /// A whole HTML message around `body` (already escaped where it holds data).
 pub fn html_page(title: &str, body: &str) -> String {
     format!(

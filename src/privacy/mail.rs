@@ -6,7 +6,7 @@ use super::requests::{EXPORT_LIFETIME, request_key_owner};
 use super::sealing::Field;
 use super::store;
 use crate::error::ApiError;
-use crate::mail::letter::{Letter, escape, html_page};
+use crate::mail::letter::Letter;
 use crate::mail::worker::Composed;
 use crate::state::AppState;
 use chrono::NaiveDateTime;
@@ -21,18 +21,6 @@ pub fn export_link(state: &AppState, id: &str, expires: NaiveDateTime) -> String
 /// What an export link's signature signs.
 pub fn export_message(id: &str, expires: i64) -> String {
     format!("export\0{id}\0{expires}")
-}
-
-fn letter(to: crate::kernel::pii::Email, subject: &str, paragraphs: &[String], link: Option<&str>) -> Letter {
-    let mut lines: Vec<String> = paragraphs.to_vec();
-    let mut body: Vec<String> = paragraphs.iter().map(|p| format!("<p>{}</p>", escape(p))).collect();
-    if let Some(link) = link {
-        // After the first paragraph, which says what it is for.
-        lines.insert(1, link.to_owned());
-        body.insert(1, format!("<p><a href=\"{0}\">{0}</a></p>", escape(link)));
-    }
-    let text = format!("{}\n", lines.join("\n\n"));
-    Letter { to, subject: subject.to_owned(), text, html: html_page(subject, &body.join("\n")) }
 }
 
 /// Render the message `kind` about request `request_id`.
@@ -58,7 +46,7 @@ pub async fn compose(state: &AppState, kind: &str, request_id: &str) -> Result<C
             };
             let base = state.config.storefront_url.as_deref().unwrap_or(&state.public_url);
             let link = format!("{base}/privacy/verify?token={token}");
-            letter(
+            Letter::paragraphs(
                 to,
                 "Confirm it is you",
                 &[
@@ -75,7 +63,7 @@ pub async fn compose(state: &AppState, kind: &str, request_id: &str) -> Result<C
         "privacy_access_ready" => {
             let expires = row.expires_at.unwrap_or(row.created_at + EXPORT_LIFETIME);
             let link = export_link(state, &row.id, expires);
-            letter(
+            Letter::paragraphs(
                 to,
                 "Your data export is ready",
                 &[
@@ -90,7 +78,7 @@ pub async fn compose(state: &AppState, kind: &str, request_id: &str) -> Result<C
         }
         "privacy_erasure_done" => {
             let done = row.done_at.unwrap_or(row.created_at);
-            letter(
+            Letter::paragraphs(
                 to,
                 "Your personal data was erased",
                 &[

@@ -140,11 +140,7 @@ pub struct Session {
 /// Use a proof link's token, once, within its 15 minutes: a session for its subject. An unknown,
 /// used or expired token is refused alike.
 pub async fn open_session(state: &AppState, token: &str) -> Result<Session, ApiError> {
-    let invalid = || ApiError::Unprocessable {
-        code: "link_invalid",
-        detail: "this link is unknown, was used already or has expired: ask for a new one".into(),
-        extra: None,
-    };
+    let invalid = ApiError::link_invalid;
     if !token.starts_with(PROOF_PREFIX) {
         return Err(invalid());
     }

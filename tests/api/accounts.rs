@@ -433,3 +433,18 @@ async fn guest_orders_are_claimed_through_a_mailed_link() {
     let (_, theirs) = call(&app, Method::GET, "/v1/account/orders", Some(&hedy), None).await;
     assert_eq!(theirs.as_array().map(Vec::len), Some(0));
 }
+
+/// A session in the wrong hands cannot guess the current password to change it: wrong guesses are
+/// throttled per account like failed logins (429 after three).
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_the_current_password_is_throttled() {
+    let app = TestApp::spawn().await;
+    let (_, body) = register(&app, "hedy@example.org").await;
+    let session = body["session"]["session_token"].as_str().unwrap().to_owned();
+    let guess = |n: usize| json!({"current_password": format!("guess number {n} of many"), "new_password": "frequency hopping spread spectrum"});
+    for n in 0..3 {
+        assert_eq!(call(&app, Method::POST, "/v1/account/password", Some(&session), Some(guess(n))).await.0, 422);
+    }
+    let (s, body) = call(&app, Method::POST, "/v1/account/password", Some(&session), Some(guess(3))).await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("rate_limited")));
+}
