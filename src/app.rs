@@ -36,6 +36,7 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::billing::router())
         .merge(crate::privacy::router(limits.privacy.as_ref()))
         .merge(crate::accounts::router(limits.privacy.as_ref()))
+        .merge(crate::staff::router(limits.privacy.as_ref()))
         .merge(crate::partners::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
@@ -60,6 +61,8 @@ pub fn router(state: AppState, https: bool) -> Router {
             "/openapi.json",
             get(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], doc.clone()))),
         )
+        // Every route passes the access gate: its policy, its caller, the decision (`access`).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::access::gate))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,5 +1,5 @@
 //! Command line: `serve` (default), `migrate`, `seed`, `check-config`, `retention run`, `keys …`,
-//! `audit verify`.
+//! `audit verify`, `staff …`, `partner …`.
 //! Exit codes: 0 ok, 2 bad usage or configuration, 1 runtime failure.
 
 use crate::app::{self, Application, StartError};
@@ -42,6 +42,9 @@ pub enum Command {
     /// Fulfillment partners and their API keys.
     #[command(subcommand)]
     Partner(PartnerCommand),
+    /// Staff members: create one (the first admin, bootstrapping), list them, issue a setup link.
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// The access audit log: check its hash chain (`verify`: exit 1 where it is broken).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -86,6 +89,30 @@ pub enum PartnerKeyCommand {
         #[arg(long, value_name = "PARTNER_ID")]
         partner: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a member of staff. Prints a one-time setup token (24 hours) on stdout — or, with
+    /// `--password-stdin`, sets the password read from standard input instead (nothing secret on the
+    /// command line, so nothing in shell history). They enrol an authenticator at their first sign-in.
+    Create {
+        /// admin, support or finance.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (one line) instead of printing a setup token.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// A new one-time setup token for a member who forgot their password (printed on stdout).
+    SetupLink {
+        #[arg(long)]
+        email: String,
+    },
+    /// Every member: id, role, e-mail, password set, second factor, disabled.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +220,7 @@ pub fn main() -> ExitCode {
         Command::Retention(RetentionCommand::Run { dry_run }) => retention(&config, dry_run),
         Command::Audit(AuditCommand::Verify) => audit_verify(&config),
         Command::Partner(command) => partner(&config, command),
+        Command::Staff(command) => runtime.block_on(staff(config, command)),
         Command::Keys(command) => keys(&config, command),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
@@ -367,6 +395,107 @@ fn erase_guest_data(config: &Config) -> Result<usize, crate::error::ApiError> {
             }
         }
     })
+}
+
+async fn staff(config: Config, command: StaffCommand) -> ExitCode {
+    use crate::staff::service::{self, By};
+    let mut config = config;
+    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = match crate::app::Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(e.exit_code(), e),
+    };
+    let state = app.state().clone();
+    let email_of =
+        |email: &str| crate::kernel::pii::Email::parse(email).map_err(|_| "--email is not an e-mail address");
+    let announce = |link: &service::SetupLink| {
+        eprintln!(
+            "one-time setup token (until {} UTC), shown this once — the member sets a password with it \
+             (POST {}/v1/staff/setup), signs in and enrols an authenticator:",
+            link.expires_at.format("%Y-%m-%d %H:%M"),
+            state.public_url
+        );
+        println!("{}", link.token.expose());
+    };
+    match command {
+        StaffCommand::Create { role, email, password_stdin } => {
+            let Some(role) = crate::access::Role::parse(&role) else {
+                return fail(2, "--role must be admin, support or finance");
+            };
+            let email = match email_of(&email) {
+                Ok(e) => e,
+                Err(e) => return fail(2, e),
+            };
+            let password = if password_stdin {
+                let mut line = String::new();
+                if std::io::stdin().read_line(&mut line).is_err() {
+                    return fail(2, "cannot read the password from standard input");
+                }
+                let line = line.trim_end_matches(['\r', '\n']).to_owned();
+                let password = crate::accounts::password::Password::new(line);
+                match crate::accounts::password::check(&password) {
+                    Ok(()) => Some(password),
+                    Err(weak) => return fail(2, weak.message()),
+                }
+            } else {
+                None
+            };
+            let (member, link) = match service::create(&state, email, role, By::Operator).await {
+                Ok(created) => created,
+                Err(e) => return fail(if e.code() == "staff_exists" { 2 } else { 1 }, e.code()),
+            };
+            eprintln!("staff {} ({}) created", member.id, role.as_str());
+            match password {
+                Some(p) => match service::setup(&state, link.token.expose(), p).await {
+                    Ok(()) => {
+                        eprintln!("password set: sign in (POST /v1/staff/sessions) and enrol an authenticator");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(1, e.code()),
+                },
+                None => {
+                    announce(&link);
+                    ExitCode::SUCCESS
+                }
+            }
+        }
+        StaffCommand::SetupLink { email } => {
+            let email = match email_of(&email) {
+                Ok(e) => e,
+                Err(e) => return fail(2, e),
+            };
+            let id = match service::id_of(&state, &email).await {
+                Ok(Some(id)) => id,
+                Ok(None) => return fail(2, "no member of staff has this e-mail"),
+                Err(e) => return fail(1, e.code()),
+            };
+            match service::new_setup_link(&state, By::Operator, &id).await {
+                Ok(link) => {
+                    announce(&link);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, e.code()),
+            }
+        }
+        StaffCommand::List => match service::list(&state).await {
+            Ok(members) => {
+                println!("{:<26} {:<8} {:<8} {:<6} {:<9} email", "id", "role", "password", "2fa", "disabled");
+                for m in members {
+                    println!(
+                        "{:<26} {:<8} {:<8} {:<6} {:<9} {}",
+                        m.id,
+                        m.role.as_str(),
+                        m.password_set,
+                        m.second_factor,
+                        m.disabled,
+                        m.email.map_or_else(|| "-".to_owned(), |e| e.expose().to_owned())
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e.code()),
+        },
+    }
 }
 
 fn partner(config: &Config, command: PartnerCommand) -> ExitCode {

@@ -142,7 +142,6 @@ pub struct Config {
     pub shop_policy: Option<PathBuf>,
     /// Where the in-process Stripe sandbox listens when no Stripe key is set.
     pub sandbox_bind: SocketAddr,
-    pub admin_token: Option<SecretString>,
     /// How long a placed-but-unpaid order keeps its stock reserved.
     pub reservation_ttl: Duration,
     /// How long idempotency keys are kept.
@@ -358,12 +357,6 @@ pub const SETTINGS: &[Setting] = &[
         help: "Timeout of one call to the payment processor.",
     },
     Setting {
-        env: "LEANCART_ADMIN_TOKEN",
-        toml: "admin_token",
-        default: None,
-        help: "Bearer token for the staff API (/v1/admin/…); unset disables it. At least 32 characters.",
-    },
-    Setting {
         env: "LEANCART_RESERVATION_TTL_SECS",
         toml: "reservation_ttl_secs",
         default: Some("1800"),
@@ -543,6 +536,9 @@ pub const SETTINGS: &[Setting] = &[
     },
 ];
 
+/// Settings that existed once and must not be set any more (refused with what replaced them).
+const RETIRED: &[&str] = &["LEANCART_ADMIN_TOKEN"];
+
 /// Raw settings by environment name, before validation.
 #[derive(Debug, Default, Clone)]
 pub struct RawSettings(BTreeMap<String, String>);
@@ -559,8 +555,9 @@ impl RawSettings {
 
     /// Defaults ← TOML file (if `LEANCART_CONFIG` or `file` names one) ← process environment.
     pub fn from_environment(file: Option<PathBuf>) -> Result<Self, ConfigError> {
-        let env: BTreeMap<String, String> =
-            std::env::vars().filter(|(k, _)| SETTINGS.iter().any(|s| s.env == k)).collect();
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| SETTINGS.iter().any(|s| s.env == k) || RETIRED.contains(&k.as_str()))
+            .collect();
         let mut raw = RawSettings::default();
         let file = file.or_else(|| env.get("LEANCART_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
@@ -726,9 +723,12 @@ impl Config {
                 return Err(ConfigError::new("LEANCART_PAYMENT_CAPTURE", "must be automatic or manual"));
             }
         };
-        let admin_token = secret("LEANCART_ADMIN_TOKEN");
-        if admin_token.as_ref().is_some_and(|t| t.expose().len() < 32) {
-            return Err(ConfigError::new("LEANCART_ADMIN_TOKEN", "must be at least 32 characters"));
+        if secret("LEANCART_ADMIN_TOKEN").is_some() {
+            return Err(ConfigError::new(
+                "LEANCART_ADMIN_TOKEN",
+                "the shared admin token is gone: staff sign in as themselves (`leancart staff create --role admin \
+                 --email …`, docs/staff.md); unset it",
+            ));
         }
 
         Ok(Config {
@@ -758,7 +758,6 @@ impl Config {
             sandbox_bind: required("LEANCART_SANDBOX_BIND")?
                 .parse()
                 .map_err(|_| ConfigError::new("LEANCART_SANDBOX_BIND", "must be ADDRESS:PORT"))?,
-            admin_token,
             reservation_ttl: Duration::from_secs(parse_u64("LEANCART_RESERVATION_TTL_SECS", 10, 7 * 86_400)?),
             idempotency_ttl: Duration::from_secs(parse_u64("LEANCART_IDEMPOTENCY_TTL_SECS", 86_400, 30 * 86_400)?),
             action_hold: Duration::from_secs(parse_u64("LEANCART_ACTION_HOLD_SECS", 10, 86_400)?),

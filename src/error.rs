@@ -74,6 +74,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("forbidden")]
     Forbidden,
+    /// A 403 that says why (a role without the permission; a second factor not enrolled yet).
+    #[error("forbidden")]
+    Denied { code: &'static str, detail: Cow<'static, str> },
+    /// The password was right; the account's second factor is still to be shown (or was wrong).
+    #[error("second factor required")]
+    SecondFactorRequired,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -148,8 +154,10 @@ impl ApiError {
             | ApiError::Validation(_)
             | ApiError::CardDataNotAccepted
             | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::SecondFactorRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -171,10 +179,12 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. }
-            | ApiError::Payment { code, .. } => code,
+            | ApiError::Payment { code, .. }
+            | ApiError::Denied { code, .. } => code,
             ApiError::CardDataNotAccepted => "card_data_not_accepted",
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::SecondFactorRequired => "second_factor_required",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -198,7 +208,8 @@ impl ApiError {
             ApiError::CardDataNotAccepted => "Card data is not accepted here",
             ApiError::Unauthorized => "Authentication required",
             ApiError::InvalidCredentials => "Invalid credentials",
-            ApiError::Forbidden => "Not allowed",
+            ApiError::Forbidden | ApiError::Denied { .. } => "Not allowed",
+            ApiError::SecondFactorRequired => "Second factor required",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Conflict { .. } => "Conflict",
@@ -221,6 +232,7 @@ impl ApiError {
             | ApiError::Conflict { detail: d, .. }
             | ApiError::Unprocessable { detail: d, .. }
             | ApiError::Payment { detail: d, .. }
+            | ApiError::Denied { detail: d, .. }
             | ApiError::Unavailable(d) => Some(d.to_string()),
             ApiError::UnknownField { object, allowed } => Some(if allowed.is_empty() {
                 format!(
@@ -241,6 +253,11 @@ impl ApiError {
             ),
             ApiError::UnsupportedMediaType => Some("Send the body as application/json".to_owned()),
             ApiError::InvalidCredentials => Some("The e-mail or the password is not right.".to_owned()),
+            ApiError::SecondFactorRequired => Some(
+                "This account has a second factor: send the 6-digit code of the authenticator app as `code`, \
+                 or one of the recovery codes as `recovery_code`."
+                    .to_owned(),
+            ),
             ApiError::TooManyRequests { retry_after_secs } => {
                 Some(format!("Too many requests from this address; try again in {retry_after_secs} s."))
             }

@@ -3,6 +3,7 @@
 //! Plumbing lives in `http`, `db` and `kernel`; each business domain has its own module with the same
 //! few files (`mod.rs`, `http.rs`, `service.rs`, `store.rs`, `model.rs`).
 
+pub mod access;
 pub mod accounts;
 pub mod app;
 pub mod audit;
@@ -23,5 +24,6 @@ pub mod partners;
 pub mod privacy;
 pub mod sandbox;
 pub mod shipping;
+pub mod staff;
 pub mod state;
 pub mod telemetry;

@@ -33,6 +33,12 @@ pub struct Register {
 pub struct Login {
     pub email: Email,
     pub password: Password,
+    /// With a second factor on: the authenticator app's current 6-digit code.
+    #[validate(length(min = 1, max = 12, code = "length"))]
+    pub code: Option<String>,
+    /// Or one of the single-use recovery codes.
+    #[validate(length(min = 1, max = 32, code = "length"))]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,6 +47,8 @@ pub struct AccountDto {
     pub id: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// An authenticator app is asked for at login.
+    pub second_factor: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: UtcTime,
 }
@@ -63,11 +71,12 @@ pub struct RegisteredDto {
     pub session: SessionDto,
 }
 
-fn account_dto(h: Holder) -> AccountDto {
+fn account_dto(h: Holder, second_factor: bool) -> AccountDto {
     AccountDto {
         id: h.id,
         email: h.email.map(|e| e.expose().to_owned()),
         name: h.name.map(|n| n.expose().to_owned()),
+        second_factor,
         created_at: h.created_at.into(),
     }
 }
@@ -101,7 +110,7 @@ pub async fn register(
     Ok((
         StatusCode::CREATED,
         cookie,
-        Json(RegisteredDto { account: account_dto(holder), session: session_dto(&session) }),
+        Json(RegisteredDto { account: account_dto(holder, false), session: session_dto(&session) }),
     ))
 }
 
@@ -109,7 +118,7 @@ pub async fn register(
 #[utoipa::path(
     post, path = "/sessions", tag = "accounts", request_body = Login,
     responses((status = 201, body = SessionDto),
-              (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+              (status = 401, description = "`invalid_credentials`; or `second_factor_required` (the password was right: add `code` or `recovery_code`)", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "Too many failed logins for this e-mail or from this address (`rate_limited`); see `Retry-After`",
                body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))))
 )]
@@ -118,7 +127,8 @@ pub async fn login(
     client: crate::http::client::ClientAddr,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let session = service::login(&state, client.0, body.email, body.password).await?;
+    let presented = super::second_factor::Presented { code: body.code, recovery_code: body.recovery_code };
+    let session = service::login(&state, client.0, body.email, body.password, presented).await?;
     let cookie = session_cookie(&state, &session);
     Ok((StatusCode::CREATED, cookie, Json(session_dto(&session))))
 }
@@ -129,7 +139,8 @@ pub async fn login(
     responses((status = 200, body = AccountDto))
 )]
 pub async fn me(State(state): State<AppState>, session: AccountSession) -> Result<Json<AccountDto>, ApiError> {
-    Ok(Json(account_dto(service::holder(&state, &session.account_id).await?)))
+    let second_factor = service::has_second_factor(&state, &session.account_id).await?;
+    Ok(Json(account_dto(service::holder(&state, &session.account_id).await?, second_factor)))
 }
 
 /// Log out this session.
@@ -373,4 +384,79 @@ pub async fn complete_claim(
 ) -> Result<Json<ClaimedDto>, ApiError> {
     let claimed = service::complete_claim(&state, &session.account_id, &body.token).await?;
     Ok(Json(ClaimedDto { claimed }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecondFactorEnrolmentDto {
+    /// Base32: type it into the authenticator app (shown once).
+    pub secret: String,
+    /// `otpauth://totp/…`: show it as a QR code for the app to scan.
+    pub otpauth_uri: String,
+}
+
+/// Turn on a second factor (opt-in): an authenticator app's secret. Confirm with its first code.
+#[utoipa::path(
+    post, path = "/account/second-factor", tag = "accounts", security(("account_session" = [])),
+    responses((status = 201, body = SecondFactorEnrolmentDto),
+              (status = 409, description = "`second_factor_enrolled`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn begin_second_factor(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<(StatusCode, Json<SecondFactorEnrolmentDto>), ApiError> {
+    let e = service::begin_second_factor(&state, &session.account_id).await?;
+    Ok((StatusCode::CREATED, Json(SecondFactorEnrolmentDto { secret: e.secret, otpauth_uri: e.uri })))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSecondFactor {
+    /// The app's current 6-digit code.
+    #[validate(length(min = 1, max = 12, code = "length"))]
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesDto {
+    /// Single-use codes for when the authenticator is lost: keep them somewhere safe. Shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirm the authenticator with its first code: from now on, logging in asks for a code too.
+#[utoipa::path(
+    post, path = "/account/second-factor/confirm", tag = "accounts", security(("account_session" = [])),
+    request_body = ConfirmSecondFactor,
+    responses((status = 200, body = RecoveryCodesDto),
+              (status = 422, description = "`invalid_code`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn confirm_second_factor(
+    State(state): State<AppState>,
+    session: AccountSession,
+    ApiJson(body): ApiJson<ConfirmSecondFactor>,
+) -> Result<Json<RecoveryCodesDto>, ApiError> {
+    let recovery_codes = service::confirm_second_factor(&state, &session.account_id, body.code).await?;
+    Ok(Json(RecoveryCodesDto { recovery_codes }))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveSecondFactor {
+    /// The account's password (asked again).
+    pub password: Password,
+}
+
+/// Turn the second factor off (the password is asked again).
+#[utoipa::path(
+    delete, path = "/account/second-factor", tag = "accounts", security(("account_session" = [])),
+    request_body = RemoveSecondFactor,
+    responses((status = 204, description = "Off"),
+              (status = 409, description = "`second_factor_not_enrolled`", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn remove_second_factor(
+    State(state): State<AppState>,
+    session: AccountSession,
+    ApiJson(body): ApiJson<RemoveSecondFactor>,
+) -> Result<StatusCode, ApiError> {
+    service::remove_second_factor(&state, &session.account_id, body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

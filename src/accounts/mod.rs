@@ -7,6 +7,7 @@ pub mod http;
 pub mod mail;
 pub mod model;
 pub mod password;
+pub mod second_factor;
 pub mod service;
 pub mod session;
 pub mod store;
@@ -38,4 +39,6 @@ pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<A
         .routes(routes!(http::my_privacy_request))
         .routes(routes!(http::request_claim))
         .routes(routes!(http::complete_claim))
+        .routes(routes!(http::begin_second_factor, http::remove_second_factor))
+        .routes(routes!(http::confirm_second_factor))
 }

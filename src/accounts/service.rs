@@ -3,6 +3,7 @@
 
 use super::model::{AccountId, AccountRow, SESSION_PREFIX, SessionRow};
 use super::password::{self, Password};
+use super::second_factor::{self, Realm};
 use super::store;
 use crate::error::{ApiError, FieldError};
 use crate::kernel::pii::{Email, PersonName};
@@ -96,27 +97,38 @@ pub async fn login(
     client: std::net::IpAddr,
     email: Email,
     password: Password,
+    presented: second_factor::Presented,
 ) -> Result<NewSession, ApiError> {
     let throttle = state.hashers.throttle();
     let (email_key, client_key) = (format!("e:{}", state.vault.email_index(&email)), format!("c:{client}"));
     if let Some(retry_after_secs) = throttle.check(&email_key, &client_key, state.clock.now()) {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let session = check_credentials(state, email, password).await;
-    let outcome = match &session {
-        Ok(_) => {
+    let session = check_credentials(state, email, password, presented).await;
+    let (outcome, account) = match &session {
+        Ok((_, id)) => {
             throttle.succeeded(&email_key);
-            "ok"
+            ("ok", Some(id.clone()))
         }
-        Err(ApiError::InvalidCredentials) => {
+        Err(Failure::Password) => {
             throttle.failed(&email_key, &client_key, state.clock.now());
-            "failed"
+            ("failed", None)
         }
-        Err(_) => return session.map(|(s, _)| s),
+        Err(Failure::SecondFactor(id)) => {
+            throttle.failed(&email_key, &client_key, state.clock.now());
+            ("second_factor_failed", Some(id.clone()))
+        }
+        Err(Failure::Other(_)) => ("error", None),
     };
-    let account = session.as_ref().ok().map(|(_, id)| id.clone());
-    audit(state, "login", account, outcome, Some(client)).await?;
-    session.map(|(s, _)| s)
+    if outcome != "error" {
+        audit(state, "login", account, outcome, Some(client)).await?;
+    }
+    match session {
+        Ok((s, _)) => Ok(s),
+        Err(Failure::Password) => Err(invalid_credentials()),
+        Err(Failure::SecondFactor(_)) => Err(ApiError::SecondFactorRequired),
+        Err(Failure::Other(e)) => Err(e),
+    }
 }
 
 /// An access-audit entry for an account event.
@@ -143,11 +155,27 @@ async fn audit(
         .await
 }
 
+/// Why a login failed.
+enum Failure {
+    /// Unknown e-mail or wrong password (alike).
+    Password,
+    /// The password was right; the second factor (of this account) was missing or wrong.
+    SecondFactor(String),
+    Other(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Other(e)
+    }
+}
+
 async fn check_credentials(
     state: &AppState,
     email: Email,
     password: Password,
-) -> Result<(NewSession, String), ApiError> {
+    presented: second_factor::Presented,
+) -> Result<(NewSession, String), Failure> {
     let account = match state.vault.find_subject(&email).await? {
         Some(subject) => state.db.run(move |conn| Ok(store::account_of_subject(conn, &subject)?)).await?,
         None => None,
@@ -155,7 +183,15 @@ async fn check_credentials(
     let stored = account.as_ref().map_or_else(|| password::decoy().to_owned(), |a| a.password_hash.clone());
     let checked = password.clone();
     let matches = state.hashers.run(move || password::verify(&checked, &stored)).await?;
-    let Some(account) = account.filter(|_| matches) else { return Err(invalid_credentials()) };
+    let Some(account) = account.filter(|_| matches) else { return Err(Failure::Password) };
+    let id = account.id.clone();
+    let enrolled = state.db.run(move |conn| Ok(second_factor::enrolled(conn, Realm::Shopper, &id)?)).await?;
+    if enrolled {
+        let key = state.vault.key_of(&account.subject_id).await?.map(|k| k.key.clone());
+        if !second_factor::check(state, Realm::Shopper, &account.id, key, presented).await? {
+            return Err(Failure::SecondFactor(account.id));
+        }
+    }
     if password::needs_rehash(&account.password_hash) {
         // Stored with weaker parameters than today's: replaced now that the password is at hand.
         if let Ok(hash) = state.hashers.run(move || password::hash(&password)).await? {
@@ -390,4 +426,53 @@ pub async fn complete_claim(state: &AppState, account_id: &str, token: &str) -> 
         })
         .await?;
     claimed.ok_or_else(ApiError::link_invalid)
+}
+
+/// Start enrolling an authenticator app on the account (opt-in for shoppers).
+pub async fn begin_second_factor(state: &AppState, account_id: &str) -> Result<second_factor::Enrolment, ApiError> {
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let key = state.vault.key_of(&account.subject_id).await?.ok_or(ApiError::Unauthorized)?;
+    let label = account.email.open(&key.key, Field::Email).map(|e| e.expose().to_owned()).unwrap_or(account.id);
+    second_factor::begin(state, Realm::Shopper, account_id, key.key.clone(), &label).await
+}
+
+/// Confirm the authenticator with its first code: from now on a login asks for a code too. Returns the
+/// recovery codes (once).
+pub async fn confirm_second_factor(state: &AppState, account_id: &str, code: String) -> Result<Vec<String>, ApiError> {
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let key = state.vault.key_of(&account.subject_id).await?.ok_or(ApiError::Unauthorized)?;
+    let codes = second_factor::confirm(state, Realm::Shopper, account_id, key.key.clone(), code).await?;
+    audit(state, "second_factor.enrol", Some(account.id), "ok", None).await?;
+    Ok(codes)
+}
+
+/// Turn the second factor off (the password is asked again).
+pub async fn remove_second_factor(state: &AppState, account_id: &str, current: Password) -> Result<(), ApiError> {
+    let id = account_id.to_owned();
+    let account = state.db.run(move |conn| Ok(store::find_account(conn, &id)?)).await?.ok_or(ApiError::Unauthorized)?;
+    let (throttle, key, now) = (state.hashers.throttle(), format!("a:{}", account.id), state.clock.now());
+    if let Some(retry_after_secs) = throttle.check(&key, &key, now) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let stored = account.password_hash.clone();
+    if !state.hashers.run(move || password::verify(&current, &stored)).await? {
+        throttle.failed_reauthentication(&key, now);
+        return Err(ApiError::Validation(vec![
+            FieldError::new("password", "incorrect").with_message("is not the account's password".to_owned()),
+        ]));
+    }
+    let id = account.id.clone();
+    let removed = state.db.run(move |conn| Ok(second_factor::remove(conn, Realm::Shopper, &id)?)).await?;
+    if removed == 0 {
+        return Err(ApiError::conflict("second_factor_not_enrolled", "the account has no second factor"));
+    }
+    audit(state, "second_factor.remove", Some(account.id), "ok", None).await
+}
+
+/// Whether the account has a second factor.
+pub async fn has_second_factor(state: &AppState, account_id: &str) -> Result<bool, ApiError> {
+    let id = account_id.to_owned();
+    state.db.run(move |conn| Ok(second_factor::enrolled(conn, Realm::Shopper, &id)?)).await
 }

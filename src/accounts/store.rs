@@ -51,9 +51,12 @@ pub fn delete_sessions_of(conn: &mut DbConn, account_id: &str) -> QueryResult<us
     diesel::delete(account_sessions::table.filter(account_sessions::account_id.eq(account_id))).execute(conn)
 }
 
-/// End every session of the accounts of a person (erasure).
+/// End every session of the accounts of a person, and remove their second factors (erasure).
 pub fn delete_sessions_of_subject(conn: &mut DbConn, subject: &str) -> QueryResult<usize> {
     let ids: Vec<String> = accounts::table.filter(accounts::subject_id.eq(subject)).select(accounts::id).load(conn)?;
+    for id in &ids {
+        super::second_factor::remove(conn, super::second_factor::Realm::Shopper, id)?;
+    }
     diesel::delete(account_sessions::table.filter(account_sessions::account_id.eq_any(ids))).execute(conn)
 }
 

@@ -124,19 +124,19 @@ pub fn write(conn: &mut DbConn, e: &Entry<'_>) -> QueryResult<usize> {
     }
 }
 
-/// A staff action on a record (inside a write transaction).
-pub fn record(conn: &mut DbConn, actor: &str, action: &str, subject_id: Option<&str>) -> QueryResult<usize> {
-    write(conn, &Entry { actor, action, subject_id, outcome: "ok", ..Entry::default() })
+/// A member of staff's action on a record (inside a write transaction).
+pub fn record(conn: &mut DbConn, staff_id: &str, action: &str, subject_id: Option<&str>) -> QueryResult<usize> {
+    write(conn, &Entry { actor: "staff", actor_id: Some(staff_id), action, subject_id, outcome: "ok", network: None })
 }
 
 /// One record per subject shown (a search's results), or one without a subject when nothing was shown.
-pub fn record_each(conn: &mut DbConn, actor: &str, action: &str, subject_ids: &[&str]) -> QueryResult<usize> {
+pub fn record_each(conn: &mut DbConn, staff_id: &str, action: &str, subject_ids: &[&str]) -> QueryResult<usize> {
     if subject_ids.is_empty() {
-        return record(conn, actor, action, None);
+        return record(conn, staff_id, action, None);
     }
     let mut n = 0;
     for s in subject_ids {
-        n += record(conn, actor, action, Some(s))?;
+        n += record(conn, staff_id, action, Some(s))?;
     }
     Ok(n)
 }

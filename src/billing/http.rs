@@ -2,8 +2,8 @@
 
 use super::model::PaymentRow;
 use super::store;
+use crate::access::StaffActor;
 use crate::error::{ApiError, Problem};
-use crate::http::auth::Staff;
 use crate::http::pagination::Page;
 use crate::kernel::time::UtcTime;
 use crate::state::AppState;
@@ -74,11 +74,11 @@ pub struct WebhookEventDto {
 /// Webhook events received and recorded (newest first, up to 100). Staff only.
 #[utoipa::path(
     get, path = "/admin/webhook-events", tag = "billing",
-    security(("admin_token" = [])),
+    security(("staff_session" = [])),
     responses((status = 200, body = Page<WebhookEventDto>), (status = 401, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn list_webhook_events(
-    _: Staff,
+    _: StaffActor,
     State(state): State<AppState>,
 ) -> Result<Json<Page<WebhookEventDto>>, ApiError> {
     let rows = state.db.run(|conn| Ok(store::list_events(conn, None, 100)?)).await?;
@@ -139,12 +139,12 @@ impl From<PaymentRow> for PaymentDto {
 /// One payment as recorded. Staff only.
 #[utoipa::path(
     get, path = "/admin/payments/{id}", tag = "billing",
-    security(("admin_token" = [])),
+    security(("staff_session" = [])),
     params(("id" = super::model::PaymentId, Path, description = "Payment id (`pay_…`)")),
     responses((status = 200, body = PaymentDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn get_payment(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentDto>, ApiError> {
@@ -155,7 +155,7 @@ pub async fn get_payment(
         .run(move |conn| {
             crate::db::dialect::write_transaction(conn, |conn| {
                 let row = super::store::find_payment(conn, id.as_str())?.ok_or(ApiError::NotFound)?;
-                crate::audit::record(conn, "staff", "payment.read", Some(&row.id))?;
+                crate::audit::record(conn, &actor.id, "payment.read", Some(&row.id))?;
                 Ok::<_, ApiError>(row)
             })
         })

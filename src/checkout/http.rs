@@ -215,20 +215,12 @@ where
 )]
 pub async fn create_cart(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    signed_in: crate::accounts::session::MaybeAccount,
 ) -> Result<(StatusCode, Json<NewCartDto>), ApiError> {
     let currency = state.config.store_currency;
     let policy = state.policy.clone();
     // A signed-in shopper's session (optional: guest checkout needs none) makes it their cart.
-    let session = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let account = match session {
-        Some(token) => Some(crate::accounts::service::authenticate(&state, &token).await?.0),
-        None => None,
-    };
+    let account = signed_in.0.map(|s| s.account_id);
     let (view, token) = state
         .db
         .run_draft(move |conn| {

@@ -55,6 +55,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     partners,
     partner_keys,
+    staff_members,
+    staff_sessions,
+    staff_setup_links,
+    second_factors,
+    recovery_codes,
 );
 
 diesel::table! {
@@ -360,3 +365,60 @@ diesel::joinable!(cart_lines -> carts (cart_id));
 diesel::joinable!(cart_lines -> product_variants (variant_id));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(order_events -> orders (order_id));
+
+diesel::table! {
+    staff_members (id) {
+        id -> Text,
+        email_index -> Text,
+        email -> Text,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    staff_sessions (token_hash) {
+        token_hash -> Text,
+        staff_id -> Text,
+        verified -> Bool,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_setup_links (token_hash) {
+        token_hash -> Text,
+        staff_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    second_factors (realm, holder_id) {
+        realm -> Text,
+        holder_id -> Text,
+        secret -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        realm -> Text,
+        holder_id -> Text,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(staff_sessions -> staff_members (staff_id));
+diesel::joinable!(staff_setup_links -> staff_members (staff_id));

@@ -35,6 +35,7 @@ use utoipa::OpenApi;
         (name = "orders", description = "Order placement, shopper access and staff operations"),
         (name = "billing", description = "Payment processor webhooks and staff views of payments"),
         (name = "operations", description = "Health and readiness"),
+        (name = "staff", description = "Staff sign-in (password and authenticator) and, for admins, managing staff"),
     )
 )]
 pub struct ApiDoc;
@@ -52,18 +53,13 @@ impl utoipa::Modify for AdminToken {
             ("privacy_session", "The privacy session token (ps_…) from POST /v1/privacy/sessions"),
             ("account_session", "A shopper's account session token (sa_…) from POST /v1/sessions"),
             ("partner_key", "A fulfillment partner's API key (lc_live_…), issued by `leancart partner key issue`"),
+            ("staff_session", "A member of staff's session token (ss_…) from POST /v1/staff/sessions"),
         ] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build()),
             );
         }
-        components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("LEANCART_ADMIN_TOKEN")).build(),
-            ),
-        );
     }
 }
 

@@ -7,3 +7,4 @@ pub mod money;
 pub mod pii;
 pub mod secret;
 pub mod time;
+pub mod totp;

@@ -1,16 +1,17 @@
 //! Order endpoints: placement (`Idempotency-Key` required), shopper access with the order token, and
-//! the staff API (`Authorization: Bearer LEANCART_ADMIN_TOKEN`), whose reads are audited.
+//! the staff API (staff sessions; `access` decides which role does what), whose reads are audited.
 
 use super::model::PaymentFailure;
 use super::model::{OrderEventRow, OrderId, OrderLineRow, OrderRow};
 use super::placement::{self, FailedPayment, PlaceOrder as Placing, Placed, Placement};
 use super::service::{self, RefundRequest};
 use super::store;
+use crate::access::StaffActor;
 use crate::billing::model::PaymentRow;
 use crate::checkout::http::{AddressDto, TotalsDto, address_dto};
 use crate::db::dialect;
 use crate::error::{ApiError, Problem};
-use crate::http::auth::{BearerToken, Staff};
+use crate::http::auth::BearerToken;
 use crate::http::client::ClientAddr;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{Page, PageParams};
@@ -339,11 +340,11 @@ pub struct OrderSearch {
 
 /// Staff: list and search orders (newest first). Audited.
 #[utoipa::path(
-    get, path = "/admin/orders", tag = "orders", params(OrderSearch), security(("admin_token" = [])),
+    get, path = "/admin/orders", tag = "orders", params(OrderSearch), security(("staff_session" = [])),
     responses((status = 200, body = Page<OrderSummaryDto>), (status = 401, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_list_orders(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<OrderSearch>,
 ) -> Result<Json<Page<OrderSummaryDto>>, ApiError> {
@@ -382,7 +383,9 @@ pub async fn admin_list_orders(
             )?;
             // One record per order shown (the overfetched row that only says "more" is not shown).
             let shown: Vec<&str> = rows.iter().take(limit as usize).map(|o| o.id.as_str()).collect();
-            dialect::write_transaction(conn, |conn| crate::audit::record_each(conn, "staff", "orders.search", &shown))?;
+            dialect::write_transaction(conn, |conn| {
+                crate::audit::record_each(conn, &actor.id, "orders.search", &shown)
+            })?;
             Ok(rows)
         })
         .await?;
@@ -422,17 +425,33 @@ pub struct StaffOrderDto {
     pub history: Vec<OrderEventDto>,
 }
 
-fn event_dto(e: OrderEventRow, key: Option<&crate::privacy::sealing::DataKey>) -> OrderEventDto {
+/// What a staff note shows to a role that does not see personal data (a note may name the customer).
+const NOTE_WITHHELD: &str = "(a staff note, not shown to this role)";
+
+fn event_dto(e: OrderEventRow, key: Option<&crate::privacy::sealing::DataKey>, personal: bool) -> OrderEventDto {
+    let reason = if personal || !crate::privacy::sealing::is_sealed(&e.reason) {
+        service::read_note(&e.reason, key)
+    } else {
+        NOTE_WITHHELD.to_owned()
+    };
     OrderEventDto {
         from_status: e.from_status,
         to_status: e.to_status,
         actor: e.actor,
-        reason: service::read_note(&e.reason, key),
+        reason,
         at: e.created_at.into(),
     }
 }
 
-async fn staff_view(state: &AppState, id: String, action: &'static str) -> Result<StaffOrderDto, ApiError> {
+/// An order as a member of staff sees it: with the customer's personal data for roles that see it
+/// (`Role::sees_personal_data`), without for the others — the key is not even fetched for them.
+async fn staff_view(
+    state: &AppState,
+    actor: &StaffActor,
+    id: String,
+    action: &'static str,
+) -> Result<StaffOrderDto, ApiError> {
+    let (staff_id, personal) = (actor.id.clone(), actor.role.sees_personal_data());
     let (order, lines, payment, history) = state
         .db
         .run(move |conn| {
@@ -440,13 +459,18 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
             let order = store::find_order(conn, oid.as_str())?.ok_or(ApiError::NotFound)?;
             let (lines, payment) = service::lines_and_payment(conn, &order)?;
             let history = store::events_of(conn, &order.id)?;
-            dialect::write_transaction(conn, |conn| crate::audit::record(conn, "staff", action, Some(&order.id)))?;
+            dialect::write_transaction(conn, |conn| crate::audit::record(conn, &staff_id, action, Some(&order.id)))?;
             Ok((order, lines, payment, history))
         })
         .await?;
-    let key = state.vault.key_of_opt(order.subject_id.as_deref()).await?;
-    let opened = Opened::of(&order, key.as_ref());
-    let history = history.into_iter().map(|e| event_dto(e, key.as_ref().map(|k| &*k.key))).collect();
+    let (key, opened) = if personal {
+        let key = state.vault.key_of_opt(order.subject_id.as_deref()).await?;
+        let opened = Opened::of(&order, key.as_ref());
+        (key, opened)
+    } else {
+        (None, Opened { details: crate::privacy::personal::Details::default(), erased: false })
+    };
+    let history = history.into_iter().map(|e| event_dto(e, key.as_ref().map(|k| &*k.key), personal)).collect();
     Ok(StaffOrderDto {
         order: order_dto(&order, &opened, &lines, payment.as_ref())?,
         payment_id: order.payment_id,
@@ -456,15 +480,15 @@ async fn staff_view(state: &AppState, id: String, action: &'static str) -> Resul
 
 /// Staff: one order with its history. Audited.
 #[utoipa::path(
-    get, path = "/admin/orders/{id}", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
+    get, path = "/admin/orders/{id}", tag = "orders", params(("id" = OrderId, Path)), security(("staff_session" = [])),
     responses((status = 200, body = StaffOrderDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_get_order(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StaffOrderDto>, ApiError> {
-    Ok(Json(staff_view(&state, id, "order.read").await?))
+    Ok(Json(staff_view(&state, &actor, id, "order.read").await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -476,19 +500,19 @@ pub struct CancelOrder {
 
 /// Staff: cancel an unpaid order, or a paid one that has not shipped (refunded in full, restocked).
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/cancel", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/cancel", tag = "orders", params(("id" = OrderId, Path)), security(("staff_session" = [])),
     request_body = CancelOrder,
     responses((status = 200, body = StaffOrderDto), (status = 409, description = "Illegal transition", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_cancel_order(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelOrder>,
 ) -> Result<Json<StaffOrderDto>, ApiError> {
     let oid = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
     service::cancel(&state, oid.as_str(), &body.reason).await?;
-    Ok(Json(staff_view(&state, id, "order.cancel").await?))
+    Ok(Json(staff_view(&state, &actor, id, "order.cancel").await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -518,12 +542,12 @@ pub struct RefundOrder {
 
 /// Staff: refund part or all of a paid order, by amount or by line.
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/refunds", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/refunds", tag = "orders", params(("id" = OrderId, Path)), security(("staff_session" = [])),
     request_body = RefundOrder,
     responses((status = 200, body = StaffOrderDto), (status = 422, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_refund_order(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RefundOrder>,
@@ -536,7 +560,7 @@ pub async fn admin_refund_order(
         reason: body.reason,
     };
     service::refund(&state, oid.as_str(), req).await?;
-    Ok(Json(staff_view(&state, id, "order.refund").await?))
+    Ok(Json(staff_view(&state, &actor, id, "order.refund").await?))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -548,12 +572,12 @@ pub struct CaptureOrder {
 
 /// Staff: capture an authorized payment (manual capture mode).
 #[utoipa::path(
-    post, path = "/admin/orders/{id}/capture", tag = "orders", params(("id" = OrderId, Path)), security(("admin_token" = [])),
+    post, path = "/admin/orders/{id}/capture", tag = "orders", params(("id" = OrderId, Path)), security(("staff_session" = [])),
     request_body = CaptureOrder,
     responses((status = 200, body = StaffOrderDto), (status = 409, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_capture_order(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CaptureOrder>,
@@ -563,5 +587,5 @@ pub async fn admin_capture_order(
     let pid =
         order.payment_id.ok_or_else(|| ApiError::conflict("payment_not_capturable", "the order has no payment"))?;
     state.billing.capture(&state.db, &pid, body.amount.map(PositiveAmount::get)).await?;
-    Ok(Json(staff_view(&state, id, "order.capture").await?))
+    Ok(Json(staff_view(&state, &actor, id, "order.capture").await?))
 }

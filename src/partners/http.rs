@@ -4,31 +4,27 @@ use super::keys::{self, PartnerKey};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The partner whose key made the request (401 for none, a revoked or an expired one).
+/// The partner whose key made the request (the access gate checked it: 401 for none, a revoked or an
+/// expired one; 403 for a scope it lacks).
 pub struct Partner(pub PartnerKey);
 
-impl FromRequestParts<AppState> for Partner {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|t| t.starts_with(keys::KEY_PREFIX) && t.len() <= 200)
-            .ok_or(ApiError::Unauthorized)?
-            .to_owned();
-        let now = state.clock.now();
-        let key = state.db.run(move |conn| keys::check(conn, &token, now)).await?;
-        Ok(Partner(key))
-    }
+/// Check the partner key a request carries.
+pub async fn key_from_parts(parts: &Parts, state: &AppState) -> Result<PartnerKey, ApiError> {
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| t.starts_with(keys::KEY_PREFIX) && t.len() <= 200)
+        .ok_or(ApiError::Unauthorized)?
+        .to_owned();
+    let now = state.clock.now();
+    state.db.run(move |conn| keys::check(conn, &token, now)).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,8 +3,9 @@
 
 use super::requests::{self, Kind, RaisedBy};
 use super::store::RequestRow;
+use crate::access::StaffActor;
 use crate::error::{ApiError, Problem};
-use crate::http::auth::{BearerToken, Staff};
+use crate::http::auth::BearerToken;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::kernel::pii::Email;
 use crate::kernel::time::UtcTime;
@@ -249,12 +250,12 @@ pub struct StaffRequest {
 
 /// Staff: raise an access or erasure request for a customer (audited).
 #[utoipa::path(
-    post, path = "/admin/privacy/requests", tag = "privacy", request_body = StaffRequest, security(("admin_token" = [])),
+    post, path = "/admin/privacy/requests", tag = "privacy", request_body = StaffRequest, security(("staff_session" = [])),
     responses((status = 201, body = RequestDto), (status = 200, description = "Already in flight", body = RequestDto),
               (status = 404, description = "`no_data_held`: this shop holds nothing on the address", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_raise_request(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<StaffRequest>,
 ) -> Result<Response, ApiError> {
@@ -266,18 +267,18 @@ pub async fn admin_raise_request(
     let kind: Kind = body.kind.into();
     let raised = requests::raise(&state, &subject, kind, RaisedBy::Staff, Some(body.email)).await?;
     let (id, action) = (raised.request.id.clone(), format!("privacy.request.{}", kind.as_str()));
-    let audited = move |c: &mut crate::db::DbConn| crate::audit::record(c, "staff", &action, Some(&id));
+    let audited = move |c: &mut crate::db::DbConn| crate::audit::record(c, &actor.id, &action, Some(&id));
     state.db.run(move |c| Ok(crate::db::dialect::write_transaction(c, audited).map(|_| ())?)).await?;
     Ok(raised_response(raised))
 }
 
 /// Staff: a privacy request (audited).
 #[utoipa::path(
-    get, path = "/admin/privacy/requests/{id}", tag = "privacy", params(("id" = String, Path)), security(("admin_token" = [])),
+    get, path = "/admin/privacy/requests/{id}", tag = "privacy", params(("id" = String, Path)), security(("staff_session" = [])),
     responses((status = 200, body = RequestDto), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn admin_get_request(
-    _: Staff,
+    actor: StaffActor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RequestDto>, ApiError> {
@@ -287,7 +288,7 @@ pub async fn admin_get_request(
         .db
         .run(move |c| {
             let audited =
-                |c: &mut crate::db::DbConn| crate::audit::record(c, "staff", "privacy.request.read", Some(&rid));
+                |c: &mut crate::db::DbConn| crate::audit::record(c, &actor.id, "privacy.request.read", Some(&rid));
             Ok(crate::db::dialect::write_transaction(c, audited).map(|_| ())?)
         })
         .await?;

@@ -131,6 +131,15 @@ pub const PERSONAL: &[Personal] = &[
     personal("accounts", "email", Email, Contact, ACCOUNT, WhileTheAccountExists, Shred),
     personal("accounts", "name", Name, Contact, ACCOUNT, WhileTheAccountExists, Shred),
     personal(
+        "staff_members",
+        "email",
+        Email,
+        Contact,
+        "sign a member of staff in, and name them to admins (sealed under the member's own key)",
+        WhileTheAccountExists,
+        Shred,
+    ),
+    personal(
         "privacy_requests",
         "contact",
         Email,
@@ -161,6 +170,12 @@ pub const IN_CLEAR: &[InClear] = &[
     InClear { table: "privacy_requests", column: "subject_id", why: SUBJECT },
     InClear { table: "privacy_sessions", column: "subject_id", why: SUBJECT },
     InClear { table: "accounts", column: "subject_id", why: SUBJECT },
+    InClear {
+        table: "staff_members",
+        column: "email_index",
+        why: "the blind index (keyed HMAC) of a member of staff's work e-mail, which finds them at sign-in; \
+              it cannot be turned back into the address",
+    },
     InClear {
         table: "audit_log",
         column: "network",
@@ -427,6 +442,32 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
         why: "the audit chain's end: a number and a hash",
     },
     NotPersonal { table: "partners", columns: &["id", "name", "created_at"], why: "a fulfillment business" },
+    NotPersonal {
+        table: "staff_members",
+        columns: &["id", "role", "password_hash", "created_at", "updated_at", "disabled_at"],
+        why: "a member of staff's role and times; the password only as an argon2id hash",
+    },
+    NotPersonal {
+        table: "staff_sessions",
+        columns: &["token_hash", "staff_id", "verified", "created_at", "last_seen_at", "expires_at"],
+        why: "a session token's hash, lifetimes and whether the second factor was shown",
+    },
+    NotPersonal {
+        table: "staff_setup_links",
+        columns: &["token_hash", "staff_id", "created_at", "expires_at", "used_at"],
+        why: "a setup link's hash and lifetime",
+    },
+    NotPersonal {
+        table: "second_factors",
+        columns: &["realm", "holder_id", "secret", "confirmed_at", "last_step", "created_at"],
+        why: "an authenticator's shared secret, sealed under its holder's key (shredded with it), and the last \
+              time step used",
+    },
+    NotPersonal {
+        table: "recovery_codes",
+        columns: &["code_hash", "realm", "holder_id", "used_at"],
+        why: "single-use recovery codes, as hashes only",
+    },
     NotPersonal {
         table: "partner_keys",
         columns: &["id", "partner_id", "prefix", "token_hash", "scopes", "created_at", "expires_at", "revoked_at"],

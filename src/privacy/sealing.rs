@@ -199,6 +199,8 @@ pub enum Field {
     LinkToken,
     /// An account holder's name.
     Name,
+    /// A second factor's shared secret (TOTP), hex.
+    TotpSecret,
 }
 
 impl Field {
@@ -214,6 +216,7 @@ impl Field {
             Field::StaffNote => "staff.note",
             Field::LinkToken => "link.token",
             Field::Name => "name",
+            Field::TotpSecret => "totp.secret",
         }
     }
 }

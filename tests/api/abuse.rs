@@ -2,7 +2,7 @@
 //! another shopper's Idempotency-Key — and the small leaks: unaudited reads, cacheable answers.
 
 use crate::support::TestApp;
-use crate::support::shop::{ADMIN, Cart};
+use crate::support::shop::Cart;
 use serde_json::{Value, json};
 
 async fn placed(app: &TestApp, cart: &Cart, key: &str) -> Value {
@@ -239,7 +239,12 @@ async fn staff_reads_are_audited_and_nothing_personal_is_cached() {
             .send()
             .await
             .unwrap(),
-        app.client.get(app.url(&format!("/v1/admin/orders/{id}"))).bearer_auth(ADMIN).send().await.unwrap(),
+        app.client
+            .get(app.url(&format!("/v1/admin/orders/{id}")))
+            .bearer_auth(app.admin_token().await)
+            .send()
+            .await
+            .unwrap(),
     ] {
         assert_eq!(res.headers()["cache-control"], "no-store");
     }

@@ -3,7 +3,6 @@
 //! edited, removed or inserted entry is found.
 
 use crate::support::TestApp;
-use crate::support::shop::ADMIN;
 use reqwest::Method;
 use serde_json::json;
 
@@ -18,7 +17,7 @@ async fn exec(app: &TestApp, sql: &'static str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_audit_chain_verifies_and_finds_tampering() {
     use leancart::audit::Verdict;
-    let app = TestApp::builder().set("LEANCART_ADMIN_TOKEN", ADMIN).start().await;
+    let app = TestApp::builder().start().await;
     // Logins: one failed, one ok; staff reads, from two instances at once.
     let register = json!({"email": "hedy@example.org", "password": "correct horse battery staple"});
     assert_eq!(app.post_json("/v1/accounts", &register).await.0, 201);

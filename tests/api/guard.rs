@@ -3,7 +3,7 @@
 //! not), are refused with 422 `card_data_not_accepted` — and afterwards none of them is in the
 //! database files, the log or any response.
 
-use crate::support::shop::{ADMIN, german_details};
+use crate::support::shop::german_details;
 use crate::support::{TestApp, logs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -136,6 +136,7 @@ struct Op {
 #[tokio::test(flavor = "multi_thread")]
 async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() {
     let app = TestApp::staff().await;
+    let admin = app.admin_token().await;
     let cart = app.ready_cart().await;
     let paid = app.ready_cart().await;
     let placed: Value = app.place(&paid, "guard-paid", "pm_card_visa").await.json().await.unwrap();
@@ -249,7 +250,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: "/v1/admin/orders".into(),
             body: None,
             query: vec![("email", "a@example.org".into()), ("number", "LC-1".into()), ("status", "paid".into())],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "GET",
@@ -257,7 +258,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: format!("/v1/admin/orders/{order}"),
             body: None,
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "POST",
@@ -265,7 +266,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: format!("/v1/admin/orders/{order}/cancel"),
             body: Some(json!({"reason": "x"})),
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "POST",
@@ -273,7 +274,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: format!("/v1/admin/orders/{order}/refunds"),
             body: Some(json!({"lines": [{"line_id": line, "quantity": 1}], "reason": "x"})),
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "POST",
@@ -281,7 +282,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: format!("/v1/admin/orders/{order}/capture"),
             body: Some(json!({})),
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "GET",
@@ -289,7 +290,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: format!("/v1/admin/payments/{payment}"),
             body: None,
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "POST",
@@ -342,6 +343,88 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             body: Some(json!({"token": "pc_0123"})),
             query: vec![],
             auth: "sa_0123".into(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/account/second-factor/confirm",
+            path: "/v1/account/second-factor/confirm".into(),
+            body: Some(json!({"code": "123456"})),
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
+            method: "DELETE",
+            template: "/v1/account/second-factor",
+            path: "/v1/account/second-factor".into(),
+            body: Some(json!({"password": "a long enough passphrase"})),
+            query: vec![],
+            auth: "sa_0123".into(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/staff/setup",
+            path: "/v1/staff/setup".into(),
+            body: Some(json!({"token": "st_0123", "password": "a long enough passphrase"})),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/staff/sessions",
+            path: "/v1/staff/sessions".into(),
+            body: Some(
+                json!({"email": "guard.staff@example.org", "password": "a long enough passphrase", "code": "123456"}),
+            ),
+            query: vec![],
+            auth: String::new(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/staff/second-factor/confirm",
+            path: "/v1/staff/second-factor/confirm".into(),
+            body: Some(json!({"code": "123456"})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/staff",
+            path: "/v1/admin/staff".into(),
+            body: Some(json!({"email": "guard.new.staff@example.org", "role": "support"})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "PATCH",
+            template: "/v1/admin/staff/{id}",
+            path: "/v1/admin/staff/stf_0123".into(),
+            body: Some(json!({"role": "finance"})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "DELETE",
+            template: "/v1/admin/staff/{id}",
+            path: "/v1/admin/staff/stf_0123".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/staff/{id}/setup-link",
+            path: "/v1/admin/staff/stf_0123/setup-link".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/staff/{id}/second-factor/reset",
+            path: "/v1/admin/staff/stf_0123/second-factor/reset".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
         },
         Op {
             method: "POST",
@@ -405,7 +488,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: "/v1/admin/privacy/requests".into(),
             body: Some(json!({"kind": "access", "email": "ada.lovelace@example.org"})),
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
         Op {
             method: "GET",
@@ -413,7 +496,7 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             path: "/v1/admin/privacy/requests/prq_0123".into(),
             body: None,
             query: vec![],
-            auth: ADMIN.into(),
+            auth: admin.clone(),
         },
     ];
 

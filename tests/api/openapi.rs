@@ -136,7 +136,7 @@ async fn a_client_can_walk_a_checkout_from_the_document() {
                     .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
                     .collect();
                 let expected = if path.starts_with("/v1/admin") {
-                    "admin_token"
+                    "staff_session"
                 } else if path.starts_with("/v1/carts/") || (path == "/v1/orders" && method == "post") {
                     "cart_token"
                 } else {

@@ -4,7 +4,6 @@
 //! intact; holds defer it and the sweep completes it), staff-raised requests, guest-data retention.
 
 use crate::support::TestApp;
-use crate::support::shop::ADMIN;
 use crate::support::smtp::SmtpSink;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 const ADA: &str = "ada.lovelace@example.org";
 
 async fn app_with(sink: &SmtpSink) -> TestApp {
-    TestApp::builder().smtp(sink).set("LEANCART_ADMIN_TOKEN", ADMIN).start().await
+    TestApp::builder().smtp(sink).start().await
 }
 
 /// A paid order of Ada's (the German details of the shop helpers): its id, number and access token.
@@ -280,7 +279,7 @@ async fn erasure_shreds_the_person_and_keeps_the_accounts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn erasure_drops_mail_not_yet_sent() {
     let sink = SmtpSink::start(1000);
-    let app = TestApp::builder().smtp(&sink).manual_mail().set("LEANCART_ADMIN_TOKEN", ADMIN).start().await;
+    let app = TestApp::builder().smtp(&sink).manual_mail().start().await;
     let (id, _, _) = ada_orders(&app, "ada-1").await;
     leancart::mail::worker::run_once(&app.state).await.unwrap();
     let (s, _) = app.admin(Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "x"}))).await;
@@ -337,12 +336,7 @@ async fn staff_raise_requests_for_a_customer_audited() {
 async fn guest_data_is_erased_when_its_retention_ends() {
     use leancart::privacy::retention::{self, Category, Schedule};
     let sink = SmtpSink::start(0);
-    let app = TestApp::builder()
-        .smtp(&sink)
-        .set("LEANCART_ADMIN_TOKEN", ADMIN)
-        .set("LEANCART_GUEST_DATA_RETENTION_SECS", "86400")
-        .start()
-        .await;
+    let app = TestApp::builder().smtp(&sink).set("LEANCART_GUEST_DATA_RETENTION_SECS", "86400").start().await;
     let (id, _, token) = ada_orders(&app, "ada-1").await;
     grace_order(&app).await; // paid: still open
     let (s, _) = app.admin(Method::POST, &format!("/v1/admin/orders/{id}/cancel"), Some(json!({"reason": "x"}))).await;

@@ -26,6 +26,7 @@ pub struct TestApp {
     pub mail_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    admin: tokio::sync::OnceCell<String>,
 }
 
 /// Builder for settings beyond the defaults.
@@ -114,7 +115,37 @@ impl TestApp {
             mail_dir,
             shutdown: Some(tx),
             server: Some(server),
+            admin: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// A new member of staff with `role`, signed in with their second factor shown: their session
+    /// token. (The member is made through the service, the session written directly: the sign-in
+    /// flow itself — setup link, password, authenticator — is what `tests/api/staff.rs` tests.)
+    pub async fn staff_token(&self, role: leancart::access::Role) -> String {
+        use leancart::staff::{model, service, store};
+        let email =
+            format!("{}-{}@staff.example", role.as_str(), leancart::kernel::ids::random_base62().to_lowercase());
+        let email = leancart::kernel::pii::Email::parse(&email).expect("e-mail");
+        let (member, _) = service::create(&self.state, email, role, service::By::Operator).await.expect("staff member");
+        let token = leancart::kernel::secret::issue_token(model::SESSION_PREFIX);
+        // Last seen "in the future": the session outlives the days a test moves its clock on.
+        let (now, far) = (self.state.clock.now(), chrono::Duration::days(3650));
+        let row = model::StaffSessionRow {
+            token_hash: token.hash.clone(),
+            staff_id: member.id,
+            verified: true,
+            created_at: now,
+            last_seen_at: now + far,
+            expires_at: now + far,
+        };
+        self.state.db.run(move |conn| Ok(store::insert_session(conn, &row)?)).await.expect("staff session");
+        token.plaintext.expose().to_owned()
+    }
+
+    /// The test's admin (one per app): their session token.
+    pub async fn admin_token(&self) -> String {
+        self.admin.get_or_init(|| self.staff_token(leancart::access::Role::Admin)).await.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

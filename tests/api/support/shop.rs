@@ -3,8 +3,6 @@
 use super::TestApp;
 use serde_json::{Value, json};
 
-pub const ADMIN: &str = "admin-token-for-tests-0123456789abcdef";
-
 pub struct Cart {
     pub id: String,
     pub token: String,
@@ -12,7 +10,7 @@ pub struct Cart {
 
 impl TestApp {
     pub async fn staff() -> TestApp {
-        TestApp::builder().set("LEANCART_ADMIN_TOKEN", ADMIN).start().await
+        TestApp::spawn().await
     }
 
     /// The catalog's variant with this SKU, as the API shows it.
@@ -138,7 +136,7 @@ impl TestApp {
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN);
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(self.admin_token().await);
         if let Some(b) = body {
             req = req.json(&b);
         }
