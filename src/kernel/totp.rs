@@ -40,6 +40,31 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of an RFC 4648 base32 text (padding and case ignored); `None` for another character.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(value);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The code an authenticator app shows now for a base32 secret (what a client or a test computes).
+pub fn code_now(secret_base32: &str, unix_secs: i64) -> Option<String> {
+    Some(format!("{:06}", code_at(&base32_decode(secret_base32)?, step_of(unix_secs))))
+}
+
 /// The `otpauth://` URI an authenticator app scans (as a QR code) or takes pasted.
 pub fn uri(issuer: &str, label: &str, secret: &[u8]) -> String {
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
@@ -132,6 +157,11 @@ mod tests {
         assert_eq!(base32(b"f"), "MY");
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &new_secret()] {
+            assert_eq!(base32_decode(&base32(bytes)).as_deref(), Some(bytes));
+        }
+        assert_eq!(base32_decode("MY======").as_deref(), Some(&b"f"[..]));
+        assert_eq!(base32_decode("M1"), None);
     }
 
     #[test]

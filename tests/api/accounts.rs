@@ -448,3 +448,55 @@ async fn guessing_the_current_password_is_throttled() {
     let (s, body) = call(&app, Method::POST, "/v1/account/password", Some(&session), Some(guess(3))).await;
     assert_eq!((s, body["code"].as_str()), (429, Some("rate_limited")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopper_may_turn_on_a_second_factor() {
+    let app = TestApp::spawn().await;
+    let (_, body) = register(&app, "hedy@example.org").await;
+    let token = body["session"]["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(body["account"]["second_factor"], false);
+    let (s, enrolment) = call(&app, Method::POST, "/v1/account/second-factor", Some(&token), None).await;
+    assert_eq!(s, 201);
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    // Until confirmed, logging in is as before.
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
+    let code = app.totp(&secret, 0);
+    let (s, codes) =
+        call(&app, Method::POST, "/v1/account/second-factor/confirm", Some(&token), Some(json!({"code": code}))).await;
+    assert_eq!(s, 200);
+    let recovery = codes["recovery_codes"][0].as_str().unwrap().to_owned();
+    assert_eq!(call(&app, Method::GET, "/v1/account", Some(&token), None).await.1["second_factor"], true);
+    // Now the password alone is not enough; a wrong password with a right code is no way in either.
+    let (s, without) = login(&app, "hedy@example.org", PASSPHRASE).await;
+    assert_eq!((s, without["code"].as_str()), (401, Some("second_factor_required")));
+    let with = |password: &str, factor: Value| {
+        let mut body = json!({"email": "hedy@example.org", "password": password});
+        body.as_object_mut().unwrap().extend(factor.as_object().unwrap().clone());
+        call(&app, Method::POST, "/v1/sessions", None, Some(body))
+    };
+    let (s, wrong) = with("not the passphrase at all", json!({"code": app.totp(&secret, 1)})).await;
+    assert_eq!((s, wrong["code"].as_str()), (401, Some("invalid_credentials")));
+    assert_eq!(with(PASSPHRASE, json!({"code": code})).await.0, 401, "the enrolment's code, replayed");
+    // Three failures: the e-mail's throttle holds the next attempt back for a while.
+    assert_eq!(with(PASSPHRASE, json!({"code": app.totp(&secret, 1)})).await.0, 429);
+    app.state.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(with(PASSPHRASE, json!({"code": app.totp(&secret, 1)})).await.0, 201);
+    assert_eq!(with(PASSPHRASE, json!({"recovery_code": recovery})).await.0, 201);
+    assert_eq!(with(PASSPHRASE, json!({"recovery_code": recovery})).await.0, 401, "a recovery code works once");
+    // Off again: the password is asked.
+    let (s, _) = call(
+        &app,
+        Method::DELETE,
+        "/v1/account/second-factor",
+        Some(&token),
+        Some(json!({"password": "wrong password here"})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let (s, _) =
+        call(&app, Method::DELETE, "/v1/account/second-factor", Some(&token), Some(json!({"password": PASSPHRASE})))
+            .await;
+    assert_eq!(s, 204);
+    assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
+    assert!(!app.db.dump().contains(&secret), "the secret is kept sealed");
+}

@@ -6,6 +6,7 @@
 mod support;
 
 mod abuse;
+mod access;
 mod accounts;
 mod audit;
 mod billing;
@@ -25,4 +26,5 @@ mod privacy;
 mod privacy_requests;
 mod privacy_types;
 mod roundtrip;
+mod staff;
 mod tls;

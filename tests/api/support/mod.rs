@@ -123,6 +123,11 @@ impl TestApp {
     /// token. (The member is made through the service, the session written directly: the sign-in
     /// flow itself — setup link, password, authenticator — is what `tests/api/staff.rs` tests.)
     pub async fn staff_token(&self, role: leancart::access::Role) -> String {
+        self.staff_session(role, true).await
+    }
+
+    /// A new member's session, with (`verified`) or without its second factor shown.
+    pub async fn staff_session(&self, role: leancart::access::Role, verified: bool) -> String {
         use leancart::staff::{model, service, store};
         let email =
             format!("{}-{}@staff.example", role.as_str(), leancart::kernel::ids::random_base62().to_lowercase());
@@ -134,7 +139,7 @@ impl TestApp {
         let row = model::StaffSessionRow {
             token_hash: token.hash.clone(),
             staff_id: member.id,
-            verified: true,
+            verified,
             created_at: now,
             last_seen_at: now + far,
             expires_at: now + far,
@@ -146,6 +151,32 @@ impl TestApp {
     /// The test's admin (one per app): their session token.
     pub async fn admin_token(&self) -> String {
         self.admin.get_or_init(|| self.staff_token(leancart::access::Role::Admin)).await.clone()
+    }
+
+    /// A JSON call with an optional bearer token: status and body (`Null` when not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The authenticator app's code `steps_ahead` time steps from the app's clock now.
+    pub fn totp(&self, secret_base32: &str, steps_ahead: i64) -> String {
+        let now = self.state.clock.now().and_utc().timestamp() + steps_ahead * leancart::kernel::totp::STEP_SECS;
+        leancart::kernel::totp::code_now(secret_base32, now).expect("base32 secret")
     }
 
     pub fn url(&self, path: &str) -> String {
