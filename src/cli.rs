@@ -206,7 +206,8 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(2, e),
     };
-    telemetry::init(&config);
+    // Only `serve` logs to standard output; the other commands keep it for their answer.
+    telemetry::init_to(&config, !matches!(command, Command::Serve(_) | Command::StripeSandbox(_)));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -411,9 +412,8 @@ async fn staff(config: Config, command: StaffCommand) -> ExitCode {
     let announce = |link: &service::SetupLink| {
         eprintln!(
             "one-time setup token (until {} UTC), shown this once — the member sets a password with it \
-             (POST {}/v1/staff/setup), signs in and enrols an authenticator:",
+             (POST /v1/staff/setup), signs in and enrols an authenticator:",
             link.expires_at.format("%Y-%m-%d %H:%M"),
-            state.public_url
         );
         println!("{}", link.token.expose());
     };

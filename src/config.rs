@@ -727,7 +727,7 @@ impl Config {
             return Err(ConfigError::new(
                 "LEANCART_ADMIN_TOKEN",
                 "the shared admin token is gone: staff sign in as themselves (`leancart staff create --role admin \
-                 --email …`, docs/staff.md); unset it",
+                 --email …`, docs/accounts.md); unset it",
             ));
         }
 

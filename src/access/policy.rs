@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str, Policy)] = &[
     ("GET", "/v1/privacy/exports/{id}", TokenHolder),
     // Shopper accounts.
     ("POST", "/v1/accounts", Public),
+    ("POST", "/v1/carts/{id}/account", TokenHolder),
     ("POST", "/v1/sessions", Public),
     ("POST", "/v1/password-resets", Public),
     ("POST", "/v1/password-resets/complete", TokenHolder),

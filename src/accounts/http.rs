@@ -460,3 +460,34 @@ pub async fn remove_second_factor(
     service::remove_second_factor(&state, &session.account_id, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveDetails {
+    /// 12 to 128 characters; no other rule.
+    pub password: Password,
+}
+
+/// "Save my details" during checkout: an account for the cart's e-mail (and shipping name), signed in
+/// at once; the cart and the order placed from it become the account's. Authorized by the cart token.
+#[utoipa::path(
+    post, path = "/carts/{id}/account", tag = "accounts", params(("id" = String, Path)),
+    request_body = SaveDetails, security(("cart_token" = [])),
+    responses((status = 201, body = RegisteredDto),
+              (status = 409, description = "`account_exists`, `cart_checked_out`, `cart_has_account`", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "`details_required`, or a weak password", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn register_from_cart(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    token: crate::http::auth::BearerToken,
+    ApiJson(body): ApiJson<SaveDetails>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (holder, session) = service::register_from_cart(&state, id, token.0.expose().to_owned(), body.password).await?;
+    let cookie = session_cookie(&state, &session);
+    Ok((
+        StatusCode::CREATED,
+        cookie,
+        Json(RegisteredDto { account: account_dto(holder, false), session: session_dto(&session) }),
+    ))
+}

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 pub fn router(limit: Option<&crate::http::limits::RateLimit>) -> OpenApiRouter<AppState> {
     let guarded = OpenApiRouter::new()
         .routes(routes!(http::register))
+        .routes(routes!(http::register_from_cart))
         .routes(routes!(http::login))
         .routes(routes!(http::request_reset))
         .routes(routes!(http::complete_reset));

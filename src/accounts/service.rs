@@ -476,3 +476,45 @@ pub async fn has_second_factor(state: &AppState, account_id: &str) -> Result<boo
     let id = account_id.to_owned();
     state.db.run(move |conn| Ok(second_factor::enrolled(conn, Realm::Shopper, &id)?)).await
 }
+
+/// "Save my details" during checkout: an account for the e-mail the open guest cart `cart_id` (opened
+/// by its token) was given, named after the shipping name unless the parcel goes to someone else; the
+/// cart — and so its order — becomes the account's. 409 `cart_checked_out` after placement (register,
+/// then claim the order by e-mail), `cart_has_account` for a cart that is an account's; 422
+/// `details_required` before the cart has an e-mail.
+pub async fn register_from_cart(
+    state: &AppState,
+    cart_id: String,
+    cart_token: String,
+    password: Password,
+) -> Result<(Holder, NewSession), ApiError> {
+    password::check(&password).map_err(|w| weak(w, "password"))?;
+    let cart =
+        state.db.run(move |conn| Ok(crate::checkout::service::authorize(conn, &cart_id, &cart_token)?.0)).await?;
+    if !cart.is_open() {
+        return Err(ApiError::conflict(
+            "cart_checked_out",
+            "this cart was checked out: register, then add the order with a claim link (POST /v1/account/claims)",
+        ));
+    }
+    if cart.account_id.is_some() {
+        return Err(ApiError::conflict("cart_has_account", "this cart belongs to an account already"));
+    }
+    let key = state.vault.key_of_opt(cart.subject_id.as_deref()).await?;
+    let email = key.as_ref().and_then(|k| cart.email.as_ref().and_then(|e| e.open(&k.key, Field::Email)));
+    let Some(email) = email else {
+        return Err(ApiError::Unprocessable {
+            code: "details_required",
+            detail: "give the cart its checkout details (the e-mail) first".into(),
+            extra: None,
+        });
+    };
+    let name = match (&key, &cart.ship_name, cart.is_gift) {
+        (Some(k), Some(n), false) => n.open(&k.key, Field::ShipName),
+        _ => None,
+    };
+    let (holder, session) = register(state, email, password, name).await?;
+    let (cart_id, account) = (cart.id.clone(), holder.id.clone());
+    state.db.run(move |conn| Ok(crate::checkout::store::give_to_account(conn, &cart_id, &account)?)).await?;
+    Ok((holder, session))
+}

@@ -292,7 +292,34 @@ async fn checkout_as(
     Ok((t, body["order"]["id"].as_str().unwrap_or_default().to_owned()))
 }
 
-const ADMIN: &str = "loadgen-admin-token-0123456789abcdef";
+/// The benchmark's member of staff (an admin), made with the CLI before the server starts.
+const STAFF_EMAIL: &str = "bench@staff.example";
+const STAFF_PASSWORD: &str = "a passphrase for the benchmark's admin";
+
+/// Sign the benchmark's admin in and enrol their authenticator (as an app would): a session token.
+async fn staff_session(client: &reqwest::Client, base: &str) -> Result<String, String> {
+    let post = |path: &'static str, token: Option<&str>, body: serde_json::Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let res = req.send().await.map_err(|e| e.to_string())?;
+            if !res.status().is_success() {
+                return Err(format!("{path}: {}", res.status()));
+            }
+            res.json::<serde_json::Value>().await.map_err(|e| e.to_string())
+        }
+    };
+    let session = post("/v1/staff/sessions", None, json!({"email": STAFF_EMAIL, "password": STAFF_PASSWORD})).await?;
+    let token = session["session_token"].as_str().unwrap_or_default().to_owned();
+    let enrolment = post("/v1/staff/second-factor", Some(&token), json!({})).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let code = leancart::kernel::totp::code_now(enrolment["secret"].as_str().unwrap_or_default(), now)
+        .ok_or("the enrolment's secret is not base32")?;
+    post("/v1/staff/second-factor/confirm", Some(&token), json!({"code": code})).await?;
+    Ok(token)
+}
 /// `--one-shopper`: every checkout by the same e-mail.
 static ONE_SHOPPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -340,6 +367,8 @@ async fn privacy_scenario(
     mail_dir: &std::path::Path,
 ) -> Result<(), String> {
     let email = "privacy.subject@example.com";
+    let admin = staff_session(client, base).await?;
+    let admin = admin.as_str();
     let mut ids = Vec::new();
     for n in 0..orders {
         ids.push(checkout_as(client, base, variants, 1_000_000 + n, email).await?.1);
@@ -347,7 +376,7 @@ async fn privacy_scenario(
     for id in &ids {
         let res = client
             .post(format!("{base}/v1/admin/orders/{id}/cancel"))
-            .bearer_auth(ADMIN)
+            .bearer_auth(admin)
             .json(&json!({"reason": "benchmark"}))
             .send()
             .await
@@ -359,7 +388,7 @@ async fn privacy_scenario(
     let staff = |kind: &str| {
         client
             .post(format!("{base}/v1/admin/privacy/requests"))
-            .bearer_auth(ADMIN)
+            .bearer_auth(admin)
             .json(&json!({"kind": kind, "email": email}))
     };
     let res = staff("access").send().await.map_err(|e| e.to_string())?;
@@ -517,7 +546,6 @@ async fn main() {
         ("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000000"),
         // A throwaway key for a throwaway database (the keyring goes with it).
         ("LEANCART_MASTER_KEY", "6c65616e636172742d62656e63686d61726b2d6f6e6c792d6e6f742d73656372"),
-        ("LEANCART_ADMIN_TOKEN", ADMIN),
         // The flood comes from one address, like everything the driver sends.
         ("LEANCART_RATE_LIMIT_PRIVACY_PER_MINUTE", "0"),
         ("LEANCART_MAIL_DIR", mail_dir.as_str()),
@@ -528,6 +556,23 @@ async fn main() {
         .status();
     if !seed.is_ok_and(|s| s.success()) {
         eprintln!("loadgen: seeding failed (is {} built? cargo build --release)", args.server);
+        std::process::exit(1);
+    }
+    let staff = Command::new(&args.server)
+        .args(["staff", "create", "--role", "admin", "--email", STAFF_EMAIL, "--password-stdin"])
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            if let Some(mut stdin) = c.stdin.take() {
+                stdin.write_all(format!("{STAFF_PASSWORD}\n").as_bytes())?;
+            }
+            c.wait()
+        });
+    if !staff.is_ok_and(|s| s.success()) {
+        eprintln!("loadgen: could not create the benchmark's member of staff");
         std::process::exit(1);
     }
     let base = format!("http://127.0.0.1:{}", args.port);

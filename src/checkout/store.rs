@@ -394,6 +394,16 @@ pub fn seal_in_place(conn: &mut DbConn, id: &str, subject: &str, d: &SealedDetai
         .execute(conn)
 }
 
+/// Give an open guest cart to an account (the shopper registered during checkout); `false` when the
+/// cart is not open or has an account already.
+pub fn give_to_account(conn: &mut DbConn, cart_id: &str, account_id: &str) -> QueryResult<bool> {
+    let n =
+        diesel::update(carts::table.find(cart_id).filter(carts::account_id.is_null()).filter(carts::status.eq("open")))
+            .set(carts::account_id.eq(account_id))
+            .execute(conn)?;
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ pub struct Setup {
 
 /// Set your password with the one-time setup link an admin (or the CLI) gave you.
 #[utoipa::path(
-    post, path = "/staff/setup", tag = "staff", request_body = Setup,
+    post, path = "/staff/setup", operation_id = "staff_setup", tag = "staff", request_body = Setup,
     responses((status = 204, description = "Password set: log in"),
               (status = 422, description = "`link_invalid`, or a weak password", body = Problem, content_type = "application/problem+json"))
 )]
@@ -81,7 +81,7 @@ fn session_response(state: &AppState, s: &NewSession) -> impl IntoResponse + use
 /// Staff log in. Unknown e-mail and wrong password answer alike; with the right password, a member with
 /// an authenticator must add its code (`second_factor_required` otherwise).
 #[utoipa::path(
-    post, path = "/staff/sessions", tag = "staff", request_body = StaffLogin,
+    post, path = "/staff/sessions", operation_id = "staff_login", tag = "staff", request_body = StaffLogin,
     responses((status = 201, body = StaffSessionDto),
               (status = 401, description = "`invalid_credentials` or `second_factor_required`", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "`rate_limited`; see `Retry-After`", body = Problem, content_type = "application/problem+json",
@@ -133,7 +133,7 @@ pub struct StaffMeDto {
 
 /// Who you are signed in as.
 #[utoipa::path(
-    get, path = "/staff/me", tag = "staff", security(("staff_session" = [])),
+    get, path = "/staff/me", operation_id = "staff_me", tag = "staff", security(("staff_session" = [])),
     responses((status = 200, body = StaffMeDto))
 )]
 pub async fn me(State(state): State<AppState>, actor: StaffActor) -> Result<Json<StaffMeDto>, ApiError> {
@@ -143,7 +143,7 @@ pub async fn me(State(state): State<AppState>, actor: StaffActor) -> Result<Json
 
 /// Log out this session.
 #[utoipa::path(
-    delete, path = "/staff/sessions/current", tag = "staff", security(("staff_session" = [])),
+    delete, path = "/staff/sessions/current", operation_id = "staff_logout", tag = "staff", security(("staff_session" = [])),
     responses((status = 204, description = "Logged out"))
 )]
 pub async fn logout(State(state): State<AppState>, actor: StaffActor) -> Result<impl IntoResponse, ApiError> {
@@ -162,7 +162,7 @@ pub struct EnrolmentDto {
 
 /// Start enrolling an authenticator app (TOTP, RFC 6238). Confirm with its first code.
 #[utoipa::path(
-    post, path = "/staff/second-factor", tag = "staff", security(("staff_session" = [])),
+    post, path = "/staff/second-factor", operation_id = "staff_begin_second_factor", tag = "staff", security(("staff_session" = [])),
     responses((status = 201, body = EnrolmentDto),
               (status = 409, description = "`second_factor_enrolled`", body = Problem, content_type = "application/problem+json"))
 )]
@@ -190,7 +190,7 @@ pub struct RecoveryCodesDto {
 
 /// Confirm the authenticator with its first code: it is on, and this session may work.
 #[utoipa::path(
-    post, path = "/staff/second-factor/confirm", tag = "staff", security(("staff_session" = [])),
+    post, path = "/staff/second-factor/confirm", operation_id = "staff_confirm_second_factor", tag = "staff", security(("staff_session" = [])),
     request_body = ConfirmSecondFactor,
     responses((status = 200, body = RecoveryCodesDto),
               (status = 422, description = "`invalid_code`", body = Problem, content_type = "application/problem+json"))
@@ -206,7 +206,7 @@ pub async fn confirm_second_factor(
 
 /// Admin: every member of staff.
 #[utoipa::path(
-    get, path = "/admin/staff", tag = "staff", security(("staff_session" = [])),
+    get, path = "/admin/staff", operation_id = "staff_list", tag = "staff", security(("staff_session" = [])),
     responses((status = 200, body = Vec<StaffMemberDto>))
 )]
 pub async fn list(State(state): State<AppState>, _: StaffActor) -> Result<Json<Vec<StaffMemberDto>>, ApiError> {
@@ -261,7 +261,7 @@ fn setup_dto(link: SetupLink) -> SetupLinkDto {
 /// Admin: add a member of staff with a role (audited). They set a password with the setup link and
 /// enrol an authenticator at their first sign-in.
 #[utoipa::path(
-    post, path = "/admin/staff", tag = "staff", security(("staff_session" = [])), request_body = NewMember,
+    post, path = "/admin/staff", operation_id = "staff_create", tag = "staff", security(("staff_session" = [])), request_body = NewMember,
     responses((status = 201, body = CreatedMemberDto),
               (status = 409, description = "`staff_exists`", body = Problem, content_type = "application/problem+json"))
 )]
@@ -282,7 +282,7 @@ pub struct UpdateMember {
 
 /// Admin: change a member's role (audited; their sessions end).
 #[utoipa::path(
-    patch, path = "/admin/staff/{id}", tag = "staff", security(("staff_session" = [])),
+    patch, path = "/admin/staff/{id}", operation_id = "staff_update", tag = "staff", security(("staff_session" = [])),
     params(("id" = String, Path)), request_body = UpdateMember,
     responses((status = 200, body = StaffMemberDto),
               (status = 409, description = "`last_admin`, `own_membership`", body = Problem, content_type = "application/problem+json"))
@@ -298,7 +298,7 @@ pub async fn update(
 
 /// Admin: disable a member (audited; their sessions end, their sign-in stops working).
 #[utoipa::path(
-    delete, path = "/admin/staff/{id}", tag = "staff", security(("staff_session" = [])), params(("id" = String, Path)),
+    delete, path = "/admin/staff/{id}", operation_id = "staff_disable", tag = "staff", security(("staff_session" = [])), params(("id" = String, Path)),
     responses((status = 200, body = StaffMemberDto),
               (status = 409, description = "`last_admin`, `own_membership`", body = Problem, content_type = "application/problem+json"))
 )]
@@ -312,7 +312,7 @@ pub async fn disable(
 
 /// Admin: a new one-time setup link for a member who forgot their password (audited).
 #[utoipa::path(
-    post, path = "/admin/staff/{id}/setup-link", tag = "staff", security(("staff_session" = [])), params(("id" = String, Path)),
+    post, path = "/admin/staff/{id}/setup-link", operation_id = "staff_setup_link", tag = "staff", security(("staff_session" = [])), params(("id" = String, Path)),
     responses((status = 201, body = SetupLinkDto))
 )]
 pub async fn setup_link(
@@ -326,7 +326,7 @@ pub async fn setup_link(
 
 /// Admin: reset a member's lost authenticator (audited; their sessions end; they enrol again).
 #[utoipa::path(
-    post, path = "/admin/staff/{id}/second-factor/reset", tag = "staff", security(("staff_session" = [])),
+    post, path = "/admin/staff/{id}/second-factor/reset", operation_id = "staff_reset_second_factor", tag = "staff", security(("staff_session" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "Reset"),
               (status = 409, description = "`own_membership`", body = Problem, content_type = "application/problem+json"))

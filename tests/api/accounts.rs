@@ -500,3 +500,41 @@ async fn a_shopper_may_turn_on_a_second_factor() {
     assert_eq!(login(&app, "hedy@example.org", PASSPHRASE).await.0, 201);
     assert!(!app.db.dump().contains(&secret), "the secret is kept sealed");
 }
+
+/// "Save my details" during checkout: the cart's e-mail and shipping name become an account, and the
+/// order placed from the cart is in its history.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_saves_their_details_during_checkout() {
+    let app = TestApp::spawn().await;
+    let cart = app.new_cart().await;
+    assert_eq!(app.add(&cart, "TEE-BLK-M", 1).await.0, 200);
+    let save = |token: &str, id: &str| {
+        app.client
+            .post(app.url(&format!("/v1/carts/{id}/account")))
+            .bearer_auth(token)
+            .json(&json!({"password": PASSPHRASE}))
+            .send()
+    };
+    let early = save(&cart.token, &cart.id).await.unwrap();
+    crate::support::expect_problem(early, 422, "details_required").await;
+    assert_eq!(app.details(&cart, crate::support::shop::german_details()).await.0, 200);
+    // Another cart's token does not open this one.
+    let other = app.new_cart().await;
+    assert_eq!(save(&other.token, &cart.id).await.unwrap().status().as_u16(), 404);
+    let res = save(&cart.token, &cart.id).await.unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["account"]["email"].as_str(), body["account"]["name"].as_str()),
+        (Some("ada.lovelace@example.org"), Some("Ada Lovelace"))
+    );
+    let session = body["session"]["session_token"].as_str().unwrap().to_owned();
+    let again = save(&cart.token, &cart.id).await.unwrap();
+    crate::support::expect_problem(again, 409, "cart_has_account").await;
+    let placed: Value = app.place(&cart, "saved-details", "pm_card_visa").await.json().await.unwrap();
+    let order = placed["order"]["id"].as_str().unwrap();
+    let (s, mine) = call(&app, Method::GET, "/v1/account/orders", Some(&session), None).await;
+    assert_eq!((s, mine[0]["id"].as_str()), (200, Some(order)));
+    let after = save(&cart.token, &cart.id).await.unwrap();
+    crate::support::expect_problem(after, 409, "cart_checked_out").await;
+}

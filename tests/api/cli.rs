@@ -109,6 +109,49 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     assert_eq!(leancart(&["partner", "key", "revoke", "--key", &key], &env).status.code(), Some(2), "once");
     let out = leancart(&["audit", "verify"], &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 2 entries"), "{}", stderr(&out));
+    // Staff: the first admin from the command line — a setup token alone on stdout (logs go to stderr),
+    // or a password read from stdin; never a secret on the command line.
+    let out = leancart(&["staff", "create", "--role", "admin", "--email", "ada@staff.example"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let setup = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(setup.starts_with("st_") && setup.len() == 67 && !setup.contains(char::is_whitespace), "{setup}");
+    assert!(!stderr(&out).contains(&setup) && !stderr(&out).contains("ada@staff.example"));
+    let out = leancart(&["staff", "create", "--role", "admin", "--email", "ada@staff.example"], &env);
+    assert_eq!(out.status.code(), Some(2), "the e-mail has a member");
+    let out = leancart(&["staff", "create", "--role", "root", "--email", "x@staff.example"], &env);
+    assert_eq!(out.status.code(), Some(2), "no such role");
+    let with_stdin = |password: &str| {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_leancart"));
+        cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(env.iter().copied());
+        cmd.args(["staff", "create", "--role", "finance", "--email", "kay@staff.example", "--password-stdin"]);
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run leancart");
+        child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    assert_eq!(with_stdin("password").status.code(), Some(2), "a weak password is refused before anything is made");
+    let out = with_stdin("a finance passphrase that is long");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty() && !stderr(&out).contains("passphrase"));
+    let out = leancart(&["staff", "list"], &env);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.lines().any(|l| l.contains("admin") && l.contains("ada@staff.example") && l.contains("false")),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l.contains("finance") && l.contains("kay@staff.example") && l.contains("true")),
+        "{listed}"
+    );
+    let out = leancart(&["staff", "setup-link", "--email", "kay@staff.example"], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).trim().starts_with("st_"), "{}", stderr(&out));
+    let out = leancart(&["audit", "verify"], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 6 entries"), "{}", stderr(&out));
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));

@@ -346,6 +346,14 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
         },
         Op {
             method: "POST",
+            template: "/v1/carts/{id}/account",
+            path: c("/account"),
+            body: Some(json!({"password": "a long enough passphrase"})),
+            query: vec![],
+            auth: cart.token.clone(),
+        },
+        Op {
+            method: "POST",
             template: "/v1/account/second-factor/confirm",
             path: "/v1/account/second-factor/confirm".into(),
             body: Some(json!({"code": "123456"})),

@@ -240,3 +240,18 @@ async fn countries_and_shipping_methods_are_published_as_checked() {
     assert_eq!(s, 200);
     assert!(!methods.as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operation_ids_are_unique() {
+    let app = TestApp::spawn().await;
+    let doc = app.get_json("/openapi.json").await.1;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has an operationId"));
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} names both {other} and {method} {path}");
+            }
+        }
+    }
+}
