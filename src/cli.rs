@@ -477,7 +477,7 @@ async fn staff(config: Config, command: StaffCommand) -> ExitCode {
                 Err(e) => fail(1, e.code()),
             }
         }
-        StaffCommand::List => match service::list(&state).await {
+        StaffCommand::List => match service::list(&state, By::Operator).await {
             Ok(members) => {
                 println!("{:<26} {:<8} {:<8} {:<6} {:<9} email", "id", "role", "password", "2fa", "disabled");
                 for m in members {

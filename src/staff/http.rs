@@ -204,13 +204,13 @@ pub async fn confirm_second_factor(
     Ok(Json(RecoveryCodesDto { recovery_codes }))
 }
 
-/// Admin: every member of staff.
+/// Admin: every member of staff (audited: one entry per member shown).
 #[utoipa::path(
     get, path = "/admin/staff", operation_id = "staff_list", tag = "staff", security(("staff_session" = [])),
     responses((status = 200, body = Vec<StaffMemberDto>))
 )]
-pub async fn list(State(state): State<AppState>, _: StaffActor) -> Result<Json<Vec<StaffMemberDto>>, ApiError> {
-    Ok(Json(service::list(&state).await?.into_iter().map(member_dto).collect()))
+pub async fn list(State(state): State<AppState>, actor: StaffActor) -> Result<Json<Vec<StaffMemberDto>>, ApiError> {
+    Ok(Json(service::list(&state, By::Staff(&actor.id)).await?.into_iter().map(member_dto).collect()))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -303,9 +303,22 @@ pub async fn member(state: &AppState, id: &str) -> Result<Member, ApiError> {
     open(state, row).await
 }
 
-/// Every member, opened (oldest first).
-pub async fn list(state: &AppState) -> Result<Vec<Member>, ApiError> {
-    let rows = state.db.run(|conn| Ok(store::list_members(conn)?)).await?;
+/// Every member, opened (oldest first). Their e-mails are personal data: one audit entry per member
+/// shown.
+pub async fn list(state: &AppState, by: By<'_>) -> Result<Vec<Member>, ApiError> {
+    let by = owned(by);
+    let rows = state
+        .db
+        .run(move |conn| {
+            crate::db::dialect::write_transaction(conn, |conn| {
+                let rows = store::list_members(conn)?;
+                for row in &rows {
+                    audit(conn, by.as_by(), "staff.read", &row.id, "ok")?;
+                }
+                Ok::<_, ApiError>(rows)
+            })
+        })
+        .await?;
     let mut members = Vec::with_capacity(rows.len());
     for row in rows {
         members.push(open(state, row).await?);

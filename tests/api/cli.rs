@@ -151,7 +151,7 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     let out = leancart(&["staff", "setup-link", "--email", "kay@staff.example"], &env);
     assert!(String::from_utf8_lossy(&out.stdout).trim().starts_with("st_"), "{}", stderr(&out));
     let out = leancart(&["audit", "verify"], &env);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 6 entries"), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 8 entries"), "{}", stderr(&out));
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));

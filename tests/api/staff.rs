@@ -285,6 +285,7 @@ async fn admins_manage_members_and_every_change_is_audited() {
         ("staff.setup_link.issue", &kay_id),
         ("staff.disable", &admin_id),
         ("staff.role.admin.finance", &bea_id),
+        ("staff.read", &kay_id),
     ] {
         assert!(
             log.iter().any(|e| e.0 == action && e.2.as_deref() == Some(subject.as_str()) && e.1.is_some()),
