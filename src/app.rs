@@ -37,7 +37,8 @@ pub fn api(limits: &Limits) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::privacy::router(limits.privacy.as_ref()))
         .merge(crate::accounts::router(limits.privacy.as_ref()))
         .merge(crate::staff::router(limits.privacy.as_ref()))
-        .merge(crate::partners::router());
+        .merge(crate::partners::router())
+        .merge(crate::fulfillment::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))
@@ -264,6 +265,7 @@ impl Application {
         });
         let sweeper = tokio::spawn(background_sweeps(self.state.clone()));
         let mail_worker = tokio::spawn(crate::mail::worker::run(self.state.clone()));
+        let fulfillment_worker = tokio::spawn(crate::fulfillment::notices::run(self.state.clone()));
         // The peer's address is what per-client limits count by (see `http::client`).
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = match self.tls {
@@ -275,6 +277,7 @@ impl Application {
         };
         sweeper.abort();
         mail_worker.abort();
+        fulfillment_worker.abort();
         result
     }
 }

@@ -178,6 +178,12 @@ pub struct Config {
     /// A guest's personal data is erased this long after their last order was closed (delivered,
     /// refunded, cancelled, failed) when nothing of theirs is still open.
     pub guest_data_retention: Duration,
+    /// How long after shipping a fulfillment partner can still read a record's personal fields.
+    pub partner_data_window: Duration,
+    /// Where parcels leave from (ISO 3166-1 alpha-2): a parcel to another country is international.
+    pub ship_from_country: String,
+    /// Partner endpoints may be plain `http://` on this machine (development and tests only).
+    pub partner_webhook_allow_loopback_http: bool,
     /// The SMTP server messages are sent through; `None`: `.eml` files in `mail_dir`.
     pub smtp_url: Option<SecretString>,
     pub mail_dir: PathBuf,
@@ -448,6 +454,25 @@ pub const SETTINGS: &[Setting] = &[
         default: None,
         help: "Where the keyring lives. Default: a second SQLite file beside the shop's \
                (leancart.keyring.db); on PostgreSQL the shop's database, schema keyring.",
+    },
+    Setting {
+        env: "LEANCART_PARTNER_DATA_WINDOW_SECS",
+        toml: "partner_data_window_secs",
+        default: Some("2592000"),
+        help: "How long after a fulfillment shipped its partner can still read the recipient's personal fields \
+               (default 30 days, for returns and claims); then the record shows reference, status and lines only.",
+    },
+    Setting {
+        env: "LEANCART_SHIP_FROM_COUNTRY",
+        toml: "ship_from_country",
+        default: Some("US"),
+        help: "Where parcels leave from (ISO 3166-1 alpha-2): parcels to other countries carry customs values.",
+    },
+    Setting {
+        env: "LEANCART_PARTNER_WEBHOOK_ALLOW_LOOPBACK_HTTP",
+        toml: "partner_webhook_allow_loopback_http",
+        default: Some("false"),
+        help: "Allow a partner endpoint on http://127.0.0.1 or http://localhost (development and tests; never in production).",
     },
     Setting {
         env: "LEANCART_GUEST_DATA_RETENTION_SECS",
@@ -788,6 +813,15 @@ impl Config {
                 86_400,
                 3650 * 86_400,
             )?),
+            partner_data_window: Duration::from_secs(parse_u64("LEANCART_PARTNER_DATA_WINDOW_SECS", 0, 3650 * 86_400)?),
+            ship_from_country: {
+                let c = required("LEANCART_SHIP_FROM_COUNTRY")?.to_ascii_uppercase();
+                if crate::shipping::country::CountryCode::parse(&c).is_none() {
+                    return Err(ConfigError::new("LEANCART_SHIP_FROM_COUNTRY", "must be an ISO 3166-1 alpha-2 code"));
+                }
+                c
+            },
+            partner_webhook_allow_loopback_http: parse_bool("LEANCART_PARTNER_WEBHOOK_ALLOW_LOOPBACK_HTTP")?,
             smtp_url: secret("LEANCART_SMTP_URL"),
             mail_dir,
             mail_from: required("LEANCART_MAIL_FROM")?.to_owned(),

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fulfillment;
 pub mod health;
 pub mod http;
 pub mod idempotency;

@@ -69,6 +69,10 @@ pub enum Permission {
     WebhookEventsRead,
     PrivacyRequests,
     StaffManage,
+    /// Partners, their keys and routing rules; re-assigning fulfillments.
+    PartnersManage,
+    /// Fulfillments and where they are (no personal data).
+    FulfillmentsRead,
 }
 
 /// Which roles hold a permission.
@@ -76,7 +80,10 @@ pub fn grants(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {
         Role::Admin => true,
-        Role::Support => matches!(permission, OwnAccount | OrdersSearch | OrderRead | OrderCancel | PrivacyRequests),
+        Role::Support => matches!(
+            permission,
+            OwnAccount | OrdersSearch | OrderRead | OrderCancel | PrivacyRequests | FulfillmentsRead
+        ),
         Role::Finance => {
             matches!(permission, OwnAccount | OrderRead | OrderRefund | OrderCapture | PaymentRead | WebhookEventsRead)
         }

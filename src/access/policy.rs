@@ -87,8 +87,28 @@ pub const ROUTES: &[(&str, &str, Policy)] = &[
     ("DELETE", "/v1/admin/staff/{id}", Staff(StaffManage)),
     ("POST", "/v1/admin/staff/{id}/setup-link", Staff(StaffManage)),
     ("POST", "/v1/admin/staff/{id}/second-factor/reset", Staff(StaffManage)),
+    // Admin: partners, rules, fulfillments.
+    ("GET", "/v1/admin/partners", Staff(PartnersManage)),
+    ("POST", "/v1/admin/partners", Staff(PartnersManage)),
+    ("PATCH", "/v1/admin/partners/{id}", Staff(PartnersManage)),
+    ("POST", "/v1/admin/partners/{id}/keys", Staff(PartnersManage)),
+    ("DELETE", "/v1/admin/partner-keys/{id}", Staff(PartnersManage)),
+    ("GET", "/v1/admin/partners/{id}/keys/{key_id}/preview", Staff(PartnersManage)),
+    ("GET", "/v1/admin/routing-rules", Staff(PartnersManage)),
+    ("POST", "/v1/admin/routing-rules", Staff(PartnersManage)),
+    ("DELETE", "/v1/admin/routing-rules/{id}", Staff(PartnersManage)),
+    ("GET", "/v1/admin/fulfillments", Staff(FulfillmentsRead)),
+    ("POST", "/v1/admin/fulfillments/{id}/assign", Staff(PartnersManage)),
     // Partners.
     ("GET", "/v1/partner/whoami", Partner(None)),
+    ("GET", "/v1/partner/fulfillments", Partner(Some("orders:read"))),
+    ("GET", "/v1/partner/fulfillments/{reference}", Partner(Some("orders:read"))),
+    ("GET", "/v1/partner/exports/fulfillments.csv", Partner(Some("orders:read"))),
+    ("GET", "/v1/partner/exports/fulfillments.ndjson", Partner(Some("orders:read"))),
+    ("POST", "/v1/partner/fulfillments/ack", Partner(Some("orders:read"))),
+    ("POST", "/v1/partner/fulfillments/{reference}/shipments", Partner(Some("shipments:write"))),
+    ("POST", "/v1/partner/fulfillments/{reference}/delivered", Partner(Some("shipments:write"))),
+    ("POST", "/v1/partner/fulfillments/{reference}/exception", Partner(Some("shipments:write"))),
 ];
 
 /// The policy of a route (`None`: the route has none, and is refused).

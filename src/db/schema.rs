@@ -60,6 +60,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_setup_links,
     second_factors,
     recovery_codes,
+    routing_rules,
+    fulfillments,
+    fulfillment_lines,
+    shipments,
+    shipment_lines,
+    partner_exports,
+    partner_export_chunks,
+    partner_notices,
 );
 
 diesel::table! {
@@ -180,6 +188,7 @@ diesel::table! {
         updated_at -> Timestamp,
         subject_id -> Nullable<Text>,
         account_id -> Nullable<Text>,
+        routed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -335,6 +344,10 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        carrier_needs_phone -> Bool,
+        webhook_url -> Nullable<Text>,
+        webhook_secret -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -422,3 +435,105 @@ diesel::table! {
 
 diesel::joinable!(staff_sessions -> staff_members (staff_id));
 diesel::joinable!(staff_setup_links -> staff_members (staff_id));
+
+diesel::table! {
+    routing_rules (id) {
+        id -> Text,
+        partner_id -> Text,
+        priority -> Integer,
+        shipping_method -> Nullable<Text>,
+        country -> Nullable<Text>,
+        sku_prefix -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fulfillments (id) {
+        id -> Text,
+        order_id -> Text,
+        partner_id -> Nullable<Text>,
+        reference -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        shipped_at -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        exception -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    fulfillment_lines (fulfillment_id, order_line_id) {
+        fulfillment_id -> Text,
+        order_line_id -> Text,
+        sku -> Text,
+        title -> Text,
+        quantity -> Integer,
+        weight_grams -> Integer,
+        unit_value -> BigInt,
+        quantity_shipped -> Integer,
+    }
+}
+
+diesel::table! {
+    shipments (id) {
+        id -> Text,
+        fulfillment_id -> Text,
+        carrier -> Text,
+        tracking_number -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    shipment_lines (shipment_id, order_line_id) {
+        shipment_id -> Text,
+        order_line_id -> Text,
+        quantity -> Integer,
+    }
+}
+
+diesel::table! {
+    partner_exports (id) {
+        id -> Text,
+        partner_id -> Text,
+        key_id -> Text,
+        kind -> Text,
+        fields -> Text,
+        filter -> Text,
+        rows -> BigInt,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    partner_export_chunks (export_id, seq) {
+        export_id -> Text,
+        seq -> Integer,
+        refs -> Text,
+    }
+}
+
+diesel::table! {
+    partner_notices (id) {
+        id -> Text,
+        partner_id -> Text,
+        event -> Text,
+        reference -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_token -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(fulfillments -> orders (order_id));
+diesel::joinable!(fulfillment_lines -> fulfillments (fulfillment_id));
+diesel::joinable!(routing_rules -> partners (partner_id));
+diesel::joinable!(shipments -> fulfillments (fulfillment_id));

@@ -50,9 +50,15 @@ impl From<NaiveDateTime> for UtcTime {
     }
 }
 
+impl std::fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.and_utc().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+}
+
 impl serde::Serialize for UtcTime {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0.and_utc().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        s.collect_str(self)
     }
 }
 

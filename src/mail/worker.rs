@@ -36,6 +36,9 @@ async fn compose(state: &AppState, row: &Leased) -> Result<Composed, ApiError> {
     match (row.kind.as_str(), &row.order_id, &row.request_id) {
         ("order_confirmation", Some(order_id), _) => crate::orders::mail::confirmation(state, order_id).await,
         ("password_reset" | "order_claim", _, Some(link_id)) => crate::accounts::mail::link(state, link_id).await,
+        (crate::fulfillment::service::SHIPPING_MAIL, _, Some(shipment_id)) => {
+            crate::fulfillment::mail::shipped(state, shipment_id).await
+        }
         (kind, _, Some(request_id)) => crate::privacy::mail::compose(state, kind, request_id).await,
         _ => Ok(Composed::Nothing("unknown_kind")),
     }
@@ -45,6 +48,7 @@ async fn compose(state: &AppState, row: &Leased) -> Result<Composed, ApiError> {
 async fn after_sent(state: &AppState, row: &Leased) -> Result<(), ApiError> {
     match (row.kind.as_str(), &row.request_id) {
         ("password_reset" | "order_claim", Some(link_id)) => crate::accounts::mail::sent(state, link_id).await,
+        (crate::fulfillment::service::SHIPPING_MAIL, _) => Ok(()),
         (_, Some(request_id)) => crate::privacy::mail::sent(state, request_id).await,
         (_, None) => Ok(()),
     }

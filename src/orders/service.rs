@@ -343,6 +343,7 @@ pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<Or
                         let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
                         if o.status() != OrderStatus::Cancelled {
                             transition(conn, &o, OrderStatus::Cancelled, Actor::Staff, &reason, true)?;
+                            crate::fulfillment::service::order_cancelled(conn, &o.id, crate::kernel::time::now())?;
                         }
                         release_stock(conn, &id)?;
                         Ok(())
@@ -359,6 +360,7 @@ pub async fn cancel(state: &AppState, order_id: &str, reason: &str) -> Result<Or
                     dialect::write_transaction(conn, |conn| {
                         let o = store::find_order(conn, &id)?.ok_or(ApiError::NotFound)?;
                         transition(conn, &o, OrderStatus::Cancelled, Actor::Staff, &why, true)?;
+                        crate::fulfillment::service::order_cancelled(conn, &o.id, crate::kernel::time::now())?;
                         // Sold stock goes back on the shelf.
                         if store::claim_stock_release(conn, &id, time::now())? {
                             for line in store::lines_of(conn, &id)? {

@@ -55,3 +55,46 @@ pub fn revoke(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<bo
         .execute(conn)?;
     Ok(n == 1)
 }
+
+/// A partner as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = partners)]
+pub struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+    pub carrier_needs_phone: bool,
+    pub webhook_url: Option<String>,
+    /// The endpoint's signing secret, sealed under the partner's own key (`partner:<id>`).
+    pub webhook_secret: Option<crate::privacy::sealing::Sealed<String>>,
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+pub fn find_partner(conn: &mut DbConn, id: &str) -> QueryResult<Option<PartnerRow>> {
+    partners::table.find(id).select(PartnerRow::as_select()).first(conn).optional()
+}
+
+pub fn list_partners(conn: &mut DbConn) -> QueryResult<Vec<PartnerRow>> {
+    partners::table.order(partners::created_at.asc()).select(PartnerRow::as_select()).load(conn)
+}
+
+/// Whether the partner's carrier needs the recipient's phone.
+pub fn carrier_needs_phone(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    Ok(partners::table.find(id).select(partners::carrier_needs_phone).first(conn).optional()?.unwrap_or(false))
+}
+
+pub fn set_carrier_needs_phone(conn: &mut DbConn, id: &str, needs: bool) -> QueryResult<usize> {
+    diesel::update(partners::table.find(id)).set(partners::carrier_needs_phone.eq(needs)).execute(conn)
+}
+
+/// Set (or, with `None`, remove) the partner's endpoint and its sealed signing secret.
+pub fn set_webhook(
+    conn: &mut DbConn,
+    id: &str,
+    url: Option<&str>,
+    secret: Option<&crate::privacy::sealing::Sealed<String>>,
+) -> QueryResult<usize> {
+    diesel::update(partners::table.find(id))
+        .set((partners::webhook_url.eq(url), partners::webhook_secret.eq(secret)))
+        .execute(conn)
+}

@@ -235,6 +235,7 @@ const ORDER_DATA: &[&str] = &[
     "stock_released",
     "created_at",
     "updated_at",
+    "routed_at",
 ];
 
 /// Columns holding no personal data.
@@ -441,7 +442,86 @@ pub const NOT_PERSONAL: &[NotPersonal] = &[
         columns: &["id", "seq", "hash"],
         why: "the audit chain's end: a number and a hash",
     },
-    NotPersonal { table: "partners", columns: &["id", "name", "created_at"], why: "a fulfillment business" },
+    NotPersonal {
+        table: "partners",
+        columns: &["id", "name", "created_at", "carrier_needs_phone", "webhook_url", "webhook_secret", "disabled_at"],
+        why: "a fulfillment business, what its carrier needs, its endpoint and the endpoint's signing secret \
+              (sealed under the partner's own key)",
+    },
+    NotPersonal {
+        table: "routing_rules",
+        columns: &["id", "partner_id", "priority", "shipping_method", "country", "sku_prefix", "created_at"],
+        why: "which partner serves which shipping method, country or SKUs",
+    },
+    NotPersonal {
+        table: "fulfillments",
+        columns: &[
+            "id",
+            "order_id",
+            "partner_id",
+            "reference",
+            "status",
+            "created_at",
+            "updated_at",
+            "acknowledged_at",
+            "shipped_at",
+            "delivered_at",
+            "exception",
+        ],
+        why: "a partner's share of an order and its progress; the recipient is read from the order's sealed \
+              fields when a partner reads the record, never copied; an exception is a fixed code",
+    },
+    NotPersonal {
+        table: "fulfillment_lines",
+        columns: &[
+            "fulfillment_id",
+            "order_line_id",
+            "sku",
+            "title",
+            "quantity",
+            "weight_grams",
+            "unit_value",
+            "quantity_shipped",
+        ],
+        why: "what a fulfillment holds: products, weights, declared values",
+    },
+    NotPersonal {
+        table: "shipments",
+        columns: &["id", "fulfillment_id", "carrier", "tracking_number", "created_at"],
+        why: "a carrier and its parcel number (the carrier, not this table, links it to an address)",
+    },
+    NotPersonal {
+        table: "shipment_lines",
+        columns: &["shipment_id", "order_line_id", "quantity"],
+        why: "what a parcel held",
+    },
+    NotPersonal {
+        table: "partner_exports",
+        columns: &["id", "partner_id", "key_id", "kind", "fields", "filter", "rows", "created_at", "finished_at"],
+        why: "which partner key read which fields of how many records, and when (the access record)",
+    },
+    NotPersonal {
+        table: "partner_export_chunks",
+        columns: &["export_id", "seq", "refs"],
+        why: "the pseudonymous references a partner read",
+    },
+    NotPersonal {
+        table: "partner_notices",
+        columns: &[
+            "id",
+            "partner_id",
+            "event",
+            "reference",
+            "created_at",
+            "attempts",
+            "next_attempt_at",
+            "lease_token",
+            "lease_until",
+            "delivered_at",
+            "last_error",
+        ],
+        why: "a notice to a partner's endpoint naming a reference and an event, and its delivery state",
+    },
     NotPersonal {
         table: "staff_members",
         columns: &["id", "role", "password_hash", "created_at", "updated_at", "disabled_at"],

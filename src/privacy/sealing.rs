@@ -201,6 +201,8 @@ pub enum Field {
     Name,
     /// A second factor's shared secret (TOTP), hex.
     TotpSecret,
+    /// A partner endpoint's signing secret.
+    WebhookSecret,
 }
 
 impl Field {
@@ -217,6 +219,7 @@ impl Field {
             Field::LinkToken => "link.token",
             Field::Name => "name",
             Field::TotpSecret => "totp.secret",
+            Field::WebhookSecret => "partner.webhook_secret",
         }
     }
 }

@@ -68,6 +68,11 @@ pub fn find_key(conn: &mut DbConn, owner: &str) -> QueryResult<Option<String>> {
     keys::table.find(owner).select(keys::wrapped_key).get_result(conn).optional()
 }
 
+/// The wrapped keys of `owners` that exist: (owner, wrapped key).
+pub fn find_keys(conn: &mut DbConn, owners: &[String]) -> QueryResult<Vec<(String, String)>> {
+    keys::table.filter(keys::owner.eq_any(owners)).select((keys::owner, keys::wrapped_key)).load(conn)
+}
+
 /// Keep a new wrapped key; `false` when `owner` has one already (a concurrent start made it).
 pub fn insert_key(conn: &mut DbConn, owner: &str, wrapped: &str, now: NaiveDateTime) -> QueryResult<bool> {
     use diesel::sql_types::Text;

@@ -256,6 +256,51 @@ impl Vault {
         }))
     }
 
+    /// The keys of many subjects at once (one keyring query for those not cached): a bulk read — an
+    /// export of thousands of records — does not ask the keyring once per person. Subjects without a
+    /// key (erased) are absent from the map. Keys fetched here are not cached: a bulk read passes
+    /// each person once.
+    pub async fn keys_of(
+        &self,
+        subjects: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, Arc<DataKey>>, ApiError> {
+        let mut found = std::collections::HashMap::with_capacity(subjects.len());
+        let mut missing = Vec::new();
+        for s in subjects {
+            match self.cached(&s) {
+                Some(k) => {
+                    found.insert(s, k);
+                }
+                None if !found.contains_key(&s) => missing.push(key_owner(&s)),
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let keys = self.keys.clone();
+        let unwrapped = self
+            .keyring
+            .run(move |conn| {
+                let rows = super::store::find_keys(conn, &missing)?;
+                rows.into_iter()
+                    .map(|(owner, wrapped)| {
+                        let key = DataKey::unwrap(&keys.master, &owner, &wrapped).map_err(key_failure)?;
+                        Ok((owner, Arc::new(key)))
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()
+            })
+            .await?;
+        for (owner, key) in unwrapped {
+            if let Some(subject) = owner.strip_prefix("subject:") {
+                found.insert(subject.to_owned(), key);
+            }
+        }
+        Ok(found)
+    }
+
     /// The key of an optional subject (rows written before sealing have none; they are sealed at
     /// start-up, so `None` here means an erased or unsealed row: nothing to open).
     pub async fn key_of_opt(&self, subject: Option<&str>) -> Result<Option<SubjectKey>, ApiError> {

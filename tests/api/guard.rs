@@ -137,6 +137,20 @@ struct Op {
 async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() {
     let app = TestApp::staff().await;
     let admin = app.admin_token().await;
+    let now = app.state.clock.now();
+    let partner_key = app
+        .state
+        .db
+        .run(move |c| {
+            leancart::partners::store::insert_partner(c, "ptn_guard", "Guard GmbH", now)?;
+            let scopes = vec!["orders:read".to_owned(), "shipments:write".to_owned()];
+            let issued = leancart::db::dialect::write_transaction(c, |c| {
+                leancart::partners::keys::issue(c, "ptn_guard", &scopes, None, now)
+            })?;
+            Ok(issued.token.expose().to_owned())
+        })
+        .await
+        .unwrap();
     let cart = app.ready_cart().await;
     let paid = app.ready_cart().await;
     let placed: Value = app.place(&paid, "guard-paid", "pm_card_visa").await.json().await.unwrap();
@@ -351,6 +365,150 @@ async fn card_numbers_in_any_spelling_on_any_route_are_refused_and_never_kept() 
             body: Some(json!({"password": "a long enough passphrase"})),
             query: vec![],
             auth: cart.token.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/partner/fulfillments",
+            path: "/v1/partner/fulfillments".into(),
+            body: None,
+            query: vec![("status", "ready".into()), ("limit", "5".into()), ("cursor", "ful_0123".into())],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/partner/fulfillments/{reference}",
+            path: "/v1/partner/fulfillments/FR-0123".into(),
+            body: None,
+            query: vec![],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/partner/exports/fulfillments.csv",
+            path: "/v1/partner/exports/fulfillments.csv".into(),
+            body: None,
+            query: vec![("status", "ready".into()), ("created_from", "2026-01-01T00:00:00Z".into())],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/partner/exports/fulfillments.ndjson",
+            path: "/v1/partner/exports/fulfillments.ndjson".into(),
+            body: None,
+            query: vec![("status", "ready".into()), ("created_to", "2030-01-01T00:00:00Z".into())],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/partner/fulfillments/ack",
+            path: "/v1/partner/fulfillments/ack".into(),
+            body: Some(json!({"references": ["FR-0123"]})),
+            query: vec![],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/partner/fulfillments/{reference}/shipments",
+            path: "/v1/partner/fulfillments/FR-0123/shipments".into(),
+            body: Some(
+                json!({"carrier": "DHL", "tracking_number": "JJD0001", "lines": [{"sku": "TEE-BLK-M", "quantity": 1}]}),
+            ),
+            query: vec![],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/partner/fulfillments/{reference}/delivered",
+            path: "/v1/partner/fulfillments/FR-0123/delivered".into(),
+            body: None,
+            query: vec![],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/partner/fulfillments/{reference}/exception",
+            path: "/v1/partner/fulfillments/FR-0123/exception".into(),
+            body: Some(json!({"code": "damaged"})),
+            query: vec![],
+            auth: partner_key.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/partners",
+            path: "/v1/admin/partners".into(),
+            body: Some(json!({"name": "Nordlager", "carrier_needs_phone": true})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "PATCH",
+            template: "/v1/admin/partners/{id}",
+            path: "/v1/admin/partners/ptn_guard".into(),
+            body: Some(json!({"carrier_needs_phone": false})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/partners/{id}/keys",
+            path: "/v1/admin/partners/ptn_guard/keys".into(),
+            body: Some(json!({"scopes": ["orders:read"], "expires_in_days": 30})),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "DELETE",
+            template: "/v1/admin/partner-keys/{id}",
+            path: "/v1/admin/partner-keys/pk_0123".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/admin/partners/{id}/keys/{key_id}/preview",
+            path: "/v1/admin/partners/ptn_guard/keys/pk_0123/preview".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/routing-rules",
+            path: "/v1/admin/routing-rules".into(),
+            body: Some(
+                json!({"partner_id": "ptn_guard", "priority": 1, "country": "DE", "sku_prefix": "TEE-", "shipping_method": "standard"}),
+            ),
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "DELETE",
+            template: "/v1/admin/routing-rules/{id}",
+            path: "/v1/admin/routing-rules/rr_0123".into(),
+            body: None,
+            query: vec![],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "GET",
+            template: "/v1/admin/fulfillments",
+            path: "/v1/admin/fulfillments".into(),
+            body: None,
+            query: vec![
+                ("status", "ready".into()),
+                ("partner_id", "ptn_guard".into()),
+                ("order_id", "ord_0123".into()),
+            ],
+            auth: admin.clone(),
+        },
+        Op {
+            method: "POST",
+            template: "/v1/admin/fulfillments/{id}/assign",
+            path: "/v1/admin/fulfillments/ful_0123/assign".into(),
+            body: Some(json!({"partner_id": "ptn_guard"})),
+            query: vec![],
+            auth: admin.clone(),
         },
         Op {
             method: "POST",

@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod cli;
 mod errors;
+mod fulfillment;
 mod guard;
 mod layout;
 mod mail;

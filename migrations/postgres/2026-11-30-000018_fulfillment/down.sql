@@ -1,0 +1,14 @@
+DROP TABLE partner_notices;
+DROP TABLE partner_export_chunks;
+DROP TABLE partner_exports;
+DROP TABLE shipment_lines;
+DROP TABLE shipments;
+DROP INDEX orders_unrouted;
+ALTER TABLE orders DROP COLUMN routed_at;
+DROP TABLE fulfillment_lines;
+DROP TABLE fulfillments;
+DROP TABLE routing_rules;
+ALTER TABLE partners DROP COLUMN disabled_at;
+ALTER TABLE partners DROP COLUMN webhook_secret;
+ALTER TABLE partners DROP COLUMN webhook_url;
+ALTER TABLE partners DROP COLUMN carrier_needs_phone;
