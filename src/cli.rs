@@ -45,6 +45,20 @@ pub enum Command {
     /// Staff members: create one (the first admin, bootstrapping), list them, issue a setup link.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Export a partner's fulfillment records to a file (CSV or NDJSON), as the partner would receive
+    /// them with every scope; audited as an operator's read.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Benchmarks: make COUNT paid orders with a fulfillment each for a partner (their customers drawn
+    /// from PEOPLE persons, each with a key and sealed fields).
+    SeedFulfillments {
+        #[arg(long, value_name = "PARTNER_ID")]
+        partner: String,
+        #[arg(long, default_value_t = 1000)]
+        count: i64,
+        #[arg(long, default_value_t = 1000)]
+        people: usize,
+    },
     /// The access audit log: check its hash chain (`verify`: exit 1 where it is broken).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -88,6 +102,23 @@ pub enum PartnerKeyCommand {
     List {
         #[arg(long, value_name = "PARTNER_ID")]
         partner: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One partner's fulfillments (every status unless --status), streamed to FILE.
+    Fulfillments {
+        #[arg(long, value_name = "PARTNER_ID")]
+        partner: String,
+        /// csv or ndjson.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only this status (ready, acknowledged, shipped, …).
+        #[arg(long)]
+        status: Option<String>,
     },
 }
 
@@ -222,6 +253,10 @@ pub fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify) => audit_verify(&config),
         Command::Partner(command) => partner(&config, command),
         Command::Staff(command) => runtime.block_on(staff(config, command)),
+        Command::Export(command) => runtime.block_on(export(config, command)),
+        Command::SeedFulfillments { partner, count, people } => {
+            runtime.block_on(seed_fulfillments(config, partner, count, people))
+        }
         Command::Keys(command) => keys(&config, command),
         Command::StripeSandbox(args) => runtime.block_on(stripe_sandbox(args)),
     }
@@ -396,6 +431,109 @@ fn erase_guest_data(config: &Config) -> Result<usize, crate::error::ApiError> {
             }
         }
     })
+}
+
+/// An instance of the shop that does not serve (on a port of its own), for commands that need its
+/// services: the keyring, the vault.
+async fn shop(mut config: Config) -> Result<crate::app::AppState, ExitCode> {
+    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    match crate::app::Application::build(config).await {
+        Ok(app) => Ok(app.state().clone()),
+        Err(e) => Err(fail(e.exit_code(), e)),
+    }
+}
+
+async fn export(config: Config, command: ExportCommand) -> ExitCode {
+    use crate::fulfillment::export::{Format, Viewer, begin, produce};
+    use crate::fulfillment::record::Grant;
+    use std::io::Write;
+    let ExportCommand::Fulfillments { partner, format, out, status } = command;
+    let format = match format.as_str() {
+        "csv" => Format::Csv,
+        "ndjson" => Format::Ndjson,
+        _ => return fail(2, "--format must be csv or ndjson"),
+    };
+    let status = match status.as_deref().map(crate::fulfillment::model::Status::parse) {
+        None => None,
+        Some(Some(s)) => Some(s),
+        Some(None) => return fail(2, "--status is not a fulfillment status"),
+    };
+    let state = match shop(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let pid = partner.clone();
+    let needs_phone = match state
+        .db
+        .run(move |c| Ok((crate::partners::store::find_partner(c, &pid)?).map(|p| p.carrier_needs_phone)))
+        .await
+    {
+        Ok(Some(n)) => n,
+        Ok(None) => return fail(2, format!("no partner {partner}")),
+        Err(e) => return fail(1, e.code()),
+    };
+    let file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&out) {
+        Ok(f) => f,
+        Err(e) => return fail(2, format!("cannot create {}: {}", out.display(), e.kind())),
+    };
+    let viewer = Viewer {
+        partner_id: partner,
+        key_id: "operator".to_owned(),
+        grant: Grant { phone: needs_phone, customs: true },
+    };
+    let filter = crate::fulfillment::store::Filter { status, ..Default::default() };
+    let id = match begin(&state, &viewer, &format!("export.{}", format.as_str()), "cli").await {
+        Ok(id) => id,
+        Err(e) => return fail(1, e.code()),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
+    let producer = tokio::spawn(produce(state.clone(), viewer, format, filter, id, tx));
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (mut lines, started) = (0u64, std::time::Instant::now());
+    while let Some(chunk) = rx.recv().await {
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        if writer.write_all(&chunk).is_err() {
+            return fail(1, format!("cannot write {}", out.display()));
+        }
+        if terminal {
+            eprint!("\r{lines} lines, {:.1} s", started.elapsed().as_secs_f64());
+        }
+    }
+    if terminal {
+        eprintln!();
+    }
+    if writer.flush().is_err() {
+        return fail(1, format!("cannot write {}", out.display()));
+    }
+    match producer.await {
+        Ok(Ok(rows)) => {
+            eprintln!("{rows} records → {} in {:.2} s", out.display(), started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => fail(1, e.code()),
+        Err(_) => fail(1, "the export stopped"),
+    }
+}
+
+async fn seed_fulfillments(config: Config, partner: String, count: i64, people: usize) -> ExitCode {
+    if !(1..=10_000_000).contains(&count) || !(1..=1_000_000).contains(&people) {
+        return fail(2, "--count must be 1 to 10 000 000 and --people 1 to 1 000 000");
+    }
+    let state = match shop(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let started = std::time::Instant::now();
+    match crate::fulfillment::service::seed(&state, &partner, count, people).await {
+        Ok(()) => {
+            eprintln!("seeded {count} fulfillments for {partner} in {:.1} s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(crate::error::ApiError::NotFound) => fail(2, format!("no partner {partner}")),
+        // An operator's terminal: the cause, not only its code.
+        Err(e) => fail(1, e),
+    }
 }
 
 async fn staff(config: Config, command: StaffCommand) -> ExitCode {

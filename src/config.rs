@@ -191,6 +191,8 @@ pub struct Config {
     pub mail_from: String,
     /// How often the mail worker looks for due messages.
     pub mail_poll: Duration,
+    /// How often the fulfillment worker routes paid orders and sends partner notices.
+    pub fulfillment_poll: Duration,
     /// Attempts before a message is given up (`failed`).
     pub mail_max_attempts: u32,
     /// The shop's address as shoppers reach it (links in messages); `None`: the address it listens on.
@@ -506,6 +508,12 @@ pub const SETTINGS: &[Setting] = &[
         toml: "mail_poll_ms",
         default: Some("1000"),
         help: "How often the mail worker looks for due messages.",
+    },
+    Setting {
+        env: "LEANCART_FULFILLMENT_POLL_MS",
+        toml: "fulfillment_poll_ms",
+        default: Some("2000"),
+        help: "How often the fulfillment worker routes paid orders to partners and sends partner notices.",
     },
     Setting {
         env: "LEANCART_MAIL_MAX_ATTEMPTS",
@@ -826,6 +834,7 @@ impl Config {
             mail_dir,
             mail_from: required("LEANCART_MAIL_FROM")?.to_owned(),
             mail_poll: Duration::from_millis(parse_u64("LEANCART_MAIL_POLL_MS", 50, 3_600_000)?),
+            fulfillment_poll: Duration::from_millis(parse_u64("LEANCART_FULFILLMENT_POLL_MS", 50, 3_600_000)?),
             mail_max_attempts: u32::try_from(parse_u64("LEANCART_MAIL_MAX_ATTEMPTS", 1, 100)?).unwrap_or(10),
             public_url: value("LEANCART_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             storefront_url: value("LEANCART_STOREFRONT_URL").map(|u| u.trim_end_matches('/').to_owned()),

@@ -126,8 +126,8 @@ async fn deliver(state: &AppState, client: &reqwest::Client, n: &store::LeasedNo
     if res.status().is_success() { Ok(()) } else { Err("endpoint_refused") }
 }
 
-/// The fulfillment worker of one process: route paid orders, deliver notices; a round every two
-/// seconds (more at once while a backlog drains).
+/// The fulfillment worker of one process: route paid orders, deliver notices; a round every
+/// `LEANCART_FULFILLMENT_POLL_MS` (back to back while a backlog drains).
 pub async fn run(state: AppState) {
     let client = reqwest::Client::builder().build().unwrap_or_default();
     loop {
@@ -146,7 +146,7 @@ pub async fn run(state: AppState) {
             }
         };
         if routed < 100 && (leased as i64) < BATCH {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            tokio::time::sleep(state.config.fulfillment_poll).await;
         }
     }
 }

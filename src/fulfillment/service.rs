@@ -426,3 +426,73 @@ pub async fn assign(state: &AppState, staff_id: &str, id: &str, partner_id: &str
         })
         .await
 }
+
+/// Seed `count` fulfillments for `partner_id` (benchmarks: `leancart seed-fulfillments`), their
+/// customers `people` distinct persons (each with a key and sealed fields, as a real checkout makes).
+pub async fn seed(state: &AppState, partner_id: &str, count: i64, people: usize) -> Result<(), ApiError> {
+    use crate::kernel::pii::{AddressText, Email, PersonName, Phone, PostalCode};
+    use crate::privacy::sealing::{Field, Sealed};
+    let tag = crate::kernel::ids::random_base62()[..6].to_lowercase();
+    let sealing = |e| ApiError::internal(format!("sealing: {e}"));
+    let mut pool = Vec::with_capacity(people);
+    for i in 0..people {
+        let email = Email::parse(&format!("seed{i}@{tag}.example")).map_err(|_| ApiError::internal("seed e-mail"))?;
+        let key = state.vault.for_email(&email).await?;
+        let k = &key.key;
+        let text = |v: &str| AddressText::parse(v).map_err(|_| ApiError::internal("seed text"));
+        pool.push(store::SeedPerson {
+            subject_id: key.subject.clone(),
+            email: Sealed::seal(k, Field::Email, &email).map_err(sealing)?.stored().to_owned(),
+            name: Sealed::seal(
+                k,
+                Field::ShipName,
+                &PersonName::parse(&format!("Customer {i}")).map_err(|_| ApiError::internal("seed name"))?,
+            )
+            .map_err(sealing)?
+            .stored()
+            .to_owned(),
+            line1: Sealed::seal(k, Field::ShipLine1, &text(&format!("{} Seed Street", i + 1))?)
+                .map_err(sealing)?
+                .stored()
+                .to_owned(),
+            city: Sealed::seal(k, Field::ShipCity, &text("Berlin")?).map_err(sealing)?.stored().to_owned(),
+            postal_code: Sealed::seal(
+                k,
+                Field::ShipPostalCode,
+                &PostalCode::parse("10115").map_err(|_| ApiError::internal("seed postal code"))?,
+            )
+            .map_err(sealing)?
+            .stored()
+            .to_owned(),
+            phone: Sealed::seal(
+                k,
+                Field::ShipPhone,
+                &Phone::parse("+49 30 1234567").map_err(|_| ApiError::internal("seed phone"))?,
+            )
+            .map_err(sealing)?
+            .stored()
+            .to_owned(),
+        });
+    }
+    let (partner, now) = (partner_id.to_owned(), state.clock.now());
+    state
+        .db
+        .run(move |conn| {
+            use crate::db::schema::product_variants as v;
+            use diesel::prelude::*;
+            if !crate::partners::store::partner_exists(conn, &partner)? {
+                return Err(ApiError::NotFound);
+            }
+            let variant: (String, String) = v::table
+                .filter(v::requires_shipping.eq(true))
+                .order(v::id.asc())
+                .select((v::id, v::sku))
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::internal("no shippable variant: seed the catalog first"))?;
+            let variant = (variant.0, variant.1.clone(), format!("Product {}", variant.1));
+            write_transaction(conn, |conn| store::seed(conn, &partner, &variant, &pool, count, &tag, now))?;
+            Ok(())
+        })
+        .await
+}

@@ -358,3 +358,112 @@ pub fn notice_failed(conn: &mut DbConn, id: &str, token: &str, error: &str, next
         ))
         .execute(conn)
 }
+
+// --- Benchmark seeding ---
+
+/// A person of the seeding pool: their subject and their fields, sealed under their key.
+pub struct SeedPerson {
+    pub subject_id: String,
+    pub email: String,
+    pub name: String,
+    pub line1: String,
+    pub city: String,
+    pub postal_code: String,
+    pub phone: String,
+}
+
+/// Seed `count` paid, routed orders of one line each, with a fulfillment each for `partner_id`,
+/// their customers drawn in turn from `people` (for `leancart seed-fulfillments`: benchmarks). The
+/// rows are made by the database from a counter (a recursive CTE both backends run), on one connection.
+pub fn seed(
+    conn: &mut DbConn,
+    partner_id: &str,
+    variant: &(String, String, String),
+    people: &[SeedPerson],
+    count: i64,
+    tag: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    diesel::sql_query("CREATE TEMP TABLE IF NOT EXISTS seed_people (i BIGINT PRIMARY KEY, subject_id TEXT, email TEXT, name TEXT, line1 TEXT, city TEXT, postal TEXT, phone TEXT)").execute(conn)?;
+    diesel::sql_query("DELETE FROM seed_people").execute(conn)?;
+    for (i, p) in people.iter().enumerate() {
+        diesel::sql_query("INSERT INTO seed_people VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind::<BigInt, _>(i as i64)
+            .bind::<Text, _>(&p.subject_id)
+            .bind::<Text, _>(&p.email)
+            .bind::<Text, _>(&p.name)
+            .bind::<Text, _>(&p.line1)
+            .bind::<Text, _>(&p.city)
+            .bind::<Text, _>(&p.postal_code)
+            .bind::<Text, _>(&p.phone)
+            .execute(conn)?;
+    }
+    let k = people.len().max(1) as i64;
+    let counter = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < $1) ";
+    let statements = [
+        "INSERT INTO carts (id, token_hash, status, currency, is_gift, created_at, updated_at) \
+         SELECT 'cart_' || $2 || n, 'seed' || $3 || n, 'checked_out', 'USD', FALSE, $4, $5 FROM g",
+        "INSERT INTO orders (id, number, access_token_hash, cart_id, status, currency, subtotal, shipping_total, \
+         tax_total, discount_total, total, prices_include_tax, email, ship_name, ship_line1, ship_city, \
+         ship_postal_code, ship_country, ship_phone, shipping_method, is_gift, stock_released, created_at, \
+         updated_at, subject_id, routed_at) \
+         SELECT 'ord_' || $2 || n, 'SD-' || $3 || n, 'seed' || $4 || n, 'cart_' || $5 || n, 'paid', 'USD', 2500, 0, 0, 0, \
+         2500, FALSE, p.email, p.name, p.line1, p.city, p.postal, 'DE', p.phone, 'express', FALSE, FALSE, $6, $7, \
+         p.subject_id, $8 FROM g JOIN seed_people p ON p.i = n % $9",
+    ];
+    diesel::sql_query(format!("{counter}{}", statements[0]))
+        .bind::<BigInt, _>(count)
+        .bind::<Text, _>(tag)
+        .bind::<Text, _>(tag)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .execute(conn)?;
+    diesel::sql_query(format!("{counter}{}", statements[1]))
+        .bind::<BigInt, _>(count)
+        .bind::<Text, _>(tag)
+        .bind::<Text, _>(tag)
+        .bind::<Text, _>(tag)
+        .bind::<Text, _>(tag)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(k)
+        .execute(conn)?;
+    let (variant_id, sku, title) = variant;
+    diesel::sql_query(format!(
+        "{counter}INSERT INTO order_lines (id, order_id, variant_id, sku, title, unit_price, quantity, \
+         quantity_refunded, line_total, requires_shipping) \
+         SELECT 'ol_' || $2 || n, 'ord_' || $3 || n, $4, $5, $6, 2500, 1, 0, 2500, TRUE FROM g"
+    ))
+    .bind::<BigInt, _>(count)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(variant_id)
+    .bind::<Text, _>(sku)
+    .bind::<Text, _>(title)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "{counter}INSERT INTO fulfillments (id, order_id, partner_id, reference, status, created_at, updated_at) \
+         SELECT 'ful_' || $2 || n, 'ord_' || $3 || n, $4, 'FR-' || $5 || n, 'ready', $6, $7 FROM g"
+    ))
+    .bind::<BigInt, _>(count)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(partner_id)
+    .bind::<Text, _>(tag)
+    .bind::<Timestamp, _>(now)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "{counter}INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, sku, title, quantity, weight_grams, \
+         unit_value, quantity_shipped) SELECT 'ful_' || $2 || n, 'ol_' || $3 || n, $4, $5, 1, 250, 2500, 0 FROM g"
+    ))
+    .bind::<BigInt, _>(count)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(tag)
+    .bind::<Text, _>(sku)
+    .bind::<Text, _>(title)
+    .execute(conn)?;
+    Ok(())
+}

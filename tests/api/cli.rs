@@ -152,6 +152,26 @@ fn migrate_seed_and_check_config_on_a_fresh_sqlite_file() {
     assert!(String::from_utf8_lossy(&out.stdout).trim().starts_with("st_"), "{}", stderr(&out));
     let out = leancart(&["audit", "verify"], &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 8 entries"), "{}", stderr(&out));
+    // Fulfillments: seeded for a benchmark, exported by an operator to a file (which must be new).
+    let out = leancart(&["seed-fulfillments", "--partner", &partner, "--count", "40", "--people", "4"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = dir.path().join("work.ndjson");
+    let file_arg = file.display().to_string();
+    let args =
+        ["export", "fulfillments", "--partner", partner.as_str(), "--format", "ndjson", "--out", file_arg.as_str()];
+    let out = leancart(&args, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<serde_json::Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 40);
+    assert!(
+        records.iter().all(
+            |r| r["reference"].as_str().is_some_and(|x| x.starts_with("FR-")) && r["recipient"]["city"] == "Berlin"
+        )
+    );
+    assert_eq!(leancart(&args, &env).status.code(), Some(2), "an existing file is not overwritten");
+    let out = leancart(&["audit", "verify"], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact: 9 entries"), "{}", stderr(&out));
     // A store currency that does not match the fixtures is a configuration problem.
     let out = leancart(&["seed"], &[("DATABASE_URL", url.as_str()), ("LEANCART_STORE_CURRENCY", "EUR")]);
     assert_eq!(out.status.code(), Some(2));

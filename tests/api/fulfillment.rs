@@ -336,16 +336,17 @@ async fn shipments_move_the_order_on_idempotently_and_mail_the_shopper() {
     let res =
         app.client.get(app.url(&format!("/v1/orders/{order_id}"))).bearer_auth(&order_token).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "fulfilled");
-    let mail = sink.wait_for_mail("ada.lovelace@example.org", "Your order", 1).await;
-    let _ = mail;
-    let mut shipped = 0;
-    for n in 0..3 {
-        let m = sink.wait_for_mail("ada.lovelace@example.org", "Your order LC-", n + 1).await;
-        if m.header("subject").is_some_and(|s| s.contains("has shipped")) {
-            shipped += 1;
-        }
-    }
-    assert_eq!(shipped, 3, "three shipments, three messages (the repeat sent none)");
+    // The confirmation and three shipping messages (the repeated tracking number sent none).
+    let last = sink.wait_for_mail("ada.lovelace@example.org", "Your order LC-", 3).await;
+    let _ = last;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let shipped = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m.header("Subject").is_some_and(|s| s.ends_with("has shipped")))
+        .collect::<Vec<_>>();
+    assert_eq!(shipped.len(), 3, "three shipments, three messages");
+    assert!(shipped.iter().any(|m| m.text().contains("Tracking number: 1Z9")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -396,4 +397,157 @@ async fn personal_fields_end_with_the_window_and_erasure_removes_the_record() {
     let (_, _, ndjson) = partner_get(&app, &ka, "/v1/partner/exports/fulfillments.ndjson").await;
     assert!(ndjson.trim().is_empty(), "{ndjson}");
     assert_eq!(partner_get(&app, &ka, &format!("/v1/partner/fulfillments/{reference}")).await.0, 404);
+}
+
+/// A partner's endpoint for a test: records what it receives; answers 500 to the first `fail` calls.
+struct Endpoint {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+async fn endpoint(fail: usize) -> Endpoint {
+    use axum::http::HeaderMap;
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (r, c) = (received.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (r, c) = (r.clone(), c.clone());
+            async move {
+                if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < fail {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let sig = headers.get("leancart-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                r.lock().unwrap().push((sig, body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Endpoint { url, received }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partners_are_told_by_signed_notices_retried_and_never_sent_twice() {
+    let app = TestApp::builder().set("LEANCART_PARTNER_WEBHOOK_ALLOW_LOOPBACK_HTTP", "true").start().await;
+    let hook = endpoint(1).await;
+    // Plain HTTP elsewhere than this machine is refused.
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            "/v1/admin/partners",
+            Some(json!({"name": "X", "webhook_url": "http://wms.example/hooks"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, created) = app
+        .admin(Method::POST, "/v1/admin/partners", Some(json!({"name": "Nordlager", "webhook_url": hook.url})))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let partner = created["partner"]["id"].as_str().unwrap().to_owned();
+    let secret = created["webhook_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert!(!app.db.dump().contains(&secret), "the secret is kept sealed");
+    let rule = json!({"partner_id": partner, "priority": 1});
+    assert_eq!(app.admin(Method::POST, "/v1/admin/routing-rules", Some(rule)).await.0, 201);
+    order(&app, "notice-1").await;
+    route(&app).await;
+    let client = reqwest::Client::new();
+    // The first delivery fails (500): retried after the back-off, not before.
+    let deliver = || leancart::fulfillment::notices::deliver_once(&app.state, &client);
+    assert_eq!(deliver().await.unwrap(), (1, 0));
+    assert_eq!(deliver().await.unwrap(), (0, 0), "not due yet");
+    app.state.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(deliver().await.unwrap(), (1, 1));
+    app.state.clock.advance(chrono::Duration::hours(2));
+    assert_eq!(deliver().await.unwrap(), (0, 0), "delivered once");
+    let received = hook.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let (sig, body) = &received[0];
+    let notice: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(notice["type"], "fulfillment.ready");
+    assert!(notice["reference"].as_str().unwrap().starts_with("FR-"));
+    assert!(!body.contains("Lovelace") && !body.contains("ada."), "a notice carries no personal data");
+    // The signature: t=…,v1=HMAC-SHA256(secret, "t.body").
+    let t: i64 = sig.split(',').next().unwrap().strip_prefix("t=").unwrap().parse().unwrap();
+    assert_eq!(sig, &leancart::fulfillment::notices::signature(&secret, t, body));
+    let forged = leancart::fulfillment::notices::signature("whsec_wrong", t, body);
+    assert_ne!(sig, &forged);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_never_deliver_one_notice_twice() {
+    let app = TestApp::builder().set("LEANCART_PARTNER_WEBHOOK_ALLOW_LOOPBACK_HTTP", "true").start().await;
+    let hook = endpoint(0).await;
+    let (_, created) = app
+        .admin(Method::POST, "/v1/admin/partners", Some(json!({"name": "Nordlager", "webhook_url": hook.url})))
+        .await;
+    let partner = created["partner"]["id"].as_str().unwrap().to_owned();
+    app.admin(Method::POST, "/v1/admin/routing-rules", Some(json!({"partner_id": partner, "priority": 1}))).await;
+    for n in 0..12 {
+        order(&app, &format!("race-{n}")).await;
+    }
+    route(&app).await;
+    // Several workers (as several processes would run) at once, on one database.
+    let client = reqwest::Client::new();
+    let rounds = (0..4).map(|_| leancart::fulfillment::notices::deliver_once(&app.state, &client));
+    let results = futures_util::future::join_all(rounds).await;
+    let delivered: usize = results.into_iter().map(|r| r.unwrap().1).sum();
+    assert_eq!(delivered, 12);
+    let received = hook.received.lock().unwrap().clone();
+    let ids: BTreeSet<String> = received
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!((received.len(), ids.len()), (12, 12), "each notice exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unrouted_work_waits_for_an_admin_who_can_reassign_it() {
+    let app = TestApp::staff().await;
+    let (_, a) = app.admin(Method::POST, "/v1/admin/partners", Some(json!({"name": "A"}))).await;
+    let (_, b) = app.admin(Method::POST, "/v1/admin/partners", Some(json!({"name": "B"}))).await;
+    let (a, b) = (a["partner"]["id"].as_str().unwrap().to_owned(), b["partner"]["id"].as_str().unwrap().to_owned());
+    // Only mugs have a rule: the tees wait, unassigned.
+    let rule = json!({"partner_id": b, "priority": 1, "sku_prefix": "MUG-"});
+    assert_eq!(app.admin(Method::POST, "/v1/admin/routing-rules", Some(rule)).await.0, 201);
+    let (order_id, _) = order(&app, "assign-1").await;
+    route(&app).await;
+    let (_, list) = app.admin(Method::GET, &format!("/v1/admin/fulfillments?order_id={order_id}"), None).await;
+    let waiting = list.as_array().unwrap().iter().find(|f| f["status"] == "unassigned").cloned().unwrap();
+    assert_eq!(waiting["partner_id"], Value::Null);
+    // Support may look (no personal data in the list), not assign.
+    let support = app.staff_token(leancart::access::Role::Support).await;
+    let (s, seen) = app.call(Method::GET, "/v1/admin/fulfillments", Some(&support), None).await;
+    assert_eq!(s, 200);
+    assert!(!seen.to_string().contains("Lovelace") && !seen.to_string().contains("ada."));
+    let id = waiting["id"].as_str().unwrap();
+    let (s, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/admin/fulfillments/{id}/assign"),
+            Some(&support),
+            Some(json!({"partner_id": a})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, assigned) =
+        app.admin(Method::POST, &format!("/v1/admin/fulfillments/{id}/assign"), Some(json!({"partner_id": a}))).await;
+    assert_eq!((s, assigned["status"].as_str()), (200, Some("ready")), "{assigned}");
+    let ka = key(&app, &a, &["orders:read"]).await;
+    let (_, page, _) = partner_get(&app, &ka, "/v1/partner/fulfillments").await;
+    let first = page["data"][0]["reference"].as_str().unwrap().to_owned();
+    assert_eq!(first, assigned["reference"].as_str().unwrap());
+    // Moved on to B: a new reference; A's no longer opens anything.
+    let (s, moved) =
+        app.admin(Method::POST, &format!("/v1/admin/fulfillments/{id}/assign"), Some(json!({"partner_id": b}))).await;
+    assert_eq!(s, 200);
+    assert_ne!(moved["reference"], first.as_str());
+    assert_eq!(partner_get(&app, &ka, &format!("/v1/partner/fulfillments/{first}")).await.0, 404);
+    let kb = key(&app, &b, &["orders:read"]).await;
+    let (_, b_page, _) = partner_get(&app, &kb, "/v1/partner/fulfillments").await;
+    assert_eq!(b_page["data"].as_array().unwrap().len(), 2, "the mug and the tees");
 }

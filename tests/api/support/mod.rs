@@ -76,6 +76,9 @@ impl TestApp {
             // The tests log in back to back; the pacing is for production floods (loadgen measures it).
             .set("LEANCART_PASSWORD_HASHES_PER_SECOND", "1000")
             .set("LEANCART_MAX_UNPAID_ORDERS_PER_CLIENT", "1000")
+            // Routing and partner notices run when a test says so (fulfillment::service::route_once,
+            // notices::deliver_once): an hour between the background worker's rounds.
+            .set("LEANCART_FULFILLMENT_POLL_MS", "3600000")
             .set("LEANCART_MASTER_KEY", TEST_MASTER_KEY);
         Spawn { raw }
     }
