@@ -297,6 +297,62 @@ pub fn csv_rows(out: &mut String, r: &Record, grant: Grant) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::kernel::pii::{AddressText, PersonName};
+    use crate::privacy::sealing::{Field, MasterKey, Sealed};
+
+    fn source(country: &str, key: &DataKey) -> Source {
+        let text = |f, v: &str| Some(Sealed::seal(key, f, &AddressText::parse(v).unwrap()).unwrap());
+        Source {
+            id: "ful_1".into(),
+            reference: "FR-1".into(),
+            status: "ready".into(),
+            created_at: NaiveDateTime::default(),
+            shipped_at: None,
+            subject_id: Some("sub_1".into()),
+            name: Some(Sealed::seal(key, Field::ShipName, &PersonName::parse("Ada").unwrap()).unwrap()),
+            line1: text(Field::ShipLine1, "1 Row"),
+            line2: None,
+            city: text(Field::ShipCity, "Town"),
+            region: None,
+            postal_code: None,
+            country: Some(country.into()),
+            phone: None,
+            shipping_method: Some("standard".into()),
+            currency: "USD".into(),
+        }
+    }
+
+    #[test]
+    fn customs_only_for_international_parcels_and_keys_that_may_read_them() {
+        let (master, _) = MasterKey::generate().unwrap();
+        let (key, _) = DataKey::generate(&master, "subject:sub_1").unwrap();
+        let line = LineRow {
+            fulfillment_id: "ful_1".into(),
+            order_line_id: "ol_1".into(),
+            sku: "TEE".into(),
+            title: "Tee".into(),
+            quantity: 2,
+            weight_grams: 200,
+            unit_value: 1500,
+            quantity_shipped: 0,
+        };
+        let reading = |customs| Reading {
+            now: NaiveDateTime::default(),
+            window: chrono::Duration::days(30),
+            ship_from: "US",
+            grant: Grant { phone: true, customs },
+        };
+        let abroad = build(&source("DE", &key), std::slice::from_ref(&line), Some(&key), &reading(true)).unwrap();
+        assert_eq!(abroad.customs.as_ref().map(|c| c.total_value), Some(3000));
+        let home = build(&source("US", &key), std::slice::from_ref(&line), Some(&key), &reading(true)).unwrap();
+        assert!(home.customs.is_none(), "a domestic parcel declares nothing");
+        let unscoped = build(&source("DE", &key), std::slice::from_ref(&line), Some(&key), &reading(false)).unwrap();
+        assert!(unscoped.customs.is_none());
+        assert_eq!(home.recipient.as_ref().map(|r| r.name.as_str()), Some("Ada"));
+        assert!(build(&source("DE", &key), &[line], None, &reading(true)).is_none(), "erased: no record at all");
+    }
+
     #[test]
     fn cells_are_quoted_and_formulas_defused() {
         let mut out = String::new();
