@@ -11,7 +11,7 @@ use crate::state::AppState;
 use bytes::Bytes;
 
 /// Records per chunk (one page query, one lines query, one keyring query).
-const CHUNK: i64 = 2_000;
+const CHUNK: i64 = 1_000;
 
 /// An export's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +97,20 @@ pub async fn carried(
     records: &[Record],
     finished: bool,
 ) -> Result<(), ApiError> {
+    let refs: Vec<String> = records.iter().map(|r| r.reference.clone()).collect();
+    carried_refs(state, export_id, seq, refs, finished).await
+}
+
+/// As [`carried`], with the references.
+pub async fn carried_refs(
+    state: &AppState,
+    export_id: &str,
+    seq: i32,
+    refs: Vec<String>,
+    finished: bool,
+) -> Result<(), ApiError> {
     use crate::db::schema::{partner_export_chunks as c, partner_exports as e};
     use diesel::prelude::*;
-    let refs: Vec<String> = records.iter().map(|r| r.reference.clone()).collect();
     let (id, n, now) = (export_id.to_owned(), refs.len() as i64, state.clock.now());
     state
         .db
@@ -147,13 +158,30 @@ pub async fn produce(
     if format == Format::Csv && tx.send(Bytes::from(record::csv_header(viewer.grant))).await.is_err() {
         return Ok(0);
     }
-    let (mut after, mut seq, mut rows) = (None::<String>, 0i32, 0u64);
-    loop {
-        let (partner, f, a) = (viewer.partner_id.clone(), filter.clone(), after.clone());
-        let sources = state.db.run(move |conn| Ok(store::page(conn, &partner, &f, a.as_deref(), CHUNK)?)).await?;
+    // The next chunk is read while this one is opened and written: the database's work and the
+    // server's overlap (measured: the two took turns before, each about half of the time).
+    let fetch = |after: Option<String>| {
+        let (state, partner, filter) = (state.clone(), viewer.partner_id.clone(), filter.clone());
+        tokio::spawn(async move {
+            state
+                .db
+                .run(move |conn| {
+                    let sources = store::page(conn, &partner, &filter, after.as_deref(), CHUNK)?;
+                    let ids: Vec<&str> = sources.iter().map(|s| s.id.as_str()).collect();
+                    let lines = store::lines_of(conn, &ids)?;
+                    Ok((sources, lines))
+                })
+                .await
+        })
+    };
+    let (mut next, mut seq, mut rows, mut records_kept) = (Some(fetch(None)), 0i32, 0u64, Vec::new());
+    while let Some(reading_chunk) = next.take() {
+        let (sources, lines) = reading_chunk.await.map_err(|_| ApiError::internal("export chunk task"))??;
         let last_chunk = (sources.len() as i64) < CHUNK;
-        after = sources.last().map(|s| s.id.clone());
-        let records = super::service::records(&state, sources, &reading).await?;
+        if !last_chunk {
+            next = Some(fetch(sources.last().map(|s| s.id.clone())));
+        }
+        let records = super::service::records_with(&state, &sources, lines, &reading).await?;
         let mut out = String::with_capacity(records.len() * 256);
         for r in &records {
             match format {
@@ -167,11 +195,18 @@ pub async fn produce(
         seq += 1;
         rows += records.len() as u64;
         let gone = !out.is_empty() && tx.send(Bytes::from(out)).await.is_err();
-        carried(&state, &export_id, seq, &records, last_chunk || gone).await?;
-        if last_chunk || gone || after.is_none() {
-            return Ok(rows);
+        // The chunk's references join the read's record without holding up the next chunk.
+        let (st, id, finished) = (state.clone(), export_id.clone(), last_chunk || gone);
+        let refs: Vec<String> = records.into_iter().map(|r| r.reference).collect();
+        records_kept.push(tokio::spawn(async move { carried_refs(&st, &id, seq, refs, finished).await }));
+        if last_chunk || gone {
+            break;
         }
     }
+    for task in records_kept {
+        task.await.map_err(|_| ApiError::internal("export record task"))??;
+    }
+    Ok(rows)
 }
 
 /// A streamed response body of an export (its producer runs as a task of its own).

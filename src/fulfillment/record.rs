@@ -252,44 +252,43 @@ fn cell(out: &mut String, value: &str, free_text: bool) {
     }
 }
 
-/// A record's CSV rows under a grant (one per line).
+/// A record's CSV rows under a grant (one per line), written straight from the record (an export
+/// writes a million of them: no cell is copied on the way).
 pub fn csv_rows(out: &mut String, r: &Record, grant: Grant) {
+    let rec = r.recipient.as_ref();
+    let created = r.created_at.as_ref().map(ToString::to_string).unwrap_or_default();
+    let customs = r.customs.as_ref();
     for line in &r.lines {
-        let rec = r.recipient.as_ref();
-        let opt = |v: Option<&String>| v.map(String::as_str).unwrap_or("").to_owned();
-        let created = r.created_at.as_ref().map(|t| t.to_string()).unwrap_or_default();
-        let mut fields: Vec<(String, bool)> = vec![
-            (r.reference.clone(), false),
-            (r.status.clone(), false),
-            (created, false),
-            (opt(r.shipping_method.as_ref()), false),
-            (rec.map(|x| x.name.clone()).unwrap_or_default(), true),
-            (rec.map(|x| x.line1.clone()).unwrap_or_default(), true),
-            (rec.and_then(|x| x.line2.clone()).unwrap_or_default(), true),
-            (rec.map(|x| x.city.clone()).unwrap_or_default(), true),
-            (rec.and_then(|x| x.region.clone()).unwrap_or_default(), false),
-            (rec.and_then(|x| x.postal_code.clone()).unwrap_or_default(), true),
-            (rec.map(|x| x.country.clone()).unwrap_or_default(), false),
-        ];
-        if grant.phone {
-            fields.push((rec.and_then(|x| x.phone.clone()).unwrap_or_default(), false));
-        }
-        fields.extend([
-            (line.sku.clone(), true),
-            (line.title.clone(), true),
-            (line.quantity.to_string(), false),
-            (line.weight_grams.to_string(), false),
-        ]);
-        if grant.customs {
-            let value = r.customs.as_ref().and_then(|c| c.lines.iter().find(|l| l.sku == line.sku));
-            fields.push((r.customs.as_ref().map(|c| c.currency.clone()).unwrap_or_default(), false));
-            fields.push((value.map(|v| v.unit_value.to_string()).unwrap_or_default(), false));
-        }
-        for (i, (v, free)) in fields.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        let mut put = |out: &mut String, v: &str, free: bool| {
+            if !first {
                 out.push(',');
             }
-            cell(out, v, *free);
+            first = false;
+            cell(out, v, free);
+        };
+        put(out, &r.reference, false);
+        put(out, &r.status, false);
+        put(out, &created, false);
+        put(out, r.shipping_method.as_deref().unwrap_or(""), false);
+        put(out, rec.map_or("", |x| x.name.as_str()), true);
+        put(out, rec.map_or("", |x| x.line1.as_str()), true);
+        put(out, rec.and_then(|x| x.line2.as_deref()).unwrap_or(""), true);
+        put(out, rec.map_or("", |x| x.city.as_str()), true);
+        put(out, rec.and_then(|x| x.region.as_deref()).unwrap_or(""), false);
+        put(out, rec.and_then(|x| x.postal_code.as_deref()).unwrap_or(""), true);
+        put(out, rec.map_or("", |x| x.country.as_str()), false);
+        if grant.phone {
+            put(out, rec.and_then(|x| x.phone.as_deref()).unwrap_or(""), false);
+        }
+        put(out, &line.sku, true);
+        put(out, &line.title, true);
+        put(out, &line.quantity.to_string(), false);
+        put(out, &line.weight_grams.to_string(), false);
+        if grant.customs {
+            let value = customs.and_then(|c| c.lines.iter().find(|l| l.sku == line.sku));
+            put(out, customs.map_or("", |c| c.currency.as_str()), false);
+            put(out, &value.map(|v| v.unit_value.to_string()).unwrap_or_default(), false);
         }
         out.push_str("\r\n");
     }

@@ -143,9 +143,19 @@ pub async fn records(state: &AppState, sources: Vec<Source>, reading: &Reading<'
         .db
         .run(move |conn| Ok(store::lines_of(conn, &ids.iter().map(String::as_str).collect::<Vec<_>>())?))
         .await?;
-    let mut by_fulfillment: HashMap<&str, Vec<LineRow>> = HashMap::new();
-    for l in &lines {
-        by_fulfillment.entry(l.fulfillment_id.as_str()).or_default().push(l.clone());
+    records_with(state, &sources, lines, reading).await
+}
+
+/// Records of `sources` with their `lines` already read.
+pub async fn records_with(
+    state: &AppState,
+    sources: &[Source],
+    lines: Vec<LineRow>,
+    reading: &Reading<'_>,
+) -> Result<Vec<Record>, ApiError> {
+    let mut by_fulfillment: HashMap<String, Vec<LineRow>> = HashMap::with_capacity(sources.len());
+    for l in lines {
+        by_fulfillment.entry(l.fulfillment_id.clone()).or_default().push(l);
     }
     let subjects: Vec<String> = sources.iter().filter_map(|s| s.subject_id.clone()).collect();
     let keys = state.vault.keys_of(subjects).await?;
