@@ -114,6 +114,7 @@ async fn stream(state: AppState, partner: Partner, q: ExportQuery, format: Forma
         status,
         created_from: q.created_from.map(|t| t.naive_utc()),
         created_to: q.created_to.map(|t| t.naive_utc()),
+        reference: None,
     };
     let v = viewer(&state, &partner).await?;
     let described = format!(

@@ -137,6 +137,8 @@ pub struct Source {
 /// Which of a partner's fulfillments to read.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// One record, by its reference.
+    pub reference: Option<String>,
     pub status: Option<Status>,
     pub created_from: Option<NaiveDateTime>,
     pub created_to: Option<NaiveDateTime>,
@@ -152,6 +154,9 @@ pub fn page(
 ) -> QueryResult<Vec<Source>> {
     let mut q =
         fulfillments::table.inner_join(orders::table).filter(fulfillments::partner_id.eq(partner_id)).into_boxed();
+    if let Some(r) = &filter.reference {
+        q = q.filter(fulfillments::reference.eq(r.clone()));
+    }
     if let Some(s) = filter.status {
         q = q.filter(fulfillments::status.eq(s.as_str()));
     }
@@ -189,30 +194,8 @@ pub fn page(
 
 /// One source by reference (the partner's own).
 pub fn source(conn: &mut DbConn, partner_id: &str, reference: &str) -> QueryResult<Option<Source>> {
-    fulfillments::table
-        .inner_join(orders::table)
-        .filter(fulfillments::partner_id.eq(partner_id))
-        .filter(fulfillments::reference.eq(reference))
-        .select((
-            fulfillments::id,
-            fulfillments::reference,
-            fulfillments::status,
-            fulfillments::created_at,
-            fulfillments::shipped_at,
-            orders::subject_id,
-            orders::ship_name,
-            orders::ship_line1,
-            orders::ship_line2,
-            orders::ship_city,
-            orders::ship_region,
-            orders::ship_postal_code,
-            orders::ship_country,
-            orders::ship_phone,
-            orders::shipping_method,
-            orders::currency,
-        ))
-        .first(conn)
-        .optional()
+    let filter = Filter { reference: Some(reference.to_owned()), ..Filter::default() };
+    Ok(page(conn, partner_id, &filter, None, 1)?.pop())
 }
 
 /// Acknowledge `references` of a partner that are ready; returns those acknowledged.

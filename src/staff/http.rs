@@ -3,6 +3,7 @@
 
 use super::service::{self, By, Change, Member, NewSession, SetupLink};
 use crate::access::{Role, StaffActor};
+use crate::accounts::http::{ConfirmSecondFactor, RecoveryCodesDto, SecondFactorEnrolmentDto};
 use crate::accounts::password::Password;
 use crate::accounts::second_factor::Presented;
 use crate::error::{ApiError, Problem};
@@ -152,40 +153,18 @@ pub async fn logout(State(state): State<AppState>, actor: StaffActor) -> Result<
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EnrolmentDto {
-    /// Base32: type it into the authenticator app (shown once).
-    pub secret: String,
-    /// `otpauth://totp/…`: show it as a QR code for the app to scan.
-    pub otpauth_uri: String,
-}
-
 /// Start enrolling an authenticator app (TOTP, RFC 6238). Confirm with its first code.
 #[utoipa::path(
     post, path = "/staff/second-factor", operation_id = "staff_begin_second_factor", tag = "staff", security(("staff_session" = [])),
-    responses((status = 201, body = EnrolmentDto),
+    responses((status = 201, body = SecondFactorEnrolmentDto),
               (status = 409, description = "`second_factor_enrolled`", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn begin_second_factor(
     State(state): State<AppState>,
     actor: StaffActor,
-) -> Result<(StatusCode, Json<EnrolmentDto>), ApiError> {
+) -> Result<(StatusCode, Json<SecondFactorEnrolmentDto>), ApiError> {
     let e = service::begin_enrolment(&state, &actor).await?;
-    Ok((StatusCode::CREATED, Json(EnrolmentDto { secret: e.secret, otpauth_uri: e.uri })))
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmSecondFactor {
-    /// The app's current 6-digit code.
-    #[validate(length(min = 1, max = 12, code = "length"))]
-    pub code: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecoveryCodesDto {
-    /// Single-use codes for when the authenticator is lost: keep them somewhere safe. Shown once.
-    pub recovery_codes: Vec<String>,
+    Ok((StatusCode::CREATED, Json(SecondFactorEnrolmentDto { secret: e.secret, otpauth_uri: e.uri })))
 }
 
 /// Confirm the authenticator with its first code: it is on, and this session may work.
