@@ -116,14 +116,6 @@ pub fn of(method: &str, route: &str) -> Option<Policy> {
     ROUTES.iter().find(|(m, r, _)| *m == method && *r == route).map(|(_, _, p)| *p)
 }
 
-/// The permission a route needs of staff, if it is a staff route.
-pub fn staff_permission(method: &str, route: &str) -> Option<Permission> {
-    match of(method, route) {
-        Some(Staff(p)) => Some(p),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -69,7 +69,7 @@ pub struct StaffSessionDto {
 
 fn session_response(state: &AppState, s: &NewSession) -> impl IntoResponse + use<> {
     let max_age = (s.expires_at - state.clock.now()).num_seconds().max(0);
-    let cookie = crate::accounts::session::named_cookie(service::cookie_name(), s.token.expose(), max_age);
+    let cookie = crate::accounts::session::named_cookie(super::model::COOKIE_NAME, s.token.expose(), max_age);
     let dto = StaffSessionDto {
         session_token: s.token.expose().to_owned(),
         csrf_token: crate::accounts::session::csrf_token(s.token.expose()),
@@ -149,7 +149,7 @@ pub async fn me(State(state): State<AppState>, actor: StaffActor) -> Result<Json
 )]
 pub async fn logout(State(state): State<AppState>, actor: StaffActor) -> Result<impl IntoResponse, ApiError> {
     service::logout(&state, actor.session_hash).await?;
-    let clear = format!("{}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax", service::cookie_name());
+    let clear = crate::accounts::session::named_cookie(super::model::COOKIE_NAME, "", 0);
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]))
 }
 

@@ -1,7 +1,7 @@
 //! Staff rules: creation with a one-time setup link, login (password, then the second factor), sessions,
 //! enrolment of the authenticator, and what admins do to other members — each of those audited.
 
-use super::model::{COOKIE_NAME, SESSION_PREFIX, SETUP_PREFIX, StaffId, StaffRow, StaffSessionRow, key_owner};
+use super::model::{SESSION_PREFIX, SETUP_PREFIX, StaffId, StaffRow, StaffSessionRow, key_owner};
 use super::store;
 use crate::access::{Role, StaffActor};
 use crate::accounts::password::{self, Password};
@@ -284,11 +284,6 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<StaffActor, A
             })
         })
         .await
-}
-
-/// The cookie name of staff sessions (for the HTTP layer).
-pub fn cookie_name() -> &'static str {
-    COOKIE_NAME
 }
 
 /// Log out this session.
